@@ -1,0 +1,1 @@
+//! OMEMO protocol core (pure). See ARCHITECTURE.md "OMEMO".
