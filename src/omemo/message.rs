@@ -37,9 +37,10 @@ pub struct EncryptedMessage {
 }
 
 impl EncryptedMessage {
-    /// The key element for our device, if the sender included one.
-    pub fn key_for(&self, device_id: u32) -> Option<&EncryptedKey> {
-        self.keys.iter().find(|k| k.device_id == device_id)
+    /// The key element for our device; [`OmemoError::WrongRecipient`] when the
+    /// sender did not encrypt for it.
+    pub fn key_for(&self, device_id: u32) -> Result<&EncryptedKey> {
+        self.keys.iter().find(|k| k.device_id == device_id).ok_or(OmemoError::WrongRecipient(device_id))
     }
 
     /// Device ids the message was encrypted for (for "not encrypted for this device" reports).
