@@ -133,18 +133,8 @@ impl RustSide {
     }
 
     fn receive(&mut self, msg: &EncryptedMessage) -> Result<Option<String>> {
-        let key = msg.key_for(self.device.device_id())?;
-        let out = decrypt_key(
-            &mut self.rng,
-            &self.device,
-            msg.namespace,
-            PY_JID,
-            msg.sender_device_id,
-            self.session.as_mut(),
-            key.key_exchange,
-            &key.data,
-        )?;
-        let plain = msg.open_payload(&out.key_material)?;
+        let out = decrypt(&mut self.rng, &self.device, msg, PY_JID, self.session.as_mut())?;
+        let plain = out.plaintext;
         if let Some(s) = out.new_session {
             assert_eq!(s.peer_device_id(), PY_DEVICE);
             self.session = Some(s);

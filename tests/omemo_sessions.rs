@@ -41,18 +41,8 @@ impl Party {
 
     /// Receives `msg` from `from`; returns the plaintext and stores a new session.
     fn receive(&mut self, from: &Party, session: &mut Option<Session>, msg: &EncryptedMessage) -> Result<Option<String>> {
-        let key = msg.key_for(self.device.device_id())?;
-        let out = decrypt_key(
-            &mut self.rng,
-            &self.device,
-            msg.namespace,
-            from.jid,
-            msg.sender_device_id,
-            session.as_mut(),
-            key.key_exchange,
-            &key.data,
-        )?;
-        let plain = msg.open_payload(&out.key_material)?;
+        let out = decrypt(&mut self.rng, &self.device, msg, from.jid, session.as_mut())?;
+        let plain = out.plaintext;
         if let Some(new) = out.new_session {
             *session = Some(new);
         }
@@ -189,12 +179,10 @@ fn empty_key_transport_message_carries_a_key_and_no_payload() {
         let mut a_sess = alice.start_session(&bob, ns);
         let msg = encrypt(&mut alice.rng, ns, alice.device.device_id(), &mut [&mut a_sess], None).unwrap();
         assert!(msg.payload.is_none());
-        let key = msg.key_for(bob.device.device_id()).unwrap();
-        let out = decrypt_key(&mut bob.rng, &bob.device, ns, ALICE, msg.sender_device_id, None, key.key_exchange, &key.data)
-            .unwrap();
+        let out = decrypt(&mut bob.rng, &bob.device, &msg, ALICE, None).unwrap();
         assert!(out.new_session.is_some());
         assert_eq!(out.key_material.key().len(), if ns == Namespace::OldMemo { 16 } else { 32 });
-        assert_eq!(msg.open_payload(&out.key_material).unwrap(), None);
+        assert_eq!(out.plaintext, None);
     }
 }
 

@@ -48,7 +48,7 @@ impl EncryptedMessage {
         self.keys.iter().map(|k| k.device_id).collect()
     }
 
-    /// Decrypts the payload with the key material from [`crate::omemo::decrypt_key`].
+    /// Decrypts the payload with key material from the ratchet.
     /// Returns `None` for an empty message.
     pub fn open_payload(&self, key_material: &super::payload::KeyMaterial) -> Result<Option<Vec<u8>>> {
         match &self.payload {

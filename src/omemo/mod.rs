@@ -31,10 +31,8 @@
 //! let wire = msg.to_xml();
 //! // Bob decrypts the key for his device; a pre-key message yields a new session.
 //! let msg = EncryptedMessage::from_xml(&wire).unwrap();
-//! let key = msg.key_for(bob.device_id()).unwrap();
-//! let out = decrypt_key(&mut rng, &bob, msg.namespace, "alice@example.org", msg.sender_device_id,
-//!     None, key.key_exchange, &key.data).unwrap();
-//! let plaintext = msg.open_payload(&out.key_material).unwrap().unwrap();
+//! let out = decrypt(&mut rng, &bob, &msg, "alice@example.org", None).unwrap();
+//! let plaintext = out.plaintext.unwrap();
 //! Envelope::parse(&plaintext).unwrap().check("alice@example.org", "bob@example.org").unwrap();
 //! // Persist in one transaction: out.new_session (serde), the removal of
 //! // out.consumed_pre_key from Bob's OwnDevice, and the plaintext.
@@ -79,7 +77,7 @@ pub use message::{EncryptedKey, EncryptedMessage};
 pub use payload::KeyMaterial;
 pub use ratchet::{MAX_SKIP, MAX_SKIPPED_TOTAL};
 pub use sce::{Envelope, format_timestamp};
-pub use session::{DecryptedKey, HEARTBEAT_AFTER_RECEIVED, Session, decrypt_key, encrypt};
+pub use session::{Decrypted, HEARTBEAT_AFTER_RECEIVED, Session, decrypt, encrypt};
 pub use x3dh::KeyExchange;
 
 /// Namespace constants, for the XMPP layer.

@@ -3,8 +3,9 @@
 //! python-omemo's `oldmemo` and `twomemo` parameterise `doubleratchet`).
 //!
 //! Decryption is transactional: all chain steps are computed on copies and
-//! committed only once the MAC verified and the ciphertext decrypted, so a
-//! forged, corrupted or replayed message never changes the state.
+//! committed only once the MAC verified, the ciphertext decrypted and the
+//! caller checked the payload, so a forged, corrupted or replayed message
+//! never changes the state.
 
 use serde::{Deserialize, Serialize};
 use zeroize::{Zeroize, ZeroizeOnDrop, Zeroizing};
@@ -183,19 +184,20 @@ impl Ratchet {
         Ok(B::seal(&header, ciphertext, keys.mac(), associated_data))
     }
 
-    pub(crate) fn decrypt<B: Backend, R: rand::CryptoRng + ?Sized>(
-        &mut self,
+    /// Decrypts without changing the state; [`Ratchet::commit`] applies the
+    /// returned change once the caller has checked everything else (the payload).
+    pub(crate) fn prepare_decrypt<B: Backend, R: rand::CryptoRng + ?Sized>(
+        &self,
         rng: &mut R,
         wire: &[u8],
         associated_data: &[u8],
-    ) -> Result<Vec<u8>> {
+    ) -> Result<(Vec<u8>, PendingDecrypt)> {
         let parsed = B::parse(wire)?;
         let h = parsed.header;
 
-        if let Some(i) = self.skipped.iter().position(|s| s.ratchet_pub == h.dh && s.n == h.n) {
-            let plaintext = open::<B>(&self.skipped[i].key, &parsed, associated_data)?;
-            self.skipped.remove(i);
-            return Ok(plaintext);
+        if let Some(s) = self.skipped.iter().find(|s| s.ratchet_pub == h.dh && s.n == h.n) {
+            let plaintext = open::<B>(&s.key, &parsed, associated_data)?;
+            return Ok((plaintext, PendingDecrypt(Pending::UsedSkipped { ratchet_pub: h.dh, n: h.n })));
         }
 
         let mut next = Candidate {
@@ -251,21 +253,39 @@ impl Ratchet {
         }
         let mk = chain.step();
         let plaintext = open::<B>(&mk, &parsed, associated_data)?;
-
-        self.root_key = next.root_key;
-        self.own_private = next.own_private;
-        self.own_public = next.own_public;
-        self.their_public = next.their_public;
-        self.sending = next.sending.take();
-        self.receiving = next.receiving.take();
-        self.previous_sending_n = next.previous_sending_n;
-        self.skipped.append(&mut next.new_skipped);
-        if self.skipped.len() > MAX_SKIPPED_TOTAL {
-            let excess = self.skipped.len() - MAX_SKIPPED_TOTAL;
-            self.skipped.drain(..excess);
-        }
-        Ok(plaintext)
+        Ok((plaintext, PendingDecrypt(Pending::Advance(Box::new(next)))))
     }
+
+    /// Applies a prepared decryption.
+    pub(crate) fn commit(&mut self, pending: PendingDecrypt) {
+        match pending.0 {
+            Pending::UsedSkipped { ratchet_pub, n } => {
+                self.skipped.retain(|s| !(s.ratchet_pub == ratchet_pub && s.n == n));
+            }
+            Pending::Advance(mut next) => {
+                self.root_key = next.root_key;
+                self.own_private = next.own_private;
+                self.own_public = next.own_public;
+                self.their_public = next.their_public;
+                self.sending = next.sending.take();
+                self.receiving = next.receiving.take();
+                self.previous_sending_n = next.previous_sending_n;
+                self.skipped.append(&mut next.new_skipped);
+                if self.skipped.len() > MAX_SKIPPED_TOTAL {
+                    let excess = self.skipped.len() - MAX_SKIPPED_TOTAL;
+                    self.skipped.drain(..excess);
+                }
+            }
+        }
+    }
+}
+
+/// A decryption that succeeded but is not applied to the state yet.
+pub(crate) struct PendingDecrypt(Pending);
+
+enum Pending {
+    UsedSkipped { ratchet_pub: [u8; 32], n: u32 },
+    Advance(Box<Candidate>),
 }
 
 #[derive(Zeroize, ZeroizeOnDrop)]

@@ -11,7 +11,7 @@ use super::keys::IdentityKey;
 use super::message::{EncryptedKey, EncryptedMessage};
 use super::oldmemo::{self, OldMemo};
 use super::payload::{self, KeyMaterial};
-use super::ratchet::Ratchet;
+use super::ratchet::{PendingDecrypt, Ratchet};
 use super::twomemo::{self, TwoMemo};
 use super::x3dh::{self, KeyExchange};
 
@@ -50,10 +50,13 @@ impl std::fmt::Debug for Session {
     }
 }
 
-/// The result of decrypting the key element addressed to us.
+/// The result of decrypting a message.
 #[derive(Debug)]
-pub struct DecryptedKey {
-    /// The payload key material (or the fresh key of an empty message).
+pub struct Decrypted {
+    /// The payload: the body (0.3) or SCE envelope (:2); `None` for an empty
+    /// (key-transport) message.
+    pub plaintext: Option<Vec<u8>>,
+    /// The key material (for an empty message: the transported key).
     pub key_material: KeyMaterial,
     /// A session built by this key exchange; store it (replacing any old one
     /// with that device) together with the pre-key removal.
@@ -156,14 +159,24 @@ impl Session {
     /// Decrypts a plain ratchet message on this session. On any error the
     /// session is unchanged.
     pub fn decrypt_message<R: rand::CryptoRng + ?Sized>(&mut self, rng: &mut R, message: &[u8]) -> Result<KeyMaterial> {
+        let (key_material, pending) = self.prepare_decrypt(rng, message)?;
+        self.commit(pending);
+        Ok(key_material)
+    }
+
+    fn prepare_decrypt<R: rand::CryptoRng + ?Sized>(&self, rng: &mut R, message: &[u8]) -> Result<(KeyMaterial, PendingDecrypt)> {
         let ad = self.associated_data(false);
-        let plain = match self.namespace {
-            Namespace::OldMemo => self.ratchet.decrypt::<OldMemo, R>(rng, message, &ad)?,
-            Namespace::TwoMemo => self.ratchet.decrypt::<TwoMemo, R>(rng, message, &ad)?,
+        let (plain, pending) = match self.namespace {
+            Namespace::OldMemo => self.ratchet.prepare_decrypt::<OldMemo, R>(rng, message, &ad)?,
+            Namespace::TwoMemo => self.ratchet.prepare_decrypt::<TwoMemo, R>(rng, message, &ad)?,
         };
+        Ok((KeyMaterial::from_bytes(plain), pending))
+    }
+
+    fn commit(&mut self, pending: PendingDecrypt) {
+        self.ratchet.commit(pending);
         self.confirmed = true;
         self.received_since_send = self.received_since_send.saturating_add(1);
-        Ok(KeyMaterial::from_bytes(plain))
     }
 }
 
@@ -197,38 +210,39 @@ pub fn encrypt<R: rand::CryptoRng + ?Sized>(
     Ok(EncryptedMessage { namespace, sender_device_id: own_device_id, keys, iv, payload })
 }
 
-/// Decrypts the key element addressed to our device.
+/// Decrypts a received message for our device: the key element addressed
+/// to us, then the payload. Nothing changes unless both succeed.
 ///
-/// * Plain messages decrypt on `existing` (mutated only on success).
+/// * Plain messages decrypt on `existing`, which is advanced.
 /// * Key-exchange messages that repeat the exchange `existing` was built
-///   from decrypt on it too (later messages of an unanswered session).
+///   from decrypt on it too (later messages of a session not answered yet).
 /// * Other key-exchange messages build a new session, returned in
-///   [`DecryptedKey::new_session`] with the consumed pre-key id; `existing`
-///   is left untouched.
-#[allow(clippy::too_many_arguments)]
-pub fn decrypt_key<R: rand::CryptoRng + ?Sized>(
+///   [`Decrypted::new_session`] with the consumed pre-key id; `existing`
+///   is left untouched (the caller replaces it).
+pub fn decrypt<R: rand::CryptoRng + ?Sized>(
     rng: &mut R,
     own: &OwnDevice,
-    namespace: Namespace,
+    message: &EncryptedMessage,
     sender_jid: &str,
-    sender_device_id: u32,
     existing: Option<&mut Session>,
-    key_exchange: bool,
-    data: &[u8],
-) -> Result<DecryptedKey> {
+) -> Result<Decrypted> {
+    let namespace = message.namespace;
     if let Some(s) = existing.as_ref()
         && s.namespace != namespace
     {
         return Err(OmemoError::NamespaceMismatch);
     }
-    if !key_exchange {
+    let key = message.key_for(own.device_id())?;
+    if !key.key_exchange {
         let session = existing.ok_or(OmemoError::NoSession)?;
-        let key_material = session.decrypt_message(rng, data)?;
-        return Ok(DecryptedKey { key_material, new_session: None, consumed_pre_key: None });
+        let (key_material, pending) = session.prepare_decrypt(rng, &key.data)?;
+        let plaintext = message.open_payload(&key_material)?;
+        session.commit(pending);
+        return Ok(Decrypted { plaintext, key_material, new_session: None, consumed_pre_key: None });
     }
     let (kex, peer_identity, inner) = match namespace {
-        Namespace::OldMemo => oldmemo::parse_key_exchange(data)?,
-        Namespace::TwoMemo => twomemo::parse_key_exchange(data)?,
+        Namespace::OldMemo => oldmemo::parse_key_exchange(&key.data)?,
+        Namespace::TwoMemo => twomemo::parse_key_exchange(&key.data)?,
     };
     if let Some(session) = existing
         && !session.initiator
@@ -237,14 +251,16 @@ pub fn decrypt_key<R: rand::CryptoRng + ?Sized>(
         if session.peer_identity != peer_identity {
             return Err(OmemoError::IdentityMismatch);
         }
-        let key_material = session.decrypt_message(rng, &inner)?;
-        return Ok(DecryptedKey { key_material, new_session: None, consumed_pre_key: None });
+        let (key_material, pending) = session.prepare_decrypt(rng, &inner)?;
+        let plaintext = message.open_payload(&key_material)?;
+        session.commit(pending);
+        return Ok(Decrypted { plaintext, key_material, new_session: None, consumed_pre_key: None });
     }
     let (secret, spk_private) = x3dh::respond(namespace, own, &peer_identity, &kex)?;
     let mut session = Session {
         namespace,
         peer_jid: sender_jid.to_owned(),
-        peer_device_id: sender_device_id,
+        peer_device_id: message.sender_device_id,
         peer_identity,
         own_identity: *own.identity_key(namespace).as_bytes(),
         initiator: false,
@@ -254,5 +270,6 @@ pub fn decrypt_key<R: rand::CryptoRng + ?Sized>(
         ratchet: Ratchet::new_passive(&secret, &spk_private),
     };
     let key_material = session.decrypt_message(rng, &inner)?;
-    Ok(DecryptedKey { key_material, new_session: Some(session), consumed_pre_key: kex.pre_key_id })
+    let plaintext = message.open_payload(&key_material)?;
+    Ok(Decrypted { plaintext, key_material, new_session: Some(session), consumed_pre_key: kex.pre_key_id })
 }
