@@ -50,8 +50,16 @@ impl PyPeer {
             .expect("start the python OMEMO peer");
         let stdin = child.stdin.take().unwrap();
         let stdout = BufReader::new(child.stdout.take().unwrap());
-        let mut peer = Self { child, stdin, stdout, bundles: Value::Null };
-        peer.bundles = peer.call(json!({"cmd": "init", "jid": PY_JID, "device_id": PY_DEVICE})).unwrap()["bundles"].clone();
+        let mut peer = Self {
+            child,
+            stdin,
+            stdout,
+            bundles: Value::Null,
+        };
+        peer.bundles = peer
+            .call(json!({"cmd": "init", "jid": PY_JID, "device_id": PY_DEVICE}))
+            .unwrap()["bundles"]
+            .clone();
         peer
     }
 
@@ -60,7 +68,8 @@ impl PyPeer {
         self.stdin.flush().unwrap();
         let mut line = String::new();
         self.stdout.read_line(&mut line).unwrap();
-        let resp: Value = serde_json::from_str(&line).unwrap_or_else(|e| panic!("bad peer output {line:?}: {e}"));
+        let resp: Value =
+            serde_json::from_str(&line).unwrap_or_else(|e| panic!("bad peer output {line:?}: {e}"));
         match resp.get("error") {
             Some(e) => Err(e.as_str().unwrap_or_default().to_owned()),
             None => Ok(resp["ok"].clone()),
@@ -85,10 +94,18 @@ impl PyPeer {
         EncryptedMessage::from_xml(&xml::parse_element(xml.as_str().unwrap()).unwrap()).unwrap()
     }
 
-    fn decrypt(&mut self, ns: Namespace, msg: &EncryptedMessage) -> std::result::Result<(Option<String>, bool), String> {
+    fn decrypt(
+        &mut self,
+        ns: Namespace,
+        msg: &EncryptedMessage,
+    ) -> std::result::Result<(Option<String>, bool), String> {
         let xml = xml::element_to_string(&msg.to_xml());
-        let out = self.call(json!({"cmd": "decrypt", "ns": tag(ns), "jid": RUST_JID, "xml": xml}))?;
-        Ok((out["text"].as_str().map(str::to_owned), out["prekey"].as_bool().unwrap()))
+        let out =
+            self.call(json!({"cmd": "decrypt", "ns": tag(ns), "jid": RUST_JID, "xml": xml}))?;
+        Ok((
+            out["text"].as_str().map(str::to_owned),
+            out["prekey"].as_bool().unwrap(),
+        ))
     }
 }
 
@@ -116,31 +133,56 @@ impl RustSide {
     fn new(seed: u64) -> Self {
         let mut rng = StdRng::seed_from_u64(seed);
         let device = OwnDevice::generate(&mut rng, &[PY_DEVICE], NOW);
-        Self { rng, device, session: None }
+        Self {
+            rng,
+            device,
+            session: None,
+        }
     }
 
     fn send(&mut self, ns: Namespace, text: Option<&str>) -> EncryptedMessage {
         let payload = text.map(|t| match ns {
             Namespace::OldMemo => t.as_bytes().to_vec(),
             Namespace::TwoMemo => {
-                let body = xmpp_parsers::minidom::Element::builder("body", "jabber:client").append(t).build();
+                let body = xmpp_parsers::minidom::Element::builder("body", "jabber:client")
+                    .append(t)
+                    .build();
                 Envelope::new(vec![body], RUST_JID, PY_JID, Some(NOW)).to_bytes(&mut self.rng)
             }
         });
         let session = self.session.as_mut().expect("session");
-        let msg = encrypt(&mut self.rng, ns, self.device.device_id(), &mut [session], payload.as_deref()).unwrap();
-        EncryptedMessage::from_xml(&xml::parse_element(&xml::element_to_string(&msg.to_xml())).unwrap()).unwrap()
+        let msg = encrypt(
+            &mut self.rng,
+            ns,
+            self.device.device_id(),
+            &mut [session],
+            payload.as_deref(),
+        )
+        .unwrap();
+        EncryptedMessage::from_xml(
+            &xml::parse_element(&xml::element_to_string(&msg.to_xml())).unwrap(),
+        )
+        .unwrap()
     }
 
     fn receive(&mut self, msg: &EncryptedMessage) -> Result<Option<String>> {
-        let out = decrypt(&mut self.rng, &self.device, msg, PY_JID, self.session.as_mut())?;
+        let out = decrypt(
+            &mut self.rng,
+            &self.device,
+            msg,
+            PY_JID,
+            self.session.as_mut(),
+        )?;
         let plain = out.plaintext;
         if let Some(s) = out.new_session {
             assert_eq!(s.peer_device_id(), PY_DEVICE);
             self.session = Some(s);
         }
         if let Some(id) = out.consumed_pre_key {
-            assert!(self.device.remove_pre_key(id), "consumed pre-key {id} must be ours");
+            assert!(
+                self.device.remove_pre_key(id),
+                "consumed pre-key {id} must be ours"
+            );
         }
         Ok(plain.map(|p| match msg.namespace {
             Namespace::OldMemo => String::from_utf8(p).unwrap(),
@@ -163,17 +205,29 @@ fn rust_starts_from_python_bundle_and_python_decrypts() {
         let mut py = PyPeer::start();
         let mut rust = RustSide::new(1);
         py.learn(ns, &rust.device);
-        rust.session = Some(Session::from_bundle(&mut rust.rng, &rust.device, PY_JID, &py.bundle(ns)).unwrap());
+        rust.session = Some(
+            Session::from_bundle(&mut rust.rng, &rust.device, PY_JID, &py.bundle(ns)).unwrap(),
+        );
         let m1 = rust.send(ns, Some("hello python"));
         let m2 = rust.send(ns, Some("second, still a key exchange"));
-        assert_eq!(py.decrypt(ns, &m1).unwrap(), (Some("hello python".into()), true), "{ns:?}");
-        assert_eq!(py.decrypt(ns, &m2).unwrap(), (Some("second, still a key exchange".into()), true));
+        assert_eq!(
+            py.decrypt(ns, &m1).unwrap(),
+            (Some("hello python".into()), true),
+            "{ns:?}"
+        );
+        assert_eq!(
+            py.decrypt(ns, &m2).unwrap(),
+            (Some("second, still a key exchange".into()), true)
+        );
         let reply = py.encrypt(ns, &rust.device, Some("hello rust"));
         assert!(!reply.keys[0].key_exchange);
         assert_eq!(rust.receive(&reply).unwrap().as_deref(), Some("hello rust"));
         let m3 = rust.send(ns, Some("confirmed now"));
         assert!(!m3.keys[0].key_exchange);
-        assert_eq!(py.decrypt(ns, &m3).unwrap(), (Some("confirmed now".into()), false));
+        assert_eq!(
+            py.decrypt(ns, &m3).unwrap(),
+            (Some("confirmed now".into()), false)
+        );
     }
 }
 
@@ -188,7 +242,11 @@ fn python_starts_and_rust_decrypts_the_prekey_message() {
         assert!(m1.keys[0].key_exchange);
         let before = rust.device.pre_key_ids().count();
         // Out of order: the second key-exchange message first.
-        assert_eq!(rust.receive(&m2).unwrap().as_deref(), Some("again"), "{ns:?}");
+        assert_eq!(
+            rust.receive(&m2).unwrap().as_deref(),
+            Some("again"),
+            "{ns:?}"
+        );
         assert_eq!(rust.device.pre_key_ids().count(), before - 1);
         assert_eq!(rust.receive(&m1).unwrap().as_deref(), Some("from python"));
         // Completing the session with an empty message, as ARCHITECTURE.md asks.
@@ -204,7 +262,9 @@ fn python_starts_and_rust_decrypts_the_prekey_message() {
 /// Deterministic shuffle (the test must be reproducible).
 fn shuffle<T>(items: &mut [T], seed: &mut u64) {
     for i in (1..items.len()).rev() {
-        *seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        *seed = seed
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
         let j = (*seed >> 33) as usize % (i + 1);
         items.swap(i, j);
     }
@@ -212,12 +272,19 @@ fn shuffle<T>(items: &mut [T], seed: &mut u64) {
 
 #[test]
 fn long_alternating_conversation_with_out_of_order_delivery() {
-    for (ns, rust_starts) in [(Namespace::OldMemo, true), (Namespace::TwoMemo, false), (Namespace::OldMemo, false), (Namespace::TwoMemo, true)] {
+    for (ns, rust_starts) in [
+        (Namespace::OldMemo, true),
+        (Namespace::TwoMemo, false),
+        (Namespace::OldMemo, false),
+        (Namespace::TwoMemo, true),
+    ] {
         let mut py = PyPeer::start();
         let mut rust = RustSide::new(3);
         py.learn(ns, &rust.device);
         if rust_starts {
-            rust.session = Some(Session::from_bundle(&mut rust.rng, &rust.device, PY_JID, &py.bundle(ns)).unwrap());
+            rust.session = Some(
+                Session::from_bundle(&mut rust.rng, &rust.device, PY_JID, &py.bundle(ns)).unwrap(),
+            );
             let m = rust.send(ns, Some("start"));
             py.decrypt(ns, &m).unwrap();
         } else {
@@ -229,23 +296,50 @@ fn long_alternating_conversation_with_out_of_order_delivery() {
         for turn in 0..30 {
             let burst = 1 + turn % 7;
             if turn % 2 == 0 {
-                let mut msgs: Vec<_> =
-                    (0..burst).map(|i| (format!("r{turn}.{i}"), rust.send(ns, Some(&format!("r{turn}.{i}"))))).collect();
+                let mut msgs: Vec<_> = (0..burst)
+                    .map(|i| {
+                        (
+                            format!("r{turn}.{i}"),
+                            rust.send(ns, Some(&format!("r{turn}.{i}"))),
+                        )
+                    })
+                    .collect();
                 shuffle(&mut msgs, &mut seed);
                 // Drop one message now and then; its key stays skipped on the python side.
-                let keep = if turn % 5 == 4 { msgs.len() - 1 } else { msgs.len() };
+                let keep = if turn % 5 == 4 {
+                    msgs.len() - 1
+                } else {
+                    msgs.len()
+                };
                 for (text, m) in &msgs[..keep] {
-                    assert_eq!(py.decrypt(ns, m).unwrap().0.as_deref(), Some(text.as_str()), "{ns:?} turn {turn}");
+                    assert_eq!(
+                        py.decrypt(ns, m).unwrap().0.as_deref(),
+                        Some(text.as_str()),
+                        "{ns:?} turn {turn}"
+                    );
                     delivered += 1;
                 }
             } else {
                 let mut msgs: Vec<_> = (0..burst)
-                    .map(|i| (format!("p{turn}.{i}"), py.encrypt(ns, &rust.device, Some(&format!("p{turn}.{i}")))))
+                    .map(|i| {
+                        (
+                            format!("p{turn}.{i}"),
+                            py.encrypt(ns, &rust.device, Some(&format!("p{turn}.{i}"))),
+                        )
+                    })
                     .collect();
                 shuffle(&mut msgs, &mut seed);
-                let keep = if turn % 5 == 3 { msgs.len() - 1 } else { msgs.len() };
+                let keep = if turn % 5 == 3 {
+                    msgs.len() - 1
+                } else {
+                    msgs.len()
+                };
                 for (text, m) in &msgs[..keep] {
-                    assert_eq!(rust.receive(m).unwrap().as_deref(), Some(text.as_str()), "{ns:?} turn {turn}");
+                    assert_eq!(
+                        rust.receive(m).unwrap().as_deref(),
+                        Some(text.as_str()),
+                        "{ns:?} turn {turn}"
+                    );
                     delivered += 1;
                 }
                 // Session state survives the store between turns.
@@ -265,7 +359,10 @@ fn xeddsa_signatures_verify_across_implementations() {
         let msg = vec![i; 33];
         // python → Rust, with both Edwards sign bits.
         let out = py.call(json!({"cmd": "xeddsa_sign", "message": xml::base64_encode(&msg), "sign_bit": i % 2 == 1})).unwrap();
-        let public: [u8; 32] = xml::base64_decode(out["public"].as_str().unwrap()).unwrap().try_into().unwrap();
+        let public: [u8; 32] = xml::base64_decode(out["public"].as_str().unwrap())
+            .unwrap()
+            .try_into()
+            .unwrap();
         let sig = xml::base64_decode(out["signature"].as_str().unwrap()).unwrap();
         assert!(xeddsa_verify(&public, &msg, &sig));
         assert!(!xeddsa_verify(&public, &msg[1..], &sig));

@@ -18,14 +18,30 @@ struct Party {
 
 fn party(i: usize, n: usize, seed: u64) -> Party {
     let mut rng = StdRng::seed_from_u64(seed.wrapping_add(i as u64));
-    Party { jid: format!("p{i}@example.org"), device: OwnDevice::generate(&mut rng, &[], NOW), rng, sessions: (0..n).map(|_| None).collect() }
+    Party {
+        jid: format!("p{i}@example.org"),
+        device: OwnDevice::generate(&mut rng, &[], NOW),
+        rng,
+        sessions: (0..n).map(|_| None).collect(),
+    }
 }
 
-fn receive(parties: &mut [Party], to: usize, from: usize, msg: &EncryptedMessage) -> Result<Option<Vec<u8>>> {
+fn receive(
+    parties: &mut [Party],
+    to: usize,
+    from: usize,
+    msg: &EncryptedMessage,
+) -> Result<Option<Vec<u8>>> {
     let (from_jid, from_device) = (parties[from].jid.clone(), parties[from].device.device_id());
     assert_eq!(from_device, msg.sender_device_id);
     let p = &mut parties[to];
-    let out = decrypt(&mut p.rng, &p.device, msg, &from_jid, p.sessions[from].as_mut())?;
+    let out = decrypt(
+        &mut p.rng,
+        &p.device,
+        msg,
+        &from_jid,
+        p.sessions[from].as_mut(),
+    )?;
     if let Some(s) = out.new_session {
         p.sessions[from] = Some(s);
     }
@@ -35,7 +51,14 @@ fn receive(parties: &mut [Party], to: usize, from: usize, msg: &EncryptedMessage
 fn send(parties: &mut [Party], from: usize, ns: Namespace, text: &[u8]) -> EncryptedMessage {
     let p = &mut parties[from];
     let mut sessions: Vec<&mut Session> = p.sessions.iter_mut().flatten().collect();
-    encrypt(&mut p.rng, ns, p.device.device_id(), &mut sessions, Some(text)).unwrap()
+    encrypt(
+        &mut p.rng,
+        ns,
+        p.device.device_id(),
+        &mut sessions,
+        Some(text),
+    )
+    .unwrap()
 }
 
 /// Every pair gets a confirmed session: the lower index starts it, the other answers.
@@ -69,7 +92,13 @@ enum Op {
 }
 
 fn ops() -> impl Strategy<Value = Vec<Op>> {
-    prop::collection::vec(prop_oneof![(0usize..3).prop_map(Op::Send), (0usize..3, 0usize..64).prop_map(|(a, b)| Op::Deliver(a, b))], 1..60)
+    prop::collection::vec(
+        prop_oneof![
+            (0usize..3).prop_map(Op::Send),
+            (0usize..3, 0usize..64).prop_map(|(a, b)| Op::Deliver(a, b))
+        ],
+        1..60,
+    )
 }
 
 proptest! {

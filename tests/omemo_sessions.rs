@@ -27,20 +27,50 @@ impl Party {
 
     fn published_bundle(&self, ns: Namespace) -> Bundle {
         let text = xml::element_to_string(&self.device.bundle(ns).to_xml());
-        Bundle::from_xml(ns, self.device.device_id(), &xml::parse_element(&text).unwrap()).unwrap()
+        Bundle::from_xml(
+            ns,
+            self.device.device_id(),
+            &xml::parse_element(&text).unwrap(),
+        )
+        .unwrap()
     }
 
     fn start_session(&mut self, peer: &Party, ns: Namespace) -> Session {
-        Session::from_bundle(&mut self.rng, &self.device, peer.jid, &peer.published_bundle(ns)).unwrap()
+        Session::from_bundle(
+            &mut self.rng,
+            &self.device,
+            peer.jid,
+            &peer.published_bundle(ns),
+        )
+        .unwrap()
     }
 
-    fn send(&mut self, ns: Namespace, sessions: &mut [&mut Session], text: &str) -> EncryptedMessage {
-        let wire = encrypt(&mut self.rng, ns, self.device.device_id(), sessions, Some(text.as_bytes())).unwrap().to_xml();
-        EncryptedMessage::from_xml(&xml::parse_element(&xml::element_to_string(&wire)).unwrap()).unwrap()
+    fn send(
+        &mut self,
+        ns: Namespace,
+        sessions: &mut [&mut Session],
+        text: &str,
+    ) -> EncryptedMessage {
+        let wire = encrypt(
+            &mut self.rng,
+            ns,
+            self.device.device_id(),
+            sessions,
+            Some(text.as_bytes()),
+        )
+        .unwrap()
+        .to_xml();
+        EncryptedMessage::from_xml(&xml::parse_element(&xml::element_to_string(&wire)).unwrap())
+            .unwrap()
     }
 
     /// Receives `msg` from `from`; returns the plaintext and stores a new session.
-    fn receive(&mut self, from: &Party, session: &mut Option<Session>, msg: &EncryptedMessage) -> Result<Option<String>> {
+    fn receive(
+        &mut self,
+        from: &Party,
+        session: &mut Option<Session>,
+        msg: &EncryptedMessage,
+    ) -> Result<Option<String>> {
         let out = decrypt(&mut self.rng, &self.device, msg, from.jid, session.as_mut())?;
         let plain = out.plaintext;
         if let Some(new) = out.new_session {
@@ -65,23 +95,38 @@ fn bob_receives_alices_first_message_as_prekey_and_the_reply_confirms_the_sessio
 
         let mut b_sess = None;
         let pre_keys_before = bob.device.pre_key_ids().count();
-        assert_eq!(bob.receive(&alice, &mut b_sess, &m2).unwrap().as_deref(), Some("two"));
+        assert_eq!(
+            bob.receive(&alice, &mut b_sess, &m2).unwrap().as_deref(),
+            Some("two")
+        );
         assert_eq!(bob.device.pre_key_ids().count(), pre_keys_before - 1);
         // The earlier message repeats the same key exchange: it decrypts on the
         // session it built, from the skipped keys.
-        assert_eq!(bob.receive(&alice, &mut b_sess, &m1).unwrap().as_deref(), Some("one"));
+        assert_eq!(
+            bob.receive(&alice, &mut b_sess, &m1).unwrap().as_deref(),
+            Some("one")
+        );
 
         let mut bs = b_sess.take().unwrap();
         let reply = bob.send(ns, &mut [&mut bs], "hi alice");
         assert!(!reply.keys[0].key_exchange);
         let mut a_opt = Some(a_sess);
-        assert_eq!(alice.receive(&bob, &mut a_opt, &reply).unwrap().as_deref(), Some("hi alice"));
+        assert_eq!(
+            alice.receive(&bob, &mut a_opt, &reply).unwrap().as_deref(),
+            Some("hi alice")
+        );
         let mut a_sess = a_opt.unwrap();
         assert!(a_sess.is_confirmed());
         let m3 = alice.send(ns, &mut [&mut a_sess], "three");
-        assert!(!m3.keys[0].key_exchange, "{ns:?}: confirmed sessions stop sending the key exchange");
+        assert!(
+            !m3.keys[0].key_exchange,
+            "{ns:?}: confirmed sessions stop sending the key exchange"
+        );
         let mut b_opt = Some(bs);
-        assert_eq!(bob.receive(&alice, &mut b_opt, &m3).unwrap().as_deref(), Some("three"));
+        assert_eq!(
+            bob.receive(&alice, &mut b_opt, &m3).unwrap().as_deref(),
+            Some("three")
+        );
     }
 }
 
@@ -94,10 +139,16 @@ fn replayed_and_duplicate_messages_are_rejected() {
         let m1 = alice.send(ns, &mut [&mut a_sess], "one");
         let mut b_sess = None;
         bob.receive(&alice, &mut b_sess, &m1).unwrap();
-        assert!(matches!(bob.receive(&alice, &mut b_sess, &m1), Err(OmemoError::Duplicate(0))));
+        assert!(matches!(
+            bob.receive(&alice, &mut b_sess, &m1),
+            Err(OmemoError::Duplicate(0))
+        ));
         // Once the session is gone, the consumed pre-key is gone too.
         let mut none = None;
-        assert!(matches!(bob.receive(&alice, &mut none, &m1), Err(OmemoError::UnknownPreKey(_))));
+        assert!(matches!(
+            bob.receive(&alice, &mut none, &m1),
+            Err(OmemoError::UnknownPreKey(_))
+        ));
     }
 }
 
@@ -122,9 +173,18 @@ fn tampered_message_fails_without_changing_the_session() {
         bad.keys[0].data[last] ^= 1;
         let mut b_opt = Some(bs);
         let err = bob.receive(&alice, &mut b_opt, &bad).unwrap_err();
-        assert!(matches!(err, OmemoError::BadMac | OmemoError::MalformedProtobuf(_)), "{ns:?}: {err}");
-        assert_eq!(serde_json::to_string(b_opt.as_ref().unwrap()).unwrap(), before);
-        assert_eq!(bob.receive(&alice, &mut b_opt, &good).unwrap().as_deref(), Some("after"));
+        assert!(
+            matches!(err, OmemoError::BadMac | OmemoError::MalformedProtobuf(_)),
+            "{ns:?}: {err}"
+        );
+        assert_eq!(
+            serde_json::to_string(b_opt.as_ref().unwrap()).unwrap(),
+            before
+        );
+        assert_eq!(
+            bob.receive(&alice, &mut b_opt, &good).unwrap().as_deref(),
+            Some("after")
+        );
     }
 }
 
@@ -149,7 +209,10 @@ fn message_for_another_device_is_a_wrong_recipient() {
         let mut a_sess = alice.start_session(&bob, ns);
         let m = alice.send(ns, &mut [&mut a_sess], "for bob");
         let mut none = None;
-        assert!(matches!(carol.receive(&alice, &mut none, &m), Err(OmemoError::WrongRecipient(_))));
+        assert!(matches!(
+            carol.receive(&alice, &mut none, &m),
+            Err(OmemoError::WrongRecipient(_))
+        ));
     }
 }
 
@@ -162,12 +225,26 @@ fn skipping_more_than_max_skip_is_refused_but_max_skip_is_fine() {
         let mut b_sess = None;
         let first = alice.send(ns, &mut [&mut a_sess], "0");
         bob.receive(&alice, &mut b_sess, &first).unwrap();
-        let msgs: Vec<_> = (0..MAX_SKIP + 2).map(|i| alice.send(ns, &mut [&mut a_sess], &i.to_string())).collect();
-        let err = bob.receive(&alice, &mut b_sess, &msgs[MAX_SKIP as usize + 1]).unwrap_err();
+        let msgs: Vec<_> = (0..MAX_SKIP + 2)
+            .map(|i| alice.send(ns, &mut [&mut a_sess], &i.to_string()))
+            .collect();
+        let err = bob
+            .receive(&alice, &mut b_sess, &msgs[MAX_SKIP as usize + 1])
+            .unwrap_err();
         assert!(matches!(err, OmemoError::TooManySkipped(_)), "{err}");
-        assert_eq!(bob.receive(&alice, &mut b_sess, &msgs[MAX_SKIP as usize]).unwrap().as_deref(), Some("1000"));
+        assert_eq!(
+            bob.receive(&alice, &mut b_sess, &msgs[MAX_SKIP as usize])
+                .unwrap()
+                .as_deref(),
+            Some("1000")
+        );
         assert_eq!(b_sess.as_ref().unwrap().skipped_keys(), MAX_SKIP as usize);
-        assert_eq!(bob.receive(&alice, &mut b_sess, &msgs[3]).unwrap().as_deref(), Some("3"));
+        assert_eq!(
+            bob.receive(&alice, &mut b_sess, &msgs[3])
+                .unwrap()
+                .as_deref(),
+            Some("3")
+        );
     }
 }
 
@@ -177,11 +254,21 @@ fn empty_key_transport_message_carries_a_key_and_no_payload() {
         let mut alice = Party::new(ALICE, 14);
         let mut bob = Party::new(BOB, 15);
         let mut a_sess = alice.start_session(&bob, ns);
-        let msg = encrypt(&mut alice.rng, ns, alice.device.device_id(), &mut [&mut a_sess], None).unwrap();
+        let msg = encrypt(
+            &mut alice.rng,
+            ns,
+            alice.device.device_id(),
+            &mut [&mut a_sess],
+            None,
+        )
+        .unwrap();
         assert!(msg.payload.is_none());
         let out = decrypt(&mut bob.rng, &bob.device, &msg, ALICE, None).unwrap();
         assert!(out.new_session.is_some());
-        assert_eq!(out.key_material.key().len(), if ns == Namespace::OldMemo { 16 } else { 32 });
+        assert_eq!(
+            out.key_material.key().len(),
+            if ns == Namespace::OldMemo { 16 } else { 32 }
+        );
         assert_eq!(out.plaintext, None);
     }
 }
@@ -197,15 +284,26 @@ fn one_message_reaches_several_devices_and_sessions_survive_serialization() {
         assert_eq!(msg.recipient_device_ids().len(), 3);
         for bob in &mut bobs {
             let mut s = None;
-            assert_eq!(bob.receive(&alice, &mut s, &msg).unwrap().as_deref(), Some("to all"));
-            let restored: Session = serde_json::from_str(&serde_json::to_string(&s.unwrap()).unwrap()).unwrap();
+            assert_eq!(
+                bob.receive(&alice, &mut s, &msg).unwrap().as_deref(),
+                Some("to all")
+            );
+            let restored: Session =
+                serde_json::from_str(&serde_json::to_string(&s.unwrap()).unwrap()).unwrap();
             let mut restored = restored;
             let back = bob.send(ns, &mut [&mut restored], "ack");
-            let idx = sessions.iter().position(|x| x.peer_device_id() == bob.device.device_id()).unwrap();
+            let idx = sessions
+                .iter()
+                .position(|x| x.peer_device_id() == bob.device.device_id())
+                .unwrap();
             let mut a = Some(sessions[idx].clone());
-            assert_eq!(alice.receive(bob, &mut a, &back).unwrap().as_deref(), Some("ack"));
+            assert_eq!(
+                alice.receive(bob, &mut a, &back).unwrap().as_deref(),
+                Some("ack")
+            );
         }
-        let restored: OwnDevice = serde_json::from_str(&serde_json::to_string(&alice.device).unwrap()).unwrap();
+        let restored: OwnDevice =
+            serde_json::from_str(&serde_json::to_string(&alice.device).unwrap()).unwrap();
         assert_eq!(restored.bundle(ns), alice.device.bundle(ns));
     }
 }
@@ -214,7 +312,13 @@ fn one_message_reaches_several_devices_and_sessions_survive_serialization() {
 fn device_lists_round_trip_and_drop_bad_entries() {
     let list = DeviceList {
         namespace: Namespace::TwoMemo,
-        devices: vec![DeviceListEntry { id: 7, label: Some("Phone".into()) }, DeviceListEntry { id: 9, label: None }],
+        devices: vec![
+            DeviceListEntry {
+                id: 7,
+                label: Some("Phone".into()),
+            },
+            DeviceListEntry { id: 9, label: None },
+        ],
     };
     let parsed = DeviceList::from_xml(Namespace::TwoMemo, &list.to_xml()).unwrap();
     assert_eq!(parsed, list);
@@ -222,20 +326,30 @@ fn device_lists_round_trip_and_drop_bad_entries() {
         "<list xmlns='eu.siacs.conversations.axolotl'><device id='5'/><device id='0'/><device id='x'/><device id='5'/><device id='6'/></list>",
     )
     .unwrap();
-    assert_eq!(DeviceList::from_xml(Namespace::OldMemo, &old).unwrap().ids(), vec![5, 6]);
+    assert_eq!(
+        DeviceList::from_xml(Namespace::OldMemo, &old)
+            .unwrap()
+            .ids(),
+        vec![5, 6]
+    );
     assert!(DeviceList::from_xml(Namespace::TwoMemo, &old).is_err());
 }
 
 #[test]
 fn sce_envelope_is_bound_to_sender_and_recipient() {
     let mut rng = StdRng::seed_from_u64(30);
-    let body = xmpp_parsers::minidom::Element::builder("body", "jabber:client").append("hello <&>").build();
+    let body = xmpp_parsers::minidom::Element::builder("body", "jabber:client")
+        .append("hello <&>")
+        .build();
     let bytes = Envelope::new(vec![body], ALICE, BOB, Some(NOW)).to_bytes(&mut rng);
     let env = Envelope::parse(&bytes).unwrap();
     assert_eq!(env.body().as_deref(), Some("hello <&>"));
     assert_eq!(env.time.as_deref(), Some("2023-11-14T22:13:20Z"));
     env.check(ALICE, BOB).unwrap();
-    assert_eq!(env.check("mallory@example.org", BOB), Err(OmemoError::Envelope("<from> does not match the sender")));
+    assert_eq!(
+        env.check("mallory@example.org", BOB),
+        Err(OmemoError::Envelope("<from> does not match the sender"))
+    );
     assert!(env.check(ALICE, "room@muc.example.org").is_err());
     assert!(Envelope::parse(b"<envelope xmlns='urn:xmpp:sce:1'/>").is_err());
     assert!(Envelope::parse(b"\xff\xfe").is_err());

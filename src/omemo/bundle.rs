@@ -9,7 +9,10 @@ use super::Namespace;
 use super::error::{OmemoError, Result};
 use super::keys::IdentityKey;
 use super::proto::{key32, key33, prefixed};
-use super::xml::{MAX_PRE_KEYS, attr_u32, b64_child, base64_decode, base64_encode, check_name, child, text_element};
+use super::xml::{
+    MAX_PRE_KEYS, attr_u32, b64_child, base64_decode, base64_encode, check_name, child,
+    text_element,
+};
 use super::{oldmemo, twomemo};
 
 /// A device's published bundle.
@@ -35,7 +38,10 @@ impl Bundle {
     /// The PEP node and item id this bundle is published at.
     pub fn pep_location(&self) -> (String, String) {
         match self.namespace {
-            Namespace::OldMemo => (format!("{}{}", oldmemo::BUNDLE_NODE_PREFIX, self.device_id), "current".into()),
+            Namespace::OldMemo => (
+                format!("{}{}", oldmemo::BUNDLE_NODE_PREFIX, self.device_id),
+                "current".into(),
+            ),
             Namespace::TwoMemo => (twomemo::BUNDLES_NODE.into(), self.device_id.to_string()),
         }
     }
@@ -45,10 +51,18 @@ impl Bundle {
         match self.namespace {
             Namespace::OldMemo => {
                 let ns = oldmemo::NS;
-                let ik = self.identity_key.curve25519().unwrap_or(*self.identity_key.as_bytes());
-                let prekeys = Element::builder("prekeys", ns).append_all(self.pre_keys.iter().map(|(id, k)| {
-                    Element::builder("preKeyPublic", ns).attr(nc!("preKeyId"), id.to_string()).append(base64_encode(&prefixed(k))).build()
-                }));
+                let ik = self
+                    .identity_key
+                    .curve25519()
+                    .unwrap_or(*self.identity_key.as_bytes());
+                let prekeys = Element::builder("prekeys", ns).append_all(self.pre_keys.iter().map(
+                    |(id, k)| {
+                        Element::builder("preKeyPublic", ns)
+                            .attr(nc!("preKeyId"), id.to_string())
+                            .append(base64_encode(&prefixed(k)))
+                            .build()
+                    },
+                ));
                 Element::builder("bundle", ns)
                     .append(
                         Element::builder("signedPreKeyPublic", ns)
@@ -56,18 +70,29 @@ impl Bundle {
                             .append(base64_encode(&prefixed(&self.signed_pre_key)))
                             .build(),
                     )
-                    .append(text_element("signedPreKeySignature", ns, base64_encode(&self.signed_pre_key_signature)))
-                    .append(text_element("identityKey", ns, base64_encode(&prefixed(&ik))))
+                    .append(text_element(
+                        "signedPreKeySignature",
+                        ns,
+                        base64_encode(&self.signed_pre_key_signature),
+                    ))
+                    .append(text_element(
+                        "identityKey",
+                        ns,
+                        base64_encode(&prefixed(&ik)),
+                    ))
                     .append(prekeys.build())
                     .build()
             }
             Namespace::TwoMemo => {
                 let ns = twomemo::NS;
-                let prekeys = Element::builder("prekeys", ns).append_all(
-                    self.pre_keys
-                        .iter()
-                        .map(|(id, k)| Element::builder("pk", ns).attr(nc!("id"), id.to_string()).append(base64_encode(k)).build()),
-                );
+                let prekeys = Element::builder("prekeys", ns).append_all(self.pre_keys.iter().map(
+                    |(id, k)| {
+                        Element::builder("pk", ns)
+                            .attr(nc!("id"), id.to_string())
+                            .append(base64_encode(k))
+                            .build()
+                    },
+                ));
                 Element::builder("bundle", ns)
                     .append(
                         Element::builder("spk", ns)
@@ -75,8 +100,16 @@ impl Bundle {
                             .append(base64_encode(&self.signed_pre_key))
                             .build(),
                     )
-                    .append(text_element("spks", ns, base64_encode(&self.signed_pre_key_signature)))
-                    .append(text_element("ik", ns, base64_encode(self.identity_key.as_bytes())))
+                    .append(text_element(
+                        "spks",
+                        ns,
+                        base64_encode(&self.signed_pre_key_signature),
+                    ))
+                    .append(text_element(
+                        "ik",
+                        ns,
+                        base64_encode(self.identity_key.as_bytes()),
+                    ))
                     .append(prekeys.build())
                     .build()
             }
@@ -89,9 +122,14 @@ impl Bundle {
         let ns = namespace.xmlns();
         check_name(element, "bundle", ns)?;
         let (spk_name, spk_id_attr, sig_name, ik_name, pk_name, pk_id_attr) = match namespace {
-            Namespace::OldMemo => {
-                ("signedPreKeyPublic", "signedPreKeyId", "signedPreKeySignature", "identityKey", "preKeyPublic", "preKeyId")
-            }
+            Namespace::OldMemo => (
+                "signedPreKeyPublic",
+                "signedPreKeyId",
+                "signedPreKeySignature",
+                "identityKey",
+                "preKeyPublic",
+                "preKeyId",
+            ),
             Namespace::TwoMemo => ("spk", "id", "spks", "ik", "pk", "id"),
         };
         let key = |bytes: &[u8], what: &'static str| match namespace {
@@ -111,11 +149,17 @@ impl Bundle {
             Namespace::TwoMemo => IdentityKey::Ed25519(ik),
         };
         let mut pre_keys = Vec::new();
-        for pk in child(element, "prekeys", ns)?.children().filter(|c| c.is(pk_name, ns)) {
+        for pk in child(element, "prekeys", ns)?
+            .children()
+            .filter(|c| c.is(pk_name, ns))
+        {
             if pre_keys.len() >= MAX_PRE_KEYS {
                 return Err(OmemoError::TooLarge("pre-keys in bundle"));
             }
-            pre_keys.push((attr_u32(pk, pk_id_attr)?, key(&base64_decode(&pk.text())?, "pre-key")?));
+            pre_keys.push((
+                attr_u32(pk, pk_id_attr)?,
+                key(&base64_decode(&pk.text())?, "pre-key")?,
+            ));
         }
         Ok(Self {
             namespace,

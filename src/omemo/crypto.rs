@@ -17,7 +17,11 @@ type HmacSha256 = Hmac<Sha256>;
 
 /// HKDF-SHA-256 with a salt of 32 zero bytes when `salt` is `None` (what both
 /// python-omemo backends and libsignal use for X3DH and message keys).
-pub(crate) fn hkdf<const N: usize>(salt: Option<&[u8]>, ikm: &[u8], info: &[u8]) -> Zeroizing<[u8; N]> {
+pub(crate) fn hkdf<const N: usize>(
+    salt: Option<&[u8]>,
+    ikm: &[u8],
+    info: &[u8],
+) -> Zeroizing<[u8; N]> {
     let zero = [0u8; 32];
     let hk = Hkdf::<Sha256>::new(Some(salt.unwrap_or(&zero)), ikm);
     let mut out = Zeroizing::new([0u8; N]);
@@ -58,9 +62,15 @@ pub(crate) fn aes256_cbc_encrypt(key: &[u8; 32], iv: &[u8; 16], plaintext: &[u8]
     cbc::Encryptor::<Aes256>::new(key.into(), iv.into()).encrypt_padded_vec::<Pkcs7>(plaintext)
 }
 
-pub(crate) fn aes256_cbc_decrypt(key: &[u8; 32], iv: &[u8; 16], ciphertext: &[u8]) -> Result<Vec<u8>> {
-    if ciphertext.is_empty() || ciphertext.len() % 16 != 0 {
-        return Err(OmemoError::DecryptionFailed("ciphertext is not a whole number of AES blocks"));
+pub(crate) fn aes256_cbc_decrypt(
+    key: &[u8; 32],
+    iv: &[u8; 16],
+    ciphertext: &[u8],
+) -> Result<Vec<u8>> {
+    if ciphertext.is_empty() || !ciphertext.len().is_multiple_of(16) {
+        return Err(OmemoError::DecryptionFailed(
+            "ciphertext is not a whole number of AES blocks",
+        ));
     }
     cbc::Decryptor::<Aes256>::new(key.into(), iv.into())
         .decrypt_padded_vec::<Pkcs7>(ciphertext)
@@ -69,7 +79,11 @@ pub(crate) fn aes256_cbc_decrypt(key: &[u8; 32], iv: &[u8; 16], ciphertext: &[u8
 
 /// AES-128-GCM as OMEMO 0.3 uses it: returns ciphertext and the detached
 /// 16-byte tag (the tag travels inside the ratchet, not in the payload).
-pub(crate) fn aes128_gcm_encrypt(key: &[u8; 16], iv: &[u8; 12], plaintext: &[u8]) -> (Vec<u8>, [u8; 16]) {
+pub(crate) fn aes128_gcm_encrypt(
+    key: &[u8; 16],
+    iv: &[u8; 12],
+    plaintext: &[u8],
+) -> (Vec<u8>, [u8; 16]) {
     let cipher = AesGcm::<Aes128, U12>::new(key.into());
     let mut buf = plaintext.to_vec();
     let nonce = Nonce::<U12>::from(*iv);
@@ -82,7 +96,12 @@ pub(crate) fn aes128_gcm_encrypt(key: &[u8; 16], iv: &[u8; 12], plaintext: &[u8]
 
 /// AES-128-GCM decryption; accepts the 12-byte IV of current clients and the
 /// 16-byte IV that early Conversations/ChatSecure versions sent.
-pub(crate) fn aes128_gcm_decrypt(key: &[u8; 16], iv: &[u8], ciphertext: &[u8], tag: &[u8; 16]) -> Result<Vec<u8>> {
+pub(crate) fn aes128_gcm_decrypt(
+    key: &[u8; 16],
+    iv: &[u8],
+    ciphertext: &[u8],
+    tag: &[u8; 16],
+) -> Result<Vec<u8>> {
     let mut buf = ciphertext.to_vec();
     let tag = Tag::<U16>::from(*tag);
     let ok = match iv.len() {
@@ -90,19 +109,33 @@ pub(crate) fn aes128_gcm_decrypt(key: &[u8; 16], iv: &[u8], ciphertext: &[u8], t
             let mut n = [0u8; 12];
             n.copy_from_slice(iv);
             AesGcm::<Aes128, U12>::new(key.into())
-                .decrypt_inout_detached(&Nonce::<U12>::from(n), b"", buf.as_mut_slice().into(), &tag)
+                .decrypt_inout_detached(
+                    &Nonce::<U12>::from(n),
+                    b"",
+                    buf.as_mut_slice().into(),
+                    &tag,
+                )
                 .is_ok()
         }
         16 => {
             let mut n = [0u8; 16];
             n.copy_from_slice(iv);
             AesGcm::<Aes128, U16>::new(key.into())
-                .decrypt_inout_detached(&Nonce::<U16>::from(n), b"", buf.as_mut_slice().into(), &tag)
+                .decrypt_inout_detached(
+                    &Nonce::<U16>::from(n),
+                    b"",
+                    buf.as_mut_slice().into(),
+                    &tag,
+                )
                 .is_ok()
         }
         _ => return Err(OmemoError::DecryptionFailed("IV must be 12 or 16 bytes")),
     };
-    if ok { Ok(buf) } else { Err(OmemoError::BadPayloadMac) }
+    if ok {
+        Ok(buf)
+    } else {
+        Err(OmemoError::BadPayloadMac)
+    }
 }
 
 /// X25519; refuses non-contributory results (low-order peer keys), which no

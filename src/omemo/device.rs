@@ -45,7 +45,11 @@ pub struct OwnDevice {
 impl OwnDevice {
     /// A new device with a fresh identity, signed pre-key and 100 pre-keys.
     /// `taken_device_ids` are the ids on our published device lists.
-    pub fn generate<R: rand::CryptoRng + ?Sized>(rng: &mut R, taken_device_ids: &[u32], now: u64) -> Self {
+    pub fn generate<R: rand::CryptoRng + ?Sized>(
+        rng: &mut R,
+        taken_device_ids: &[u32],
+        now: u64,
+    ) -> Self {
         let identity = IdentityKeyPair::generate(rng);
         let device_id = generate_device_id(rng, taken_device_ids);
         Self::with_identity(rng, identity, device_id, now)
@@ -145,7 +149,11 @@ impl OwnDevice {
     /// [`SIGNED_PRE_KEY_ROTATION_SECS`], a new one replaces it and the old one
     /// is kept as previous. A previous key past the grace period is dropped.
     /// Returns whether the bundles must be republished.
-    pub fn rotate_signed_pre_key_if_due<R: rand::CryptoRng + ?Sized>(&mut self, rng: &mut R, now: u64) -> bool {
+    pub fn rotate_signed_pre_key_if_due<R: rand::CryptoRng + ?Sized>(
+        &mut self,
+        rng: &mut R,
+        now: u64,
+    ) -> bool {
         if self.previous_signed_pre_key.is_some()
             && now.saturating_sub(self.signed_pre_key.created_at) > SIGNED_PRE_KEY_GRACE_SECS
         {
@@ -154,7 +162,11 @@ impl OwnDevice {
         if now.saturating_sub(self.signed_pre_key.created_at) < SIGNED_PRE_KEY_ROTATION_SECS {
             return false;
         }
-        let id = if self.signed_pre_key.id >= 0x7FFF_FFFF { 1 } else { self.signed_pre_key.id + 1 };
+        let id = if self.signed_pre_key.id >= 0x7FFF_FFFF {
+            1
+        } else {
+            self.signed_pre_key.id + 1
+        };
         let new = SignedPreKey::generate(rng, &self.identity, id, now);
         self.previous_signed_pre_key = Some(std::mem::replace(&mut self.signed_pre_key, new));
         true

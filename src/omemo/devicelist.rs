@@ -82,7 +82,9 @@ impl DeviceList {
             }
             let label = match namespace {
                 Namespace::OldMemo => None,
-                Namespace::TwoMemo => d.attr("label").map(|l| l.chars().take(MAX_LABEL_CHARS).collect()),
+                Namespace::TwoMemo => d
+                    .attr("label")
+                    .map(|l| l.chars().take(MAX_LABEL_CHARS).collect()),
             };
             devices.push(DeviceListEntry { id, label });
         }

@@ -17,7 +17,9 @@ pub enum OmemoError {
     #[error("payload authentication failed")]
     BadPayloadMac,
     /// A pre-key message names a one-time pre-key we no longer (or never) had.
-    #[error("the message uses one-time pre-key {0}, which this device does not have (already used?)")]
+    #[error(
+        "the message uses one-time pre-key {0}, which this device does not have (already used?)"
+    )]
     UnknownPreKey(u32),
     /// A pre-key message names a signed pre-key we no longer (or never) had.
     #[error("the message uses signed pre-key {0}, which this device does not have (rotated out?)")]

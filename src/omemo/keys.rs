@@ -9,7 +9,7 @@
 use curve25519_dalek::edwards::{CompressedEdwardsY, EdwardsPoint};
 use curve25519_dalek::montgomery::MontgomeryPoint;
 use curve25519_dalek::scalar::{Scalar, clamp_integer};
-use ed25519_dalek::{Signature, Signer, SigningKey, Verifier, VerifyingKey};
+use ed25519_dalek::{Signature, Signer, SigningKey, VerifyingKey};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha512};
 use zeroize::{Zeroize, ZeroizeOnDrop, Zeroizing};
@@ -143,7 +143,9 @@ pub fn ed25519_verify(ed25519_public: &[u8; 32], message: &[u8], signature: &[u8
     let Ok(vk) = VerifyingKey::from_bytes(ed25519_public) else {
         return false;
     };
-    vk.verify(message, &Signature::from_bytes(&sig)).is_ok()
+    // Strict: refuses non-canonical encodings and small-order keys, which no honest peer produces.
+    vk.verify_strict(message, &Signature::from_bytes(&sig))
+        .is_ok()
 }
 
 /// The Curve25519 (Montgomery) form of an Ed25519 public key.
@@ -198,13 +200,21 @@ pub struct SignedPreKey {
 
 impl std::fmt::Debug for SignedPreKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SignedPreKey").field("id", &self.id).field("created_at", &self.created_at).finish_non_exhaustive()
+        f.debug_struct("SignedPreKey")
+            .field("id", &self.id)
+            .field("created_at", &self.created_at)
+            .finish_non_exhaustive()
     }
 }
 
 impl SignedPreKey {
     /// Generates and signs a signed pre-key.
-    pub fn generate<R: rand::CryptoRng + ?Sized>(rng: &mut R, identity: &IdentityKeyPair, id: u32, now: u64) -> Self {
+    pub fn generate<R: rand::CryptoRng + ?Sized>(
+        rng: &mut R,
+        identity: &IdentityKeyPair,
+        id: u32,
+        now: u64,
+    ) -> Self {
         let private = clamp_integer(random(rng));
         let public = x25519_public(&private);
         let mut prefixed = [0u8; 33];
@@ -238,7 +248,9 @@ pub struct PreKey {
 
 impl std::fmt::Debug for PreKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("PreKey").field("id", &self.id).finish_non_exhaustive()
+        f.debug_struct("PreKey")
+            .field("id", &self.id)
+            .finish_non_exhaustive()
     }
 }
 
@@ -246,7 +258,11 @@ impl PreKey {
     /// Generates a one-time pre-key.
     pub fn generate<R: rand::CryptoRng + ?Sized>(rng: &mut R, id: u32) -> Self {
         let private = clamp_integer(random(rng));
-        Self { id, private, public: x25519_public(&private) }
+        Self {
+            id,
+            private,
+            public: x25519_public(&private),
+        }
     }
 
     pub(crate) fn private(&self) -> &[u8; 32] {

@@ -6,7 +6,9 @@ use xmpp_parsers::minidom::Element;
 
 use super::Namespace;
 use super::error::{OmemoError, Result};
-use super::xml::{MAX_KEYS, attr_u32, base64_decode, base64_encode, check_name, child, text_element};
+use super::xml::{
+    MAX_KEYS, attr_u32, base64_decode, base64_encode, check_name, child, text_element,
+};
 
 /// One key element: the ratchet message for one recipient device.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -40,7 +42,10 @@ impl EncryptedMessage {
     /// The key element for our device; [`OmemoError::WrongRecipient`] when the
     /// sender did not encrypt for it.
     pub fn key_for(&self, device_id: u32) -> Result<&EncryptedKey> {
-        self.keys.iter().find(|k| k.device_id == device_id).ok_or(OmemoError::WrongRecipient(device_id))
+        self.keys
+            .iter()
+            .find(|k| k.device_id == device_id)
+            .ok_or(OmemoError::WrongRecipient(device_id))
     }
 
     /// Device ids the message was encrypted for (for "not encrypted for this device" reports).
@@ -50,7 +55,10 @@ impl EncryptedMessage {
 
     /// Decrypts the payload with key material from the ratchet.
     /// Returns `None` for an empty message.
-    pub fn open_payload(&self, key_material: &super::payload::KeyMaterial) -> Result<Option<Vec<u8>>> {
+    pub fn open_payload(
+        &self,
+        key_material: &super::payload::KeyMaterial,
+    ) -> Result<Option<Vec<u8>>> {
         match &self.payload {
             None => Ok(None),
             Some(p) => super::payload::open(self.namespace, key_material, &self.iv, p).map(Some),
@@ -63,11 +71,16 @@ impl EncryptedMessage {
         let key_el = |k: &EncryptedKey| {
             let mut b = Element::builder("key", ns).attr(nc!("rid"), k.device_id.to_string());
             if k.key_exchange {
-                b = if self.namespace == Namespace::OldMemo { b.attr(nc!("prekey"), "true") } else { b.attr(nc!("kex"), "true") };
+                b = if self.namespace == Namespace::OldMemo {
+                    b.attr(nc!("prekey"), "true")
+                } else {
+                    b.attr(nc!("kex"), "true")
+                };
             }
             b.append(base64_encode(&k.data)).build()
         };
-        let mut header = Element::builder("header", ns).attr(nc!("sid"), self.sender_device_id.to_string());
+        let mut header =
+            Element::builder("header", ns).attr(nc!("sid"), self.sender_device_id.to_string());
         match self.namespace {
             Namespace::OldMemo => {
                 header = header.append_all(self.keys.iter().map(key_el));
@@ -129,7 +142,9 @@ impl EncryptedMessage {
             }
             Namespace::TwoMemo => {
                 for group in header.children().filter(|c| c.is("keys", ns)) {
-                    let jid = group.attr("jid").ok_or_else(|| OmemoError::MalformedXml("<keys> without jid".into()))?;
+                    let jid = group
+                        .attr("jid")
+                        .ok_or_else(|| OmemoError::MalformedXml("<keys> without jid".into()))?;
                     for k in group.children().filter(|c| c.is("key", ns)) {
                         parse_key(k, jid, "kex")?;
                     }
@@ -141,6 +156,12 @@ impl EncryptedMessage {
             Some(p) => Some(base64_decode(&p.text())?),
             None => None,
         };
-        Ok(Self { namespace, sender_device_id, keys, iv, payload })
+        Ok(Self {
+            namespace,
+            sender_device_id,
+            keys,
+            iv,
+            payload,
+        })
     }
 }

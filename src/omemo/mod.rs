@@ -68,7 +68,8 @@ use serde::{Deserialize, Serialize};
 
 pub use bundle::Bundle;
 pub use device::{
-    OwnDevice, PRE_KEY_COUNT, SIGNED_PRE_KEY_GRACE_SECS, SIGNED_PRE_KEY_ROTATION_SECS, generate_device_id,
+    OwnDevice, PRE_KEY_COUNT, SIGNED_PRE_KEY_GRACE_SECS, SIGNED_PRE_KEY_ROTATION_SECS,
+    generate_device_id,
 };
 pub use devicelist::{DeviceList, DeviceListEntry};
 pub use error::{OmemoError, Result};
@@ -82,9 +83,14 @@ pub use x3dh::KeyExchange;
 
 /// Namespace constants, for the XMPP layer.
 pub mod ns {
-    pub use super::oldmemo::{BUNDLE_NODE_PREFIX as OLD_BUNDLE_NODE_PREFIX, DEVICE_LIST_NODE as OLD_DEVICE_LIST_NODE, NS as OLD};
+    pub use super::oldmemo::{
+        BUNDLE_NODE_PREFIX as OLD_BUNDLE_NODE_PREFIX, DEVICE_LIST_NODE as OLD_DEVICE_LIST_NODE,
+        NS as OLD,
+    };
     pub use super::sce::NS as SCE;
-    pub use super::twomemo::{BUNDLES_NODE as TWO_BUNDLES_NODE, DEVICE_LIST_NODE as TWO_DEVICE_LIST_NODE, NS as TWO};
+    pub use super::twomemo::{
+        BUNDLES_NODE as TWO_BUNDLES_NODE, DEVICE_LIST_NODE as TWO_DEVICE_LIST_NODE, NS as TWO,
+    };
 }
 
 /// The two OMEMO versions.

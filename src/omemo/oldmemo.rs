@@ -31,8 +31,18 @@ impl Backend for OldMemo {
     const ROOT_INFO: &'static [u8] = b"WhisperRatchet";
     const MESSAGE_KEY_INFO: &'static [u8] = b"WhisperMessageKeys";
 
-    fn seal(header: &Header, ciphertext: Vec<u8>, mac_key: &[u8], associated_data: &[u8]) -> Vec<u8> {
-        let msg = OldMessage { dh_pub: prefixed(&header.dh).to_vec(), n: header.n, pn: header.pn, ciphertext: Some(ciphertext) };
+    fn seal(
+        header: &Header,
+        ciphertext: Vec<u8>,
+        mac_key: &[u8],
+        associated_data: &[u8],
+    ) -> Vec<u8> {
+        let msg = OldMessage {
+            dh_pub: prefixed(&header.dh).to_vec(),
+            n: header.n,
+            pn: header.pn,
+            ciphertext: Some(ciphertext),
+        };
         let mut out = Vec::with_capacity(msg.encoded_len() + 1 + MAC_LEN);
         out.push(VERSION);
         msg.encode(&mut out).unwrap_or_default();
@@ -49,12 +59,18 @@ impl Backend for OldMemo {
             return Err(OmemoError::UnsupportedVersion(version));
         }
         if wire.len() < 1 + MAC_LEN {
-            return Err(OmemoError::MalformedProtobuf("WhisperMessage shorter than its MAC"));
+            return Err(OmemoError::MalformedProtobuf(
+                "WhisperMessage shorter than its MAC",
+            ));
         }
         let (authenticated, mac) = wire.split_at(wire.len() - MAC_LEN);
         let msg: OldMessage = decode(authenticated.get(1..).unwrap_or_default(), "WhisperMessage")?;
         Ok(Parsed {
-            header: Header { dh: key33(&msg.dh_pub, "ratchet key")?, n: msg.n, pn: msg.pn },
+            header: Header {
+                dh: key33(&msg.dh_pub, "ratchet key")?,
+                n: msg.n,
+                pn: msg.pn,
+            },
             ciphertext: msg.ciphertext.unwrap_or_default(),
             authenticated: authenticated.to_vec(),
             mac: mac.to_vec(),
@@ -73,7 +89,11 @@ pub(crate) fn associated_data(own: &[u8; 32], peer: &[u8; 32], sending: bool) ->
 }
 
 /// Wraps a ratchet message into a `PreKeyWhisperMessage`.
-pub(crate) fn wrap_key_exchange(kex: &KeyExchange, own_identity: &[u8; 32], message: Vec<u8>) -> Vec<u8> {
+pub(crate) fn wrap_key_exchange(
+    kex: &KeyExchange,
+    own_identity: &[u8; 32],
+    message: Vec<u8>,
+) -> Vec<u8> {
     let pkm = OldKeyExchange {
         pk_id: kex.pre_key_id,
         ek: prefixed(&kex.ephemeral).to_vec(),
@@ -98,7 +118,17 @@ pub(crate) fn parse_key_exchange(wire: &[u8]) -> Result<(KeyExchange, IdentityKe
         return Err(OmemoError::UnsupportedVersion(version));
     }
     let pkm: OldKeyExchange = decode(body, "PreKeyWhisperMessage")?;
-    let signed_pre_key_id = pkm.spk_id.ok_or(OmemoError::MalformedProtobuf("PreKeyWhisperMessage without signedPreKeyId"))?;
-    let kex = KeyExchange { pre_key_id: pkm.pk_id, signed_pre_key_id, ephemeral: key33(&pkm.ek, "base key")? };
-    Ok((kex, IdentityKey::Curve25519(key33(&pkm.ik, "identity key")?), pkm.message))
+    let signed_pre_key_id = pkm.spk_id.ok_or(OmemoError::MalformedProtobuf(
+        "PreKeyWhisperMessage without signedPreKeyId",
+    ))?;
+    let kex = KeyExchange {
+        pre_key_id: pkm.pk_id,
+        signed_pre_key_id,
+        ephemeral: key33(&pkm.ek, "base key")?,
+    };
+    Ok((
+        kex,
+        IdentityKey::Curve25519(key33(&pkm.ik, "identity key")?),
+        pkm.message,
+    ))
 }

@@ -8,7 +8,8 @@ use zeroize::{Zeroize, ZeroizeOnDrop, Zeroizing};
 
 use super::Namespace;
 use super::crypto::{
-    aes128_gcm_decrypt, aes128_gcm_encrypt, aes256_cbc_decrypt, aes256_cbc_encrypt, hkdf, hmac, hmac_verify_truncated, random,
+    aes128_gcm_decrypt, aes128_gcm_encrypt, aes256_cbc_decrypt, aes256_cbc_encrypt, hkdf, hmac,
+    hmac_verify_truncated, random,
 };
 use super::error::{OmemoError, Result};
 
@@ -26,7 +27,8 @@ impl std::fmt::Debug for KeyMaterial {
 }
 
 impl KeyMaterial {
-    pub(crate) fn from_bytes(bytes: Vec<u8>) -> Self {
+    /// Wraps raw key material (e.g. restored from a key-transport use).
+    pub fn from_bytes(bytes: Vec<u8>) -> Self {
         Self(bytes)
     }
 
@@ -66,7 +68,13 @@ pub(crate) fn seal<R: rand::CryptoRng + ?Sized>(
             let (ciphertext, tag) = aes128_gcm_encrypt(&key, &iv, pt);
             let mut km = key.to_vec();
             km.extend_from_slice(&tag);
-            (KeyMaterial(km), Some(SealedPayload { ciphertext, iv: iv.to_vec() }))
+            (
+                KeyMaterial(km),
+                Some(SealedPayload {
+                    ciphertext,
+                    iv: iv.to_vec(),
+                }),
+            )
         }
         (Namespace::TwoMemo, Some(pt)) => {
             let key: Zeroizing<[u8; 32]> = Zeroizing::new(random(rng));
@@ -75,7 +83,13 @@ pub(crate) fn seal<R: rand::CryptoRng + ?Sized>(
             let mac = hmac(&auth[..], &[&ciphertext]);
             let mut km = key.to_vec();
             km.extend_from_slice(&mac[..16]);
-            (KeyMaterial(km), Some(SealedPayload { ciphertext, iv: Vec::new() }))
+            (
+                KeyMaterial(km),
+                Some(SealedPayload {
+                    ciphertext,
+                    iv: Vec::new(),
+                }),
+            )
         }
     }
 }
@@ -92,7 +106,12 @@ fn expand(key: &[u8; 32]) -> (Zeroizing<[u8; 32]>, Zeroizing<[u8; 32]>, [u8; 16]
 }
 
 /// Decrypts a payload with the key material from the ratchet.
-pub fn open(namespace: Namespace, key_material: &KeyMaterial, iv: &[u8], ciphertext: &[u8]) -> Result<Vec<u8>> {
+pub fn open(
+    namespace: Namespace,
+    key_material: &KeyMaterial,
+    iv: &[u8],
+    ciphertext: &[u8],
+) -> Result<Vec<u8>> {
     let km = key_material.as_bytes();
     match namespace {
         Namespace::OldMemo => {

@@ -10,7 +10,10 @@
 use serde::{Deserialize, Serialize};
 use zeroize::{Zeroize, ZeroizeOnDrop, Zeroizing};
 
-use super::crypto::{aes256_cbc_decrypt, aes256_cbc_encrypt, dh, hkdf, hmac, hmac_verify_truncated, random, x25519_public};
+use super::crypto::{
+    aes256_cbc_decrypt, aes256_cbc_encrypt, dh, hkdf, hmac, hmac_verify_truncated, random,
+    x25519_public,
+};
 use super::error::{OmemoError, Result};
 
 /// At most this many message keys are skipped (and stored) per chain.
@@ -43,7 +46,12 @@ pub(crate) trait Backend {
     const MESSAGE_KEY_INFO: &'static [u8];
     /// Serializes header and ciphertext, and appends/embeds the truncated MAC
     /// over `associated_data ‖ serialized message`.
-    fn seal(header: &Header, ciphertext: Vec<u8>, mac_key: &[u8], associated_data: &[u8]) -> Vec<u8>;
+    fn seal(
+        header: &Header,
+        ciphertext: Vec<u8>,
+        mac_key: &[u8],
+        associated_data: &[u8],
+    ) -> Vec<u8>;
     /// Parses a serialized message (the MAC is checked by the ratchet).
     fn parse(wire: &[u8]) -> Result<Parsed>;
 }
@@ -99,7 +107,9 @@ struct MessageKeys {
 
 impl MessageKeys {
     fn derive<B: Backend>(mk: &[u8; 32]) -> Self {
-        Self { keys: hkdf(None, mk, B::MESSAGE_KEY_INFO) }
+        Self {
+            keys: hkdf(None, mk, B::MESSAGE_KEY_INFO),
+        }
     }
     fn enc(&self) -> [u8; 32] {
         let mut k = [0u8; 32];
@@ -118,7 +128,11 @@ impl MessageKeys {
 
 fn open<B: Backend>(mk: &[u8; 32], parsed: &Parsed, associated_data: &[u8]) -> Result<Vec<u8>> {
     let keys = MessageKeys::derive::<B>(mk);
-    if !hmac_verify_truncated(keys.mac(), &[associated_data, &parsed.authenticated], &parsed.mac) {
+    if !hmac_verify_truncated(
+        keys.mac(),
+        &[associated_data, &parsed.authenticated],
+        &parsed.mac,
+    ) {
         return Err(OmemoError::BadMac);
     }
     let mut enc = Zeroizing::new(keys.enc());
@@ -174,9 +188,17 @@ impl Ratchet {
         self.sending.is_some()
     }
 
-    pub(crate) fn encrypt<B: Backend>(&mut self, plaintext: &[u8], associated_data: &[u8]) -> Result<Vec<u8>> {
+    pub(crate) fn encrypt<B: Backend>(
+        &mut self,
+        plaintext: &[u8],
+        associated_data: &[u8],
+    ) -> Result<Vec<u8>> {
         let chain = self.sending.as_mut().ok_or(OmemoError::NoSession)?;
-        let header = Header { dh: self.own_public, n: chain.n, pn: self.previous_sending_n };
+        let header = Header {
+            dh: self.own_public,
+            n: chain.n,
+            pn: self.previous_sending_n,
+        };
         let mk = chain.step();
         let keys = MessageKeys::derive::<B>(&mk);
         let enc = Zeroizing::new(keys.enc());
@@ -195,9 +217,19 @@ impl Ratchet {
         let parsed = B::parse(wire)?;
         let h = parsed.header;
 
-        if let Some(s) = self.skipped.iter().find(|s| s.ratchet_pub == h.dh && s.n == h.n) {
+        if let Some(s) = self
+            .skipped
+            .iter()
+            .find(|s| s.ratchet_pub == h.dh && s.n == h.n)
+        {
             let plaintext = open::<B>(&s.key, &parsed, associated_data)?;
-            return Ok((plaintext, PendingDecrypt(Pending::UsedSkipped { ratchet_pub: h.dh, n: h.n })));
+            return Ok((
+                plaintext,
+                PendingDecrypt(Pending::UsedSkipped {
+                    ratchet_pub: h.dh,
+                    n: h.n,
+                }),
+            ));
         }
 
         let mut next = Candidate {
@@ -220,7 +252,11 @@ impl Ratchet {
                     while chain.n < h.pn {
                         let n = chain.n;
                         let key = *chain.step();
-                        next.new_skipped.push(SkippedKey { ratchet_pub: old_pub, n, key });
+                        next.new_skipped.push(SkippedKey {
+                            ratchet_pub: old_pub,
+                            n,
+                            key,
+                        });
                     }
                 }
             }
@@ -249,7 +285,11 @@ impl Ratchet {
         while chain.n < h.n {
             let n = chain.n;
             let key = *chain.step();
-            next.new_skipped.push(SkippedKey { ratchet_pub: h.dh, n, key });
+            next.new_skipped.push(SkippedKey {
+                ratchet_pub: h.dh,
+                n,
+                key,
+            });
         }
         let mk = chain.step();
         let plaintext = open::<B>(&mk, &parsed, associated_data)?;
@@ -260,7 +300,8 @@ impl Ratchet {
     pub(crate) fn commit(&mut self, pending: PendingDecrypt) {
         match pending.0 {
             Pending::UsedSkipped { ratchet_pub, n } => {
-                self.skipped.retain(|s| !(s.ratchet_pub == ratchet_pub && s.n == n));
+                self.skipped
+                    .retain(|s| !(s.ratchet_pub == ratchet_pub && s.n == n));
             }
             Pending::Advance(mut next) => {
                 self.root_key = next.root_key;

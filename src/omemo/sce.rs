@@ -41,33 +41,62 @@ pub fn format_timestamp(unix_secs: u64) -> String {
     let d = doy - (153 * mp + 2) / 5 + 1;
     let m = if mp < 10 { mp + 3 } else { mp - 9 };
     let y = yoe + era * 400 + i64::from(m <= 2);
-    format!("{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z", secs / 3600, secs / 60 % 60, secs % 60)
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
+        secs / 3600,
+        secs / 60 % 60,
+        secs % 60
+    )
 }
 
 impl Envelope {
     /// An envelope for `content` from `from` to `to`, sent at `now`.
     pub fn new(content: Vec<Element>, from: &str, to: &str, now: Option<u64>) -> Self {
-        Self { content, time: now.map(format_timestamp), from: Some(from.to_owned()), to: Some(to.to_owned()) }
+        Self {
+            content,
+            time: now.map(format_timestamp),
+            from: Some(from.to_owned()),
+            to: Some(to.to_owned()),
+        }
     }
 
     /// Serializes with random padding (0–200 printable characters).
     pub fn to_bytes<R: rand::CryptoRng + ?Sized>(&self, rng: &mut R) -> Vec<u8> {
-        const PAD_ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+        const PAD_ALPHABET: &[u8] =
+            b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
         let len = usize::from(u16::from_le_bytes(random(rng))) % (MAX_RPAD + 1);
         let pad: String = (0..len)
-            .map(|_| char::from(PAD_ALPHABET[usize::from(random::<1, _>(rng)[0]) % PAD_ALPHABET.len()]))
+            .map(|_| {
+                char::from(PAD_ALPHABET[usize::from(random::<1, _>(rng)[0]) % PAD_ALPHABET.len()])
+            })
             .collect();
         let mut b = Element::builder("envelope", NS)
-            .append(Element::builder("content", NS).append_all(self.content.iter().cloned()).build())
+            .append(
+                Element::builder("content", NS)
+                    .append_all(self.content.iter().cloned())
+                    .build(),
+            )
             .append(Element::builder("rpad", NS).append(pad).build());
         if let Some(t) = &self.time {
-            b = b.append(Element::builder("time", NS).attr(nc!("stamp"), t.as_str()).build());
+            b = b.append(
+                Element::builder("time", NS)
+                    .attr(nc!("stamp"), t.as_str())
+                    .build(),
+            );
         }
         if let Some(to) = &self.to {
-            b = b.append(Element::builder("to", NS).attr(nc!("jid"), to.as_str()).build());
+            b = b.append(
+                Element::builder("to", NS)
+                    .attr(nc!("jid"), to.as_str())
+                    .build(),
+            );
         }
         if let Some(from) = &self.from {
-            b = b.append(Element::builder("from", NS).attr(nc!("jid"), from.as_str()).build());
+            b = b.append(
+                Element::builder("from", NS)
+                    .attr(nc!("jid"), from.as_str())
+                    .build(),
+            );
         }
         String::from(&b.build()).into_bytes()
     }
@@ -80,18 +109,28 @@ impl Envelope {
         let text = std::str::from_utf8(bytes).map_err(|_| OmemoError::Envelope("not UTF-8"))?;
         let root = parse_element(text)?;
         if !root.is("envelope", NS) {
-            return Err(OmemoError::Envelope("root is not <envelope xmlns='urn:xmpp:sce:1'>"));
+            return Err(OmemoError::Envelope(
+                "root is not <envelope xmlns='urn:xmpp:sce:1'>",
+            ));
         }
-        let content = root.get_child("content", NS).ok_or(OmemoError::Envelope("missing <content>"))?;
+        let content = root
+            .get_child("content", NS)
+            .ok_or(OmemoError::Envelope("missing <content>"))?;
         let jid_of = |name: &str| -> Result<Option<String>> {
             match root.get_child(name, NS) {
                 None => Ok(None),
-                Some(e) => e.attr("jid").map(|j| Some(j.to_owned())).ok_or(OmemoError::Envelope("affix without jid")),
+                Some(e) => e
+                    .attr("jid")
+                    .map(|j| Some(j.to_owned()))
+                    .ok_or(OmemoError::Envelope("affix without jid")),
             }
         };
         Ok(Self {
             content: content.children().cloned().collect(),
-            time: root.get_child("time", NS).and_then(|t| t.attr("stamp")).map(str::to_owned),
+            time: root
+                .get_child("time", NS)
+                .and_then(|t| t.attr("stamp"))
+                .map(str::to_owned),
             from: jid_of("from")?,
             to: jid_of("to")?,
         })
@@ -118,6 +157,9 @@ impl Envelope {
 
     /// The text of the first `<body>` in the content, if any.
     pub fn body(&self) -> Option<String> {
-        self.content.iter().find(|e| e.name() == "body").map(Element::text)
+        self.content
+            .iter()
+            .find(|e| e.name() == "body")
+            .map(Element::text)
     }
 }

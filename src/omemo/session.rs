@@ -77,8 +77,12 @@ impl Session {
     ) -> Result<Self> {
         let (secret, kex) = x3dh::initiate(rng, own.identity(), bundle)?;
         let ratchet = match bundle.namespace {
-            Namespace::OldMemo => Ratchet::new_active::<OldMemo, R>(rng, &secret, &bundle.signed_pre_key)?,
-            Namespace::TwoMemo => Ratchet::new_active::<TwoMemo, R>(rng, &secret, &bundle.signed_pre_key)?,
+            Namespace::OldMemo => {
+                Ratchet::new_active::<OldMemo, R>(rng, &secret, &bundle.signed_pre_key)?
+            }
+            Namespace::TwoMemo => {
+                Ratchet::new_active::<TwoMemo, R>(rng, &secret, &bundle.signed_pre_key)?
+            }
         };
         Ok(Self {
             namespace: bundle.namespace,
@@ -125,12 +129,17 @@ impl Session {
 
     fn associated_data(&self, sending: bool) -> Vec<u8> {
         let peer = match self.namespace {
-            Namespace::OldMemo => self.peer_identity.curve25519().unwrap_or(*self.peer_identity.as_bytes()),
+            Namespace::OldMemo => self
+                .peer_identity
+                .curve25519()
+                .unwrap_or(*self.peer_identity.as_bytes()),
             Namespace::TwoMemo => *self.peer_identity.as_bytes(),
         };
         match self.namespace {
             Namespace::OldMemo => oldmemo::associated_data(&self.own_identity, &peer, sending),
-            Namespace::TwoMemo => twomemo::associated_data(&self.own_identity, &peer, self.initiator),
+            Namespace::TwoMemo => {
+                twomemo::associated_data(&self.own_identity, &peer, self.initiator)
+            }
         }
     }
 
@@ -142,8 +151,12 @@ impl Session {
         }
         let ad = self.associated_data(true);
         let msg = match self.namespace {
-            Namespace::OldMemo => self.ratchet.encrypt::<OldMemo>(key_material.as_bytes(), &ad)?,
-            Namespace::TwoMemo => self.ratchet.encrypt::<TwoMemo>(key_material.as_bytes(), &ad)?,
+            Namespace::OldMemo => self
+                .ratchet
+                .encrypt::<OldMemo>(key_material.as_bytes(), &ad)?,
+            Namespace::TwoMemo => self
+                .ratchet
+                .encrypt::<TwoMemo>(key_material.as_bytes(), &ad)?,
         };
         self.received_since_send = 0;
         if self.confirmed || !self.initiator {
@@ -158,17 +171,29 @@ impl Session {
 
     /// Decrypts a plain ratchet message on this session. On any error the
     /// session is unchanged.
-    pub fn decrypt_message<R: rand::CryptoRng + ?Sized>(&mut self, rng: &mut R, message: &[u8]) -> Result<KeyMaterial> {
+    pub fn decrypt_message<R: rand::CryptoRng + ?Sized>(
+        &mut self,
+        rng: &mut R,
+        message: &[u8],
+    ) -> Result<KeyMaterial> {
         let (key_material, pending) = self.prepare_decrypt(rng, message)?;
         self.commit(pending);
         Ok(key_material)
     }
 
-    fn prepare_decrypt<R: rand::CryptoRng + ?Sized>(&self, rng: &mut R, message: &[u8]) -> Result<(KeyMaterial, PendingDecrypt)> {
+    fn prepare_decrypt<R: rand::CryptoRng + ?Sized>(
+        &self,
+        rng: &mut R,
+        message: &[u8],
+    ) -> Result<(KeyMaterial, PendingDecrypt)> {
         let ad = self.associated_data(false);
         let (plain, pending) = match self.namespace {
-            Namespace::OldMemo => self.ratchet.prepare_decrypt::<OldMemo, R>(rng, message, &ad)?,
-            Namespace::TwoMemo => self.ratchet.prepare_decrypt::<TwoMemo, R>(rng, message, &ad)?,
+            Namespace::OldMemo => self
+                .ratchet
+                .prepare_decrypt::<OldMemo, R>(rng, message, &ad)?,
+            Namespace::TwoMemo => self
+                .ratchet
+                .prepare_decrypt::<TwoMemo, R>(rng, message, &ad)?,
         };
         Ok((KeyMaterial::from_bytes(plain), pending))
     }
@@ -199,15 +224,28 @@ pub fn encrypt<R: rand::CryptoRng + ?Sized>(
     let mut keys = Vec::with_capacity(sessions.len());
     for s in sessions.iter_mut() {
         let (data, key_exchange) = s.encrypt_key(&key_material)?;
-        keys.push(EncryptedKey { jid: s.peer_jid.clone(), device_id: s.peer_device_id, key_exchange, data });
+        keys.push(EncryptedKey {
+            jid: s.peer_jid.clone(),
+            device_id: s.peer_device_id,
+            key_exchange,
+            data,
+        });
     }
     let (payload, iv) = match sealed {
         Some(p) => (Some(p.ciphertext), p.iv),
         // 0.3 carries an IV even in empty messages (python's oldmemo does too).
-        None if namespace == Namespace::OldMemo => (None, super::crypto::random::<12, _>(rng).to_vec()),
+        None if namespace == Namespace::OldMemo => {
+            (None, super::crypto::random::<12, _>(rng).to_vec())
+        }
         None => (None, Vec::new()),
     };
-    Ok(EncryptedMessage { namespace, sender_device_id: own_device_id, keys, iv, payload })
+    Ok(EncryptedMessage {
+        namespace,
+        sender_device_id: own_device_id,
+        keys,
+        iv,
+        payload,
+    })
 }
 
 /// Decrypts a received message for our device: the key element addressed
@@ -238,7 +276,12 @@ pub fn decrypt<R: rand::CryptoRng + ?Sized>(
         let (key_material, pending) = session.prepare_decrypt(rng, &key.data)?;
         let plaintext = message.open_payload(&key_material)?;
         session.commit(pending);
-        return Ok(Decrypted { plaintext, key_material, new_session: None, consumed_pre_key: None });
+        return Ok(Decrypted {
+            plaintext,
+            key_material,
+            new_session: None,
+            consumed_pre_key: None,
+        });
     }
     let (kex, peer_identity, inner) = match namespace {
         Namespace::OldMemo => oldmemo::parse_key_exchange(&key.data)?,
@@ -254,7 +297,12 @@ pub fn decrypt<R: rand::CryptoRng + ?Sized>(
         let (key_material, pending) = session.prepare_decrypt(rng, &inner)?;
         let plaintext = message.open_payload(&key_material)?;
         session.commit(pending);
-        return Ok(Decrypted { plaintext, key_material, new_session: None, consumed_pre_key: None });
+        return Ok(Decrypted {
+            plaintext,
+            key_material,
+            new_session: None,
+            consumed_pre_key: None,
+        });
     }
     let (secret, spk_private) = x3dh::respond(namespace, own, &peer_identity, &kex)?;
     let mut session = Session {
@@ -271,5 +319,10 @@ pub fn decrypt<R: rand::CryptoRng + ?Sized>(
     };
     let key_material = session.decrypt_message(rng, &inner)?;
     let plaintext = message.open_payload(&key_material)?;
-    Ok(Decrypted { plaintext, key_material, new_session: Some(session), consumed_pre_key: kex.pre_key_id })
+    Ok(Decrypted {
+        plaintext,
+        key_material,
+        new_session: Some(session),
+        consumed_pre_key: kex.pre_key_id,
+    })
 }

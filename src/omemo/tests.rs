@@ -24,7 +24,11 @@ fn xeddsa_signature_verifies_with_either_sign_bit() {
         assert!(!xeddsa_verify(&id.curve25519_public(), b"messagf", &sig));
         let mut flipped = sig;
         flipped[63] ^= 0x80;
-        assert!(!xeddsa_verify(&id.curve25519_public(), b"message", &flipped));
+        assert!(!xeddsa_verify(
+            &id.curve25519_public(),
+            b"message",
+            &flipped
+        ));
     }
     assert_eq!(seen, [true, true]);
 }
@@ -33,7 +37,10 @@ fn xeddsa_signature_verifies_with_either_sign_bit() {
 fn xeddsa_nonce_depends_on_random_input() {
     let id = IdentityKeyPair::from_seed([3; 32]);
     let k = id.x25519_private();
-    assert_ne!(xeddsa_sign(&k, b"m", &[0; 64]), xeddsa_sign(&k, b"m", &[1; 64]));
+    assert_ne!(
+        xeddsa_sign(&k, b"m", &[0; 64]),
+        xeddsa_sign(&k, b"m", &[1; 64])
+    );
 }
 
 #[test]
@@ -115,5 +122,8 @@ fn fingerprints_have_the_documented_shapes() {
     let shown = fingerprint::display_0_3(&curve).unwrap();
     assert_eq!(shown.split(' ').count(), 8);
     assert_eq!(shown.replace(' ', ""), qr);
-    assert_eq!(fingerprint::display_2(&ed).unwrap().replace(' ', ""), hex::encode(id.ed25519_public()));
+    assert_eq!(
+        fingerprint::display_2(&ed).unwrap().replace(' ', ""),
+        hex::encode(id.ed25519_public())
+    );
 }

@@ -28,11 +28,25 @@ impl Backend for TwoMemo {
     const ROOT_INFO: &'static [u8] = b"OMEMO Root Chain";
     const MESSAGE_KEY_INFO: &'static [u8] = b"OMEMO Message Key Material";
 
-    fn seal(header: &Header, ciphertext: Vec<u8>, mac_key: &[u8], associated_data: &[u8]) -> Vec<u8> {
-        let message =
-            TwoMessage { n: header.n, pn: header.pn, dh_pub: header.dh.to_vec(), ciphertext: Some(ciphertext) }.encode_to_vec();
+    fn seal(
+        header: &Header,
+        ciphertext: Vec<u8>,
+        mac_key: &[u8],
+        associated_data: &[u8],
+    ) -> Vec<u8> {
+        let message = TwoMessage {
+            n: header.n,
+            pn: header.pn,
+            dh_pub: header.dh.to_vec(),
+            ciphertext: Some(ciphertext),
+        }
+        .encode_to_vec();
         let mac = hmac(mac_key, &[associated_data, &message]);
-        TwoAuthenticatedMessage { mac: mac[..MAC_LEN].to_vec(), message }.encode_to_vec()
+        TwoAuthenticatedMessage {
+            mac: mac[..MAC_LEN].to_vec(),
+            message,
+        }
+        .encode_to_vec()
     }
 
     fn parse(wire: &[u8]) -> Result<Parsed> {
@@ -42,7 +56,11 @@ impl Backend for TwoMemo {
         }
         let msg: TwoMessage = decode(&auth.message, "OMEMOMessage")?;
         Ok(Parsed {
-            header: Header { dh: key32(&msg.dh_pub, "ratchet key")?, n: msg.n, pn: msg.pn },
+            header: Header {
+                dh: key32(&msg.dh_pub, "ratchet key")?,
+                n: msg.n,
+                pn: msg.pn,
+            },
             ciphertext: msg.ciphertext.unwrap_or_default(),
             authenticated: auth.message,
             mac: auth.mac,
@@ -61,7 +79,11 @@ pub(crate) fn associated_data(own: &[u8; 32], peer: &[u8; 32], initiator: bool) 
 }
 
 /// Wraps an `OMEMOAuthenticatedMessage` into an `OMEMOKeyExchange`.
-pub(crate) fn wrap_key_exchange(kex: &KeyExchange, own_identity: &[u8; 32], message: Vec<u8>) -> Vec<u8> {
+pub(crate) fn wrap_key_exchange(
+    kex: &KeyExchange,
+    own_identity: &[u8; 32],
+    message: Vec<u8>,
+) -> Vec<u8> {
     TwoKeyExchange {
         pk_id: kex.pre_key_id.unwrap_or_default(),
         spk_id: kex.signed_pre_key_id,
@@ -75,6 +97,14 @@ pub(crate) fn wrap_key_exchange(kex: &KeyExchange, own_identity: &[u8; 32], mess
 /// Parses an `OMEMOKeyExchange`.
 pub(crate) fn parse_key_exchange(wire: &[u8]) -> Result<(KeyExchange, IdentityKey, Vec<u8>)> {
     let kex: TwoKeyExchange = decode(wire, "OMEMOKeyExchange")?;
-    let out = KeyExchange { pre_key_id: Some(kex.pk_id), signed_pre_key_id: kex.spk_id, ephemeral: key32(&kex.ek, "ephemeral key")? };
-    Ok((out, IdentityKey::Ed25519(key32(&kex.ik, "identity key")?), kex.message))
+    let out = KeyExchange {
+        pre_key_id: Some(kex.pk_id),
+        signed_pre_key_id: kex.spk_id,
+        ephemeral: key32(&kex.ek, "ephemeral key")?,
+    };
+    Ok((
+        out,
+        IdentityKey::Ed25519(key32(&kex.ik, "identity key")?),
+        kex.message,
+    ))
 }

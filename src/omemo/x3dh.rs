@@ -25,6 +25,9 @@ pub struct KeyExchange {
     pub ephemeral: [u8; 32],
 }
 
+/// A 32-byte secret that zeroizes on drop.
+type Secret32 = Zeroizing<[u8; 32]>;
+
 fn derive(namespace: Namespace, dhs: &[&[u8; 32]]) -> Zeroizing<[u8; 32]> {
     let mut input = Zeroizing::new(Vec::with_capacity(32 * 5));
     input.extend_from_slice(&[0xFF; 32]);
@@ -35,19 +38,31 @@ fn derive(namespace: Namespace, dhs: &[&[u8; 32]]) -> Zeroizing<[u8; 32]> {
 }
 
 fn peer_curve(identity: &IdentityKey) -> Result<[u8; 32]> {
-    identity.curve25519().ok_or(OmemoError::InvalidKey("identity key is not a curve point"))
+    identity
+        .curve25519()
+        .ok_or(OmemoError::InvalidKey("identity key is not a curve point"))
 }
 
 /// Verifies the bundle's signed pre-key signature: XEdDSA over 0x05 ‖ key
 /// for 0.3, Ed25519 over the raw key for :2.
 pub(crate) fn verify_bundle(bundle: &Bundle) -> Result<()> {
     let ok = match bundle.identity_key {
-        IdentityKey::Curve25519(ik) => {
-            xeddsa_verify(&ik, &prefixed(&bundle.signed_pre_key), &bundle.signed_pre_key_signature)
-        }
-        IdentityKey::Ed25519(ik) => ed25519_verify(&ik, &bundle.signed_pre_key, &bundle.signed_pre_key_signature),
+        IdentityKey::Curve25519(ik) => xeddsa_verify(
+            &ik,
+            &prefixed(&bundle.signed_pre_key),
+            &bundle.signed_pre_key_signature,
+        ),
+        IdentityKey::Ed25519(ik) => ed25519_verify(
+            &ik,
+            &bundle.signed_pre_key,
+            &bundle.signed_pre_key_signature,
+        ),
     };
-    if ok { Ok(()) } else { Err(OmemoError::BadSignature) }
+    if ok {
+        Ok(())
+    } else {
+        Err(OmemoError::BadSignature)
+    }
 }
 
 /// The initiator's half: returns the shared secret and the key exchange to send.
@@ -61,7 +76,11 @@ pub(crate) fn initiate<R: rand::CryptoRng + ?Sized>(
         return Err(OmemoError::NoPreKeys);
     }
     let pick = u32::from_le_bytes(random(rng)) as usize % bundle.pre_keys.len();
-    let (pre_key_id, pre_key) = bundle.pre_keys.get(pick).copied().ok_or(OmemoError::NoPreKeys)?;
+    let (pre_key_id, pre_key) = bundle
+        .pre_keys
+        .get(pick)
+        .copied()
+        .ok_or(OmemoError::NoPreKeys)?;
     let ephemeral_private: Zeroizing<[u8; 32]> = Zeroizing::new(random(rng));
     let peer_ik = peer_curve(&bundle.identity_key)?;
     let own_ik = identity.x25519_private();
@@ -86,7 +105,7 @@ pub(crate) fn respond(
     own: &OwnDevice,
     peer_identity: &IdentityKey,
     kex: &KeyExchange,
-) -> Result<(Zeroizing<[u8; 32]>, Zeroizing<[u8; 32]>)> {
+) -> Result<(Secret32, Secret32)> {
     let spk = own
         .signed_pre_key_by_id(kex.signed_pre_key_id)
         .ok_or(OmemoError::UnknownSignedPreKey(kex.signed_pre_key_id))?;

@@ -20,7 +20,11 @@ const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwx
 pub fn base64_encode(data: &[u8]) -> String {
     let mut out = String::with_capacity(data.len().div_ceil(3) * 4);
     for chunk in data.chunks(3) {
-        let b = [chunk.first().copied().unwrap_or(0), chunk.get(1).copied().unwrap_or(0), chunk.get(2).copied().unwrap_or(0)];
+        let b = [
+            chunk.first().copied().unwrap_or(0),
+            chunk.get(1).copied().unwrap_or(0),
+            chunk.get(2).copied().unwrap_or(0),
+        ];
         let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
         for i in 0..4 {
             if i <= chunk.len() {
@@ -81,7 +85,8 @@ pub fn parse_element(text: &str) -> Result<Element> {
     if text.len() > MAX_XML_BYTES {
         return Err(OmemoError::TooLarge("XML document"));
     }
-    text.parse::<Element>().map_err(|e| OmemoError::MalformedXml(e.to_string()))
+    text.parse::<Element>()
+        .map_err(|e| OmemoError::MalformedXml(e.to_string()))
 }
 
 /// Serializes an element to text.
@@ -93,19 +98,26 @@ pub(crate) fn check_name(element: &Element, name: &str, ns: &str) -> Result<()> 
     if element.is(name, ns) {
         Ok(())
     } else {
-        Err(OmemoError::MalformedXml(format!("expected <{name} xmlns='{ns}'>, got <{}>", element.name())))
+        Err(OmemoError::MalformedXml(format!(
+            "expected <{name} xmlns='{ns}'>, got <{}>",
+            element.name()
+        )))
     }
 }
 
 pub(crate) fn child<'a>(element: &'a Element, name: &str, ns: &str) -> Result<&'a Element> {
-    element.get_child(name, ns).ok_or_else(|| OmemoError::MalformedXml(format!("missing <{name}>")))
+    element
+        .get_child(name, ns)
+        .ok_or_else(|| OmemoError::MalformedXml(format!("missing <{name}>")))
 }
 
 pub(crate) fn attr_u32(element: &Element, name: &str) -> Result<u32> {
     element
         .attr(name)
         .and_then(|v| v.trim().parse::<u32>().ok())
-        .ok_or_else(|| OmemoError::MalformedXml(format!("<{}> needs a numeric '{name}'", element.name())))
+        .ok_or_else(|| {
+            OmemoError::MalformedXml(format!("<{}> needs a numeric '{name}'", element.name()))
+        })
 }
 
 pub(crate) fn b64_child(element: &Element, name: &str, ns: &str) -> Result<Vec<u8>> {
