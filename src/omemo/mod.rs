@@ -121,3 +121,30 @@ impl Namespace {
 
 #[cfg(test)]
 mod tests;
+
+/// Entry points for the cargo-fuzz targets (fuzz/): the wire parsers that
+/// are otherwise internal. Not part of the service API.
+#[doc(hidden)]
+pub mod fuzzing {
+    use super::error::Result;
+    use super::ratchet::Backend;
+
+    /// Parses a 0.3 `WhisperMessage` (version byte, protobuf, MAC).
+    pub fn parse_old_message(data: &[u8]) -> Result<()> {
+        super::oldmemo::OldMemo::parse(data).map(drop)
+    }
+    /// Parses a 0.3 `PreKeyWhisperMessage` and the message inside it.
+    pub fn parse_old_key_exchange(data: &[u8]) -> Result<()> {
+        let (_, _, inner) = super::oldmemo::parse_key_exchange(data)?;
+        super::oldmemo::OldMemo::parse(&inner).map(drop)
+    }
+    /// Parses a :2 `OMEMOAuthenticatedMessage`.
+    pub fn parse_two_message(data: &[u8]) -> Result<()> {
+        super::twomemo::TwoMemo::parse(data).map(drop)
+    }
+    /// Parses a :2 `OMEMOKeyExchange` and the message inside it.
+    pub fn parse_two_key_exchange(data: &[u8]) -> Result<()> {
+        let (_, _, inner) = super::twomemo::parse_key_exchange(data)?;
+        super::twomemo::TwoMemo::parse(&inner).map(drop)
+    }
+}
