@@ -16,15 +16,20 @@ status=0
 for t in "${TARGETS[@]}"; do
     mkdir -p "corpus/$t"
     echo "== $t (${SECONDS_PER_TARGET}s)"
+    log="$(mktemp)"
     # -rss_limit_mb guards against memory blow-ups being mistaken for slowness.
-    if ! cargo +nightly fuzz run "$t" "corpus/$t" -- \
-        -max_total_time="$SECONDS_PER_TARGET" -rss_limit_mb=2048 -print_final_stats=1 2>&1 \
-        | grep -E "^(#[0-9]+ +DONE|stat::number_of_executed_units|stat::average_exec_per_sec|==[0-9]+==|SUMMARY|thread .* panicked|Done [0-9]+ runs)"; then
-        :
+    if cargo +nightly fuzz run "$t" "corpus/$t" -- \
+        -max_total_time="$SECONDS_PER_TARGET" -rss_limit_mb=2048 -print_final_stats=1 >"$log" 2>&1; then
+        rc=0
+    else
+        rc=$?
     fi
-    if [ "${PIPESTATUS[0]}" -ne 0 ]; then
-        echo "!! $t found a crash: see fuzz/artifacts/$t/"
+    grep -E "^(Done [0-9]+ runs|stat::number_of_executed_units|stat::average_exec_per_sec|==[0-9]+== ERROR|SUMMARY|thread .* panicked)" "$log" || tail -n 20 "$log"
+    if [ "$rc" -ne 0 ]; then
+        echo "!! $t failed (exit $rc): see fuzz/artifacts/$t/ and $log"
         status=1
+    else
+        rm -f "$log"
     fi
 done
 exit $status
