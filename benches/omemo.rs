@@ -34,11 +34,34 @@ impl Fixture {
     /// A confirmed session alice → a fresh device, and that device's side.
     fn pair(&mut self, ns: Namespace) -> (Session, OwnDevice, Session) {
         let bob = OwnDevice::generate(&mut self.rng, &[], NOW);
-        let mut a = Session::from_bundle(&mut self.rng, &self.alice, "bob@example.org", &bob.bundle(ns)).unwrap();
-        let first = encrypt(&mut self.rng, ns, self.alice.device_id(), &mut [&mut a], None).unwrap();
-        let mut b = decrypt(&mut self.rng, &bob, &first, "alice@example.org", None).unwrap().new_session.unwrap();
+        let mut a = Session::from_bundle(
+            &mut self.rng,
+            &self.alice,
+            "bob@example.org",
+            &bob.bundle(ns),
+        )
+        .unwrap();
+        let first = encrypt(
+            &mut self.rng,
+            ns,
+            self.alice.device_id(),
+            &mut [&mut a],
+            None,
+        )
+        .unwrap();
+        let mut b = decrypt(&mut self.rng, &bob, &first, "alice@example.org", None)
+            .unwrap()
+            .new_session
+            .unwrap();
         let reply = encrypt(&mut self.rng, ns, bob.device_id(), &mut [&mut b], None).unwrap();
-        decrypt(&mut self.rng, &self.alice, &reply, "bob@example.org", Some(&mut a)).unwrap();
+        decrypt(
+            &mut self.rng,
+            &self.alice,
+            &reply,
+            "bob@example.org",
+            Some(&mut a),
+        )
+        .unwrap();
         (a, bob, b)
     }
 
@@ -46,7 +69,14 @@ impl Fixture {
         (0..count)
             .map(|i| {
                 let text = format!("message {i}");
-                encrypt(&mut self.rng, ns, self.alice.device_id(), &mut [&mut *a], Some(text.as_bytes())).unwrap()
+                encrypt(
+                    &mut self.rng,
+                    ns,
+                    self.alice.device_id(),
+                    &mut [&mut *a],
+                    Some(text.as_bytes()),
+                )
+                .unwrap()
             })
             .collect()
     }
@@ -55,13 +85,20 @@ impl Fixture {
 fn shuffled<T>(mut v: Vec<T>) -> Vec<T> {
     let mut s = 7u64;
     for i in (1..v.len()).rev() {
-        s = s.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        s = s
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
         v.swap(i, (s >> 33) as usize % (i + 1));
     }
     v
 }
 
-fn decrypt_all(rng: &mut StdRng, bob: &OwnDevice, session: &mut Session, msgs: &[EncryptedMessage]) {
+fn decrypt_all(
+    rng: &mut StdRng,
+    bob: &OwnDevice,
+    session: &mut Session,
+    msgs: &[EncryptedMessage],
+) {
     for m in msgs {
         black_box(decrypt(rng, bob, m, "alice@example.org", Some(session)).unwrap());
     }
@@ -96,7 +133,11 @@ fn bench_decrypt(c: &mut Criterion) {
         let mut after_in_order = b_sess.clone();
         decrypt_all(&mut fx.rng, &bob, &mut after_in_order, &in_order);
         group.bench_function("10000_in_order", |b| {
-            b.iter_batched(|| b_sess.clone(), |mut s| decrypt_all(&mut fx.rng, &bob, &mut s, &in_order), BatchSize::LargeInput)
+            b.iter_batched(
+                || b_sess.clone(),
+                |mut s| decrypt_all(&mut fx.rng, &bob, &mut s, &in_order),
+                BatchSize::LargeInput,
+            )
         });
         group.bench_function("1000_out_of_order", |b| {
             b.iter_batched(
@@ -116,12 +157,27 @@ fn bench_x3dh(c: &mut Criterion) {
         let bundle = bob.bundle(ns);
         let mut group = c.benchmark_group(format!("x3dh/{ns:?}"));
         group.bench_function("initiate", |b| {
-            b.iter(|| black_box(Session::from_bundle(&mut fx.rng, &fx.alice, "bob@example.org", &bundle).unwrap()))
+            b.iter(|| {
+                black_box(
+                    Session::from_bundle(&mut fx.rng, &fx.alice, "bob@example.org", &bundle)
+                        .unwrap(),
+                )
+            })
         });
-        let mut a = Session::from_bundle(&mut fx.rng, &fx.alice, "bob@example.org", &bundle).unwrap();
-        let kex = encrypt(&mut fx.rng, ns, fx.alice.device_id(), &mut [&mut a], Some(BODY)).unwrap();
+        let mut a =
+            Session::from_bundle(&mut fx.rng, &fx.alice, "bob@example.org", &bundle).unwrap();
+        let kex = encrypt(
+            &mut fx.rng,
+            ns,
+            fx.alice.device_id(),
+            &mut [&mut a],
+            Some(BODY),
+        )
+        .unwrap();
         group.bench_function("respond", |b| {
-            b.iter(|| black_box(decrypt(&mut fx.rng, &bob, &kex, "alice@example.org", None).unwrap()))
+            b.iter(|| {
+                black_box(decrypt(&mut fx.rng, &bob, &kex, "alice@example.org", None).unwrap())
+            })
         });
         group.finish();
     }
@@ -150,10 +206,13 @@ mod floor {
         let mk = hmac(ck, &[&[1]]);
         *ck = hmac(ck, &[&[2]]);
         let mut keys = [0u8; 80];
-        Hkdf::<Sha256>::new(Some(&[0u8; 32]), &mk).expand(b"WhisperMessageKeys", &mut keys).unwrap();
+        Hkdf::<Sha256>::new(Some(&[0u8; 32]), &mk)
+            .expand(b"WhisperMessageKeys", &mut keys)
+            .unwrap();
         let key: [u8; 32] = keys[..32].try_into().unwrap();
         let iv: [u8; 16] = keys[64..].try_into().unwrap();
-        let mut ct = cbc::Encryptor::<Aes256>::new(&key.into(), &iv.into()).encrypt_padded_vec::<Pkcs7>(plaintext);
+        let mut ct = cbc::Encryptor::<Aes256>::new(&key.into(), &iv.into())
+            .encrypt_padded_vec::<Pkcs7>(plaintext);
         let mac = hmac(&keys[32..64], &[ad, &ct]);
         ct.extend_from_slice(&mac[..8]);
         ct
@@ -161,7 +220,13 @@ mod floor {
 
     /// X3DH initiator floor: signature check, four DH, HKDF, plus the first
     /// ratchet DH and root KDF.
-    pub fn x3dh(ik: &[u8; 32], spk: &[u8; 32], opk: &[u8; 32], vk: &ed25519_dalek::VerifyingKey, sig: &ed25519_dalek::Signature) -> [u8; 32] {
+    pub fn x3dh(
+        ik: &[u8; 32],
+        spk: &[u8; 32],
+        opk: &[u8; 32],
+        vk: &ed25519_dalek::VerifyingKey,
+        sig: &ed25519_dalek::Signature,
+    ) -> [u8; 32] {
         vk.verify_strict(spk, sig).unwrap();
         let mut input = vec![0xFFu8; 32];
         let e = [7u8; 32];
@@ -169,10 +234,14 @@ mod floor {
             input.extend_from_slice(&x25519_dalek::x25519(e, *k));
         }
         let mut sk = [0u8; 32];
-        Hkdf::<Sha256>::new(Some(&[0u8; 32]), &input).expand(b"OMEMO X3DH", &mut sk).unwrap();
+        Hkdf::<Sha256>::new(Some(&[0u8; 32]), &input)
+            .expand(b"OMEMO X3DH", &mut sk)
+            .unwrap();
         let r = x25519_dalek::x25519([9u8; 32], *spk);
         let mut out = [0u8; 64];
-        Hkdf::<Sha256>::new(Some(&sk), &r).expand(b"OMEMO Root Chain", &mut out).unwrap();
+        Hkdf::<Sha256>::new(Some(&sk), &r)
+            .expand(b"OMEMO Root Chain", &mut out)
+            .unwrap();
         out[..32].try_into().unwrap()
     }
 }
@@ -181,13 +250,17 @@ fn bench_floor(c: &mut Criterion) {
     let mut group = c.benchmark_group("primitives");
     let mut ck = [3u8; 32];
     let ad = [5u8; 66];
-    group.bench_function("ratchet_message", |b| b.iter(|| black_box(floor::ratchet_message(&mut ck, &[1u8; 32], &ad))));
+    group.bench_function("ratchet_message", |b| {
+        b.iter(|| black_box(floor::ratchet_message(&mut ck, &[1u8; 32], &ad)))
+    });
     let id = IdentityKeyPair::from_seed([4; 32]);
     let vk = ed25519_dalek::VerifyingKey::from_bytes(&id.ed25519_public()).unwrap();
     let spk = [8u8; 32];
     let sig = ed25519_dalek::Signature::from_bytes(&id.sign_ed25519(&spk));
     let spk_pub = x25519_dalek::x25519(spk, x25519_dalek::X25519_BASEPOINT_BYTES);
-    group.bench_function("x3dh_initiate", |b| b.iter(|| black_box(floor::x3dh(&spk_pub, &spk_pub, &spk_pub, &vk, &sig))));
+    group.bench_function("x3dh_initiate", |b| {
+        b.iter(|| black_box(floor::x3dh(&spk_pub, &spk_pub, &spk_pub, &vk, &sig)))
+    });
     group.finish();
 }
 
@@ -217,9 +290,15 @@ fn python_comparison() {
         return;
     };
     let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("benches/python_omemo_bench.py");
-    let out = Command::new(py).arg(script).output().expect("run python_omemo_bench.py");
+    let out = Command::new(py)
+        .arg(script)
+        .output()
+        .expect("run python_omemo_bench.py");
     let py: serde_json::Value = serde_json::from_slice(&out.stdout).expect("python bench output");
-    println!("\n{:<10} {:<28} {:>12} {:>12} {:>9}", "namespace", "workload", "sotto", "python", "ratio");
+    println!(
+        "\n{:<10} {:<28} {:>12} {:>12} {:>9}",
+        "namespace", "workload", "sotto", "python", "ratio"
+    );
     for ns in namespaces() {
         let mut fx = Fixture::new(9);
         let mut rows: Vec<(String, f64)> = Vec::new();
@@ -236,24 +315,40 @@ fn python_comparison() {
         let out_of_order = shuffled(fx.messages(ns, &mut a, 1_000));
         let mut after = b_sess.clone();
         decrypt_all(&mut fx.rng, &bob, &mut after, &in_order);
-        let t = time(3, || decrypt_all(&mut fx.rng, &bob, &mut b_sess.clone(), &in_order));
+        let t = time(3, || {
+            decrypt_all(&mut fx.rng, &bob, &mut b_sess.clone(), &in_order)
+        });
         rows.push(("decrypt_in_order_10000".into(), t));
-        let t = time(3, || decrypt_all(&mut fx.rng, &bob, &mut after.clone(), &out_of_order));
+        let t = time(3, || {
+            decrypt_all(&mut fx.rng, &bob, &mut after.clone(), &out_of_order)
+        });
         rows.push(("decrypt_out_of_order_1000".into(), t));
         let bundle = bob.bundle(ns);
         let t = time(200, || {
-            black_box(Session::from_bundle(&mut fx.rng, &fx.alice, "bob@example.org", &bundle).unwrap());
+            black_box(
+                Session::from_bundle(&mut fx.rng, &fx.alice, "bob@example.org", &bundle).unwrap(),
+            );
         });
         rows.push(("x3dh_initiate".into(), t));
         for (name, t) in rows {
             let p = py[format!("{ns:?}")][&name].as_f64().unwrap_or(f64::NAN);
-            println!("{:<10} {:<28} {:>10.1}µs {:>10.1}µs {:>8.0}x", format!("{ns:?}"), name, t * 1e6, p * 1e6, p / t);
+            println!(
+                "{:<10} {:<28} {:>10.1}µs {:>10.1}µs {:>8.0}x",
+                format!("{ns:?}"),
+                name,
+                t * 1e6,
+                p * 1e6,
+                p / t
+            );
         }
     }
 }
 
 fn main() {
-    let mut c = Criterion::default().configure_from_args().measurement_time(Duration::from_secs(3)).warm_up_time(Duration::from_secs(1));
+    let mut c = Criterion::default()
+        .configure_from_args()
+        .measurement_time(Duration::from_secs(3))
+        .warm_up_time(Duration::from_secs(1));
     bench_floor(&mut c);
     bench_encrypt(&mut c);
     bench_decrypt(&mut c);

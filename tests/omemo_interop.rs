@@ -391,3 +391,58 @@ fn python_key_transport_message_decrypts_to_a_key_without_payload() {
         assert_eq!(rust.receive(&m).unwrap(), None);
     }
 }
+
+#[test]
+fn device_lists_round_trip_through_python_omemo() {
+    let mut py = PyPeer::start();
+    let id = IdentityKeyPair::from_seed([5; 32]);
+    for ns in both() {
+        let own = if ns == Namespace::TwoMemo {
+            DeviceListEntry::signed(1, "Laptop", &id)
+        } else {
+            DeviceListEntry {
+                id: 1,
+                label: None,
+                label_signature: None,
+            }
+        };
+        let list = DeviceList {
+            namespace: ns,
+            devices: vec![
+                own,
+                DeviceListEntry {
+                    id: 0x7FFF_FFFF,
+                    label: None,
+                    label_signature: None,
+                },
+            ],
+        };
+        let xml = xml::element_to_string(&list.to_xml());
+        let out = py.call(json!({"cmd": "device_list", "ns": tag(ns), "ed25519": xml::base64_encode(&id.ed25519_public()), "xml": xml})).unwrap();
+        assert_eq!(
+            out["devices"]["1"],
+            json!(if ns == Namespace::TwoMemo {
+                Some("Laptop")
+            } else {
+                None
+            })
+        );
+        assert!(out["devices"].get("2147483647").is_some());
+        let back = DeviceList::from_xml(
+            ns,
+            &xml::parse_element(out["xml"].as_str().unwrap()).unwrap(),
+        )
+        .unwrap();
+        let mut ids = back.ids();
+        ids.sort();
+        assert_eq!(ids, vec![1, 0x7FFF_FFFF]);
+        let entry = back.devices.iter().find(|d| d.id == 1).unwrap();
+        assert_eq!(entry.label, list.devices[0].label);
+        if ns == Namespace::TwoMemo {
+            assert_eq!(
+                entry.verified_label(&IdentityKey::Ed25519(id.ed25519_public())),
+                Some("Laptop")
+            );
+        }
+    }
+}

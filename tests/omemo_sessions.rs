@@ -310,18 +310,28 @@ fn one_message_reaches_several_devices_and_sessions_survive_serialization() {
 
 #[test]
 fn device_lists_round_trip_and_drop_bad_entries() {
+    let id = IdentityKeyPair::from_seed([2; 32]);
     let list = DeviceList {
         namespace: Namespace::TwoMemo,
         devices: vec![
+            DeviceListEntry::signed(7, "Phone", &id),
             DeviceListEntry {
-                id: 7,
-                label: Some("Phone".into()),
+                id: 9,
+                label: Some("forged".into()),
+                label_signature: Some(vec![0; 64]),
             },
-            DeviceListEntry { id: 9, label: None },
+            DeviceListEntry {
+                id: 11,
+                label: None,
+                label_signature: None,
+            },
         ],
     };
     let parsed = DeviceList::from_xml(Namespace::TwoMemo, &list.to_xml()).unwrap();
     assert_eq!(parsed, list);
+    let ik = IdentityKey::Ed25519(id.ed25519_public());
+    assert_eq!(parsed.devices[0].verified_label(&ik), Some("Phone"));
+    assert_eq!(parsed.devices[1].verified_label(&ik), None);
     let old = xml::parse_element(
         "<list xmlns='eu.siacs.conversations.axolotl'><device id='5'/><device id='0'/><device id='x'/><device id='5'/><device id='6'/></list>",
     )

@@ -4,10 +4,11 @@ use libfuzzer_sys::fuzz_target;
 use sotto::omemo::*;
 
 fuzz_target!(|data: &[u8]| {
-    let Ok(text) = std::str::from_utf8(data) else { return };
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
     if let Ok(el) = xml::parse_element(text) {
         let _ = Bundle::from_xml(Namespace::OldMemo, 1, &el);
         let _ = Bundle::from_xml(Namespace::TwoMemo, 1, &el);
     }
 });
-

@@ -4,9 +4,10 @@ use libfuzzer_sys::fuzz_target;
 use sotto::omemo::*;
 
 fuzz_target!(|data: &[u8]| {
-    let Ok(text) = std::str::from_utf8(data) else { return };
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
     if let Ok(el) = xml::parse_element(text) {
         let _ = EncryptedMessage::from_xml(&el);
     }
 });
-

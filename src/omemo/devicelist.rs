@@ -6,7 +6,8 @@ use serde::{Deserialize, Serialize};
 use xmpp_parsers::minidom::Element;
 
 use super::error::{OmemoError, Result};
-use super::xml::{MAX_DEVICES, attr_u32, check_name};
+use super::keys::{IdentityKey, IdentityKeyPair, ed25519_verify};
+use super::xml::{MAX_DEVICES, attr_u32, base64_decode, base64_encode, check_name};
 use super::{Namespace, oldmemo, twomemo};
 
 /// Longest device label we keep (XEP-0384 labels are short, human-chosen names).
@@ -19,6 +20,32 @@ pub struct DeviceListEntry {
     pub id: u32,
     /// Optional human-readable label (:2 only).
     pub label: Option<String>,
+    /// Ed25519 signature of the label by the device's identity key
+    /// (`labelsig`, as python-omemo publishes and requires it).
+    pub label_signature: Option<Vec<u8>>,
+}
+
+impl DeviceListEntry {
+    /// An entry with a label signed by our identity (for our own device).
+    pub fn signed(id: u32, label: &str, identity: &IdentityKeyPair) -> Self {
+        Self {
+            id,
+            label: Some(label.to_owned()),
+            label_signature: Some(identity.sign_ed25519(label.as_bytes()).to_vec()),
+        }
+    }
+
+    /// The label, only if its signature verifies against the device's :2
+    /// identity key (fetched with its bundle); unsigned labels are not shown
+    /// since anyone with write access to the node could set them.
+    pub fn verified_label(&self, identity: &IdentityKey) -> Option<&str> {
+        let (IdentityKey::Ed25519(ik), Some(label), Some(sig)) =
+            (identity, &self.label, &self.label_signature)
+        else {
+            return None;
+        };
+        ed25519_verify(ik, label.as_bytes(), sig).then_some(label.as_str())
+    }
 }
 
 /// A published device list.
@@ -56,6 +83,9 @@ impl DeviceList {
                 let mut b = Element::builder("device", ns).attr(nc!("id"), d.id.to_string());
                 if let (Namespace::TwoMemo, Some(label)) = (self.namespace, &d.label) {
                     b = b.attr(nc!("label"), label.as_str());
+                    if let Some(sig) = &d.label_signature {
+                        b = b.attr(nc!("labelsig"), base64_encode(sig));
+                    }
                 }
                 b.build()
             }))
@@ -80,13 +110,19 @@ impl DeviceList {
             if id == 0 || devices.iter().any(|e| e.id == id) {
                 continue;
             }
-            let label = match namespace {
-                Namespace::OldMemo => None,
-                Namespace::TwoMemo => d
-                    .attr("label")
-                    .map(|l| l.chars().take(MAX_LABEL_CHARS).collect()),
+            let (label, label_signature) = match namespace {
+                Namespace::OldMemo => (None, None),
+                Namespace::TwoMemo => (
+                    d.attr("label")
+                        .map(|l| l.chars().take(MAX_LABEL_CHARS).collect()),
+                    d.attr("labelsig").and_then(|s| base64_decode(s).ok()),
+                ),
             };
-            devices.push(DeviceListEntry { id, label });
+            devices.push(DeviceListEntry {
+                id,
+                label,
+                label_signature,
+            });
         }
         Ok(Self { namespace, devices })
     }

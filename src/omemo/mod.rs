@@ -18,7 +18,7 @@
 //! let bob = OwnDevice::generate(&mut rng, &[], now);
 //! // Publish: device list + bundle for each namespace.
 //! let list = DeviceList { namespace: Namespace::TwoMemo,
-//!     devices: vec![DeviceListEntry { id: alice.device_id(), label: Some("Laptop".into()) }] };
+//!     devices: vec![DeviceListEntry::signed(alice.device_id(), "Laptop", alice.identity())] };
 //! let (_node, _xml) = (DeviceList::pep_node(Namespace::TwoMemo), list.to_xml());
 //! let bob_bundle_xml = bob.bundle(Namespace::TwoMemo).to_xml();
 //! // Start a session from a peer's bundle (signature verified here).

@@ -213,6 +213,21 @@ async def handle(peer: Optional[Peer], req: Dict[str, Any]) -> Tuple[Optional[Pe
             # SessionManager.create publishes 100 pre-keys; the backends start with none.
             await backend.generate_pre_keys(100)
         return peer, {"bundles": await peer.bundles()}
+    if cmd == "device_list":
+        # Parse a device list with python's schema-validating parser and
+        # serialize it back with python's serializer.
+        etree = oldmemo.etree if req["ns"] == "old" else twomemo.etree
+        parsed = etree.parse_device_list(ET.fromstring(req["xml"]))
+        identity = unb64(req["ed25519"])
+        # A label counts only if python's own check of its signature passes.
+        labels = {
+            str(k): (v.label if v is not None and await peer.backends["two"].verify_label_signature(v.label, v.signature, identity) else None)
+            for k, v in parsed.items()
+        }
+        return peer, {
+            "devices": labels,
+            "xml": xml_to_string(etree.serialize_device_list(parsed)),
+        }
     if cmd == "xeddsa_sign":
         return peer, xeddsa_sign(unb64(req["message"]), req["sign_bit"])
     if cmd == "xeddsa_verify":
