@@ -1,0 +1,239 @@
+//! The application: owns the connection to the service and the session
+//! model, and turns service events into model updates on the GTK thread.
+
+use std::cell::RefCell;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use adw::prelude::*;
+use adw::subclass::prelude::*;
+use gtk::{gio, glib};
+
+use crate::config;
+use crate::i18n::gettext;
+use crate::service::{self, Command, EventStream, ServiceHandle, ServiceOptions};
+use crate::ui::preferences::PreferencesWindow;
+use crate::ui::session::model::Session;
+use crate::ui::window::Window;
+
+mod imp {
+    use super::*;
+
+    #[derive(Debug, Default)]
+    pub struct Application {
+        pub data_dir: RefCell<Option<PathBuf>>,
+        pub service: RefCell<Option<ServiceHandle>>,
+        pub session: Session,
+        pub started: std::cell::Cell<bool>,
+    }
+
+    #[glib::object_subclass]
+    impl ObjectSubclass for Application {
+        const NAME: &'static str = "SottoApplication";
+        type Type = super::Application;
+        type ParentType = adw::Application;
+    }
+
+    impl ObjectImpl for Application {
+        fn constructed(&self) {
+            self.parent_constructed();
+            let app = self.obj();
+            app.add_main_option(
+                "data-dir",
+                glib::Char::from(b'd'),
+                glib::OptionFlags::NONE,
+                glib::OptionArg::Filename,
+                &gettext("Keep the profile (accounts, history, keys) in DIR"),
+                Some(&gettext("DIR")),
+            );
+            app.setup_actions();
+        }
+    }
+
+    impl ApplicationImpl for Application {
+        fn handle_local_options(&self, options: &glib::VariantDict) -> std::ops::ControlFlow<glib::ExitCode> {
+            if let Ok(Some(dir)) = options.lookup::<PathBuf>("data-dir") {
+                self.data_dir.replace(Some(dir));
+            }
+            std::ops::ControlFlow::Continue(())
+        }
+
+        fn startup(&self) {
+            self.parent_startup();
+            // Follow the system's light/dark preference.
+            adw::StyleManager::default().set_color_scheme(adw::ColorScheme::Default);
+        }
+
+        fn activate(&self) {
+            self.parent_activate();
+            let app = self.obj();
+            app.main_window().present();
+            if !self.started.replace(true) {
+                app.start_service();
+            }
+        }
+
+        fn shutdown(&self) {
+            if let Some(service) = self.service.take() {
+                // The window is gone; wait (bounded) until the service has
+                // flushed the store and said goodbye to the servers.
+                crate::runtime::runtime().block_on(async {
+                    let _ = tokio::time::timeout(Duration::from_secs(5), service.shutdown()).await;
+                });
+            }
+            self.parent_shutdown();
+        }
+    }
+
+    impl GtkApplicationImpl for Application {}
+    impl AdwApplicationImpl for Application {}
+}
+
+glib::wrapper! {
+    pub struct Application(ObjectSubclass<imp::Application>)
+        @extends adw::Application, gtk::Application, gio::Application,
+        @implements gio::ActionGroup, gio::ActionMap;
+}
+
+impl Application {
+    pub fn new() -> Self {
+        glib::Object::builder()
+            .property("application-id", config::APP_ID)
+            .property("resource-base-path", "/im/sotto/Sotto")
+            .build()
+    }
+
+    /// The running instance (there is one per process).
+    pub fn instance() -> Option<Self> {
+        gio::Application::default().and_downcast()
+    }
+
+    /// The service, once it has started.
+    pub fn service(&self) -> Option<ServiceHandle> {
+        self.imp().service.borrow().clone()
+    }
+
+    pub fn session(&self) -> Session {
+        self.imp().session.clone()
+    }
+
+    pub fn main_window(&self) -> Window {
+        if let Some(window) = self.windows().into_iter().find_map(|w| w.downcast::<Window>().ok()) {
+            return window;
+        }
+        Window::new(self)
+    }
+
+    fn setup_actions(&self) {
+        let quit = gio::ActionEntry::builder("quit")
+            .activate(|app: &Self, _, _| app.quit())
+            .build();
+        let about = gio::ActionEntry::builder("about")
+            .activate(|app: &Self, _, _| app.show_about())
+            .build();
+        let preferences = gio::ActionEntry::builder("preferences")
+            .activate(|app: &Self, _, _| app.show_preferences())
+            .build();
+        self.add_action_entries([quit, about, preferences]);
+        self.set_accels_for_action("app.quit", &["<Control>q"]);
+        self.set_accels_for_action("app.preferences", &["<Control>comma"]);
+        self.set_accels_for_action("win.add-contact", &["<Control>n"]);
+        self.set_accels_for_action("win.show-help-overlay", &["<Control>question"]);
+    }
+
+    fn show_about(&self) {
+        let window = self.main_window();
+        let about = adw::AboutWindow::builder()
+            .transient_for(&window)
+            .modal(true)
+            .application_name(gettext("Sotto"))
+            .application_icon("im.sotto.Sotto")
+            .developer_name(gettext("The Sotto developers"))
+            .version(config::VERSION)
+            .website("https://sotto.im")
+            .issue_url("https://sotto.im/issues")
+            .license_type(gtk::License::Gpl30)
+            .copyright("© 2025 The Sotto developers")
+            .comments(gettext("Chat over XMPP with OMEMO end-to-end encryption"))
+            .translator_credits(gettext("translator-credits"))
+            .build();
+        about.present();
+    }
+
+    fn show_preferences(&self) {
+        let window = self.main_window();
+        if !self.session().has_accounts() {
+            return;
+        }
+        let preferences = PreferencesWindow::new(&window, &self.session());
+        preferences.present();
+    }
+
+    fn data_dir(&self) -> PathBuf {
+        self.imp()
+            .data_dir
+            .borrow()
+            .clone()
+            .unwrap_or_else(crate::profile::default_data_dir)
+    }
+
+    fn start_service(&self) {
+        let options = ServiceOptions {
+            data_dir: self.data_dir(),
+            connect: true,
+        };
+        let window = self.main_window();
+        window.show_loading();
+        glib::spawn_future_local(glib::clone!(
+            #[weak(rename_to = app)]
+            self,
+            async move {
+                let started = crate::runtime::spawn(service::start(options)).await;
+                let window = app.main_window();
+                match started {
+                    Ok(Ok((handle, events))) => app.on_service_started(handle, events).await,
+                    Ok(Err(error)) => window.show_start_error(&error),
+                    Err(panic) => window.show_fatal_error(&panic.to_string()),
+                }
+            }
+        ));
+    }
+
+    async fn on_service_started(&self, handle: ServiceHandle, events: EventStream) {
+        self.imp().service.replace(Some(handle.clone()));
+        let session = self.session();
+        // Snapshot first, events after: whatever the events say is newer.
+        match handle.request(|reply| Command::Snapshot { reply }).await {
+            Ok(snapshot) => session.load_snapshot(&snapshot),
+            Err(error) => {
+                self.main_window().show_fatal_error(&error.user_message());
+                return;
+            }
+        }
+        self.main_window().show_session();
+        glib::spawn_future_local(glib::clone!(
+            #[weak(rename_to = app)]
+            self,
+            async move { app.pump_events(events).await }
+        ));
+    }
+
+    async fn pump_events(&self, mut events: EventStream) {
+        let session = self.session();
+        while let Some(event) = events.next().await {
+            tracing::debug!(?event, "service event");
+            session.apply(&event);
+        }
+        // The stream ends only when the service stops: expected on quit.
+        if self.imp().service.borrow().is_some() {
+            self.main_window()
+                .show_fatal_error(&gettext("The background service has stopped."));
+        }
+    }
+}
+
+impl Default for Application {
+    fn default() -> Self {
+        Self::new()
+    }
+}

@@ -1,0 +1,5 @@
+//! Logging in: the first-run page.
+
+mod account_setup;
+
+pub use account_setup::AccountSetup;

@@ -1,0 +1,5 @@
+//! The preferences window.
+
+mod preferences_window;
+
+pub use preferences_window::PreferencesWindow;

@@ -1,0 +1,17 @@
+//! Widgets of the signed-in window.
+
+mod add_contact_dialog;
+mod connection_banner;
+mod contact_details;
+mod contact_row;
+mod session_view;
+mod sidebar;
+mod subscription_request_row;
+
+pub use add_contact_dialog::AddContactDialog;
+pub use connection_banner::ConnectionBanner;
+pub use contact_details::ContactDetails;
+pub use contact_row::ContactRow;
+pub use session_view::SessionView;
+pub use sidebar::Sidebar;
+pub use subscription_request_row::SubscriptionRequestRow;

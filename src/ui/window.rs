@@ -1,0 +1,217 @@
+//! The main window: a stack of loading, start error, first-run setup and
+//! the session (roster + details).
+
+use adw::prelude::*;
+use adw::subclass::prelude::*;
+use gtk::{gio, glib};
+
+use crate::config;
+use crate::i18n::{gettext, gettext_f};
+use crate::service::StartError;
+use crate::ui::application::Application;
+use crate::ui::login::AccountSetup;
+use crate::ui::session::view::{AddContactDialog, SessionView};
+use crate::ui::settings;
+
+mod imp {
+    use super::*;
+
+    #[derive(Debug, Default, gtk::CompositeTemplate)]
+    #[template(resource = "/im/sotto/Sotto/ui/window.ui")]
+    pub struct Window {
+        #[template_child]
+        pub toast_overlay: TemplateChild<adw::ToastOverlay>,
+        #[template_child]
+        pub main_stack: TemplateChild<gtk::Stack>,
+        #[template_child]
+        pub error_page: TemplateChild<adw::StatusPage>,
+        #[template_child]
+        pub account_setup: TemplateChild<AccountSetup>,
+        #[template_child]
+        pub session_view: TemplateChild<SessionView>,
+        pub settings: Option<gio::Settings>,
+    }
+
+    #[glib::object_subclass]
+    impl ObjectSubclass for Window {
+        const NAME: &'static str = "SottoWindow";
+        type Type = super::Window;
+        type ParentType = adw::ApplicationWindow;
+
+        fn new() -> Self {
+            Self {
+                settings: settings::settings(),
+                ..Default::default()
+            }
+        }
+
+        fn class_init(klass: &mut Self::Class) {
+            AccountSetup::ensure_type();
+            SessionView::ensure_type();
+            klass.bind_template();
+            klass.install_action("win.add-contact", None, |window, _, _| {
+                window.show_add_contact();
+            });
+        }
+
+        fn instance_init(obj: &glib::subclass::InitializingObject<Self>) {
+            obj.init_template();
+        }
+    }
+
+    impl ObjectImpl for Window {
+        fn constructed(&self) {
+            self.parent_constructed();
+            let window = self.obj();
+            if config::PROFILE == "Devel" {
+                window.add_css_class("devel");
+            }
+            window.load_window_size();
+            window.action_set_enabled("win.add-contact", false);
+        }
+    }
+
+    impl WidgetImpl for Window {}
+
+    impl WindowImpl for Window {
+        fn close_request(&self) -> glib::Propagation {
+            self.obj().save_window_size();
+            self.parent_close_request()
+        }
+    }
+
+    impl ApplicationWindowImpl for Window {}
+    impl AdwApplicationWindowImpl for Window {}
+}
+
+glib::wrapper! {
+    pub struct Window(ObjectSubclass<imp::Window>)
+        @extends adw::ApplicationWindow, gtk::ApplicationWindow, gtk::Window, gtk::Widget,
+        @implements gio::ActionGroup, gio::ActionMap, gtk::Buildable,
+                    gtk::ConstraintTarget, gtk::Native, gtk::Root, gtk::ShortcutManager;
+}
+
+impl Window {
+    pub fn new(app: &Application) -> Self {
+        let window: Self = glib::Object::builder().property("application", app).build();
+        window.imp().session_view.set_session(&app.session());
+        let session = app.session();
+        session.accounts().connect_items_changed(glib::clone!(
+            #[weak]
+            window,
+            move |_, _, _, _| window.update_page()
+        ));
+        session.connect_error(glib::clone!(
+            #[weak]
+            window,
+            move |_, message| window.add_toast(message)
+        ));
+        window
+    }
+
+    pub fn show_loading(&self) {
+        self.imp().main_stack.set_visible_child_name("loading");
+    }
+
+    /// After the service has started and the snapshot is loaded.
+    pub fn show_session(&self) {
+        self.imp().session_view.set_loaded(true);
+        self.update_page();
+    }
+
+    pub fn show_start_error(&self, error: &StartError) {
+        let imp = self.imp();
+        let (title, description) = match error {
+            StartError::ProfileInUse(path) => (
+                gettext("Sotto Is Already Running"),
+                gettext_f(
+                    "Another Sotto uses the profile in {path}. Close it first, or start this one with another profile using --data-dir.",
+                    &[("path", &path.display().to_string())],
+                ),
+            ),
+            StartError::DataDir { path, source } => (
+                gettext("Cannot Open the Profile"),
+                gettext_f(
+                    "Sotto cannot use the folder {path}: {reason}",
+                    &[("path", &path.display().to_string()), ("reason", &source.to_string())],
+                ),
+            ),
+            StartError::Store(detail) => (
+                gettext("Cannot Open the Message Store"),
+                gettext_f("The local database could not be opened: {detail}", &[("detail", detail)]),
+            ),
+            StartError::Secrets(detail) => (
+                gettext("Keyring Not Available"),
+                gettext_f(
+                    "Sotto keeps passwords and the database key in the keyring (Secret Service), which is not available: {detail}",
+                    &[("detail", detail)],
+                ),
+            ),
+        };
+        imp.error_page.set_title(&title);
+        imp.error_page.set_description(Some(&glib::markup_escape_text(&description)));
+        imp.main_stack.set_visible_child_name("error");
+    }
+
+    pub fn show_fatal_error(&self, message: &str) {
+        let imp = self.imp();
+        imp.error_page.set_title(&gettext("Something Went Wrong"));
+        imp.error_page.set_description(Some(&glib::markup_escape_text(message)));
+        imp.main_stack.set_visible_child_name("error");
+    }
+
+    pub fn add_toast(&self, message: &str) {
+        self.imp().toast_overlay.add_toast(adw::Toast::new(&glib::markup_escape_text(message)));
+    }
+
+    pub fn account_setup(&self) -> AccountSetup {
+        self.imp().account_setup.get()
+    }
+
+    pub fn session_view(&self) -> SessionView {
+        self.imp().session_view.get()
+    }
+
+    fn application_session(&self) -> Option<crate::ui::session::model::Session> {
+        self.application().and_downcast::<Application>().map(|a| a.session())
+    }
+
+    fn update_page(&self) {
+        let imp = self.imp();
+        if !imp.session_view.is_loaded() {
+            return;
+        }
+        let has_accounts = self.application_session().is_some_and(|s| s.has_accounts());
+        let page = if has_accounts { "session" } else { "setup" };
+        if imp.main_stack.visible_child_name().as_deref() != Some(page) {
+            if has_accounts {
+                imp.account_setup.reset();
+            }
+            imp.main_stack.set_visible_child_name(page);
+        }
+        self.action_set_enabled("win.add-contact", has_accounts);
+    }
+
+    fn show_add_contact(&self) {
+        let Some(session) = self.application_session() else { return };
+        if let Some(account) = session.first_account() {
+            AddContactDialog::new(self, &account.jid()).present();
+        }
+    }
+
+    fn load_window_size(&self) {
+        let Some(settings) = &self.imp().settings else { return };
+        self.set_default_size(settings.int("window-width"), settings.int("window-height"));
+        if settings.boolean("is-maximized") {
+            self.maximize();
+        }
+    }
+
+    fn save_window_size(&self) {
+        let Some(settings) = &self.imp().settings else { return };
+        let (width, height) = self.default_size();
+        let _ = settings.set_int("window-width", width);
+        let _ = settings.set_int("window-height", height);
+        let _ = settings.set_boolean("is-maximized", self.is_maximized());
+    }
+}
