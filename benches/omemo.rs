@@ -255,9 +255,8 @@ fn bench_floor(c: &mut Criterion) {
     });
     let id = IdentityKeyPair::from_seed([4; 32]);
     let vk = ed25519_dalek::VerifyingKey::from_bytes(&id.ed25519_public()).unwrap();
-    let spk = [8u8; 32];
-    let sig = ed25519_dalek::Signature::from_bytes(&id.sign_ed25519(&spk));
-    let spk_pub = x25519_dalek::x25519(spk, x25519_dalek::X25519_BASEPOINT_BYTES);
+    let spk_pub = x25519_dalek::x25519([8u8; 32], x25519_dalek::X25519_BASEPOINT_BYTES);
+    let sig = ed25519_dalek::Signature::from_bytes(&id.sign_ed25519(&spk_pub));
     group.bench_function("x3dh_initiate", |b| {
         b.iter(|| black_box(floor::x3dh(&spk_pub, &spk_pub, &spk_pub, &vk, &sig)))
     });

@@ -16,10 +16,32 @@ use zeroize::{Zeroize, ZeroizeOnDrop, Zeroizing};
 
 use super::crypto::{random, x25519_public};
 
-/// The long-term identity key pair of this device.
+/// The long-term identity key pair of this device. Only the seed is
+/// serialized; both public forms are derived once (each costs a scalar
+/// multiplication, and every session set-up needs them).
 #[derive(Clone, Serialize, Deserialize, Zeroize, ZeroizeOnDrop)]
+#[serde(from = "IdentitySeed", into = "IdentitySeed")]
 pub struct IdentityKeyPair {
     seed: [u8; 32],
+    ed25519_public: [u8; 32],
+    curve25519_public: [u8; 32],
+}
+
+#[derive(Clone, Serialize, Deserialize, Zeroize, ZeroizeOnDrop)]
+struct IdentitySeed {
+    seed: [u8; 32],
+}
+
+impl From<IdentitySeed> for IdentityKeyPair {
+    fn from(s: IdentitySeed) -> Self {
+        Self::from_seed(s.seed)
+    }
+}
+
+impl From<IdentityKeyPair> for IdentitySeed {
+    fn from(k: IdentityKeyPair) -> Self {
+        Self { seed: k.seed }
+    }
 }
 
 impl std::fmt::Debug for IdentityKeyPair {
@@ -33,13 +55,20 @@ impl std::fmt::Debug for IdentityKeyPair {
 impl IdentityKeyPair {
     /// A fresh identity.
     pub fn generate<R: rand::CryptoRng + ?Sized>(rng: &mut R) -> Self {
-        Self { seed: random(rng) }
+        Self::from_seed(random(rng))
     }
 
     /// Restores an identity from its 32-byte Ed25519 seed (python-omemo's
     /// `IdentityKeyPairSeed` holds the same bytes).
     pub fn from_seed(seed: [u8; 32]) -> Self {
-        Self { seed }
+        let mut k = Self {
+            seed,
+            ed25519_public: [0; 32],
+            curve25519_public: [0; 32],
+        };
+        k.ed25519_public = k.signing_key().verifying_key().to_bytes();
+        k.curve25519_public = x25519_public(&k.x25519_private());
+        k
     }
 
     /// The Ed25519 seed; secret.
@@ -62,12 +91,12 @@ impl IdentityKeyPair {
 
     /// The Ed25519 public key (the :2 identity key).
     pub fn ed25519_public(&self) -> [u8; 32] {
-        self.signing_key().verifying_key().to_bytes()
+        self.ed25519_public
     }
 
     /// The Curve25519 public key (the 0.3 identity key, without the 0x05 prefix).
     pub fn curve25519_public(&self) -> [u8; 32] {
-        x25519_public(&self.x25519_private())
+        self.curve25519_public
     }
 
     /// A plain Ed25519 signature (used for :2 signed pre-keys).
