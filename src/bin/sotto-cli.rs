@@ -1,1 +1,368 @@
-fn main(){}
+//! `sotto-cli`: drives the same service as the window, for scripting and
+//! tests. Human-readable output, or JSON lines with `--json`; exit code 0 on
+//! success, non-zero with a one-line reason on stderr otherwise.
+
+use std::io::{BufRead, Write};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::{Context, anyhow, bail};
+use clap::{Args, Parser, Subcommand};
+use serde_json::json;
+use sotto::service::{
+    self, Command, ConnectionState, Contact, Event, EventStream, ServerOverride, ServiceHandle, ServiceOptions,
+};
+use zeroize::Zeroizing;
+
+#[derive(Parser)]
+#[command(name = "sotto-cli", version, about = "Drive Sotto from the shell")]
+struct Cli {
+    /// The profile directory (one directory is one device).
+    #[arg(long, global = true, value_name = "DIR")]
+    data_dir: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Manage accounts.
+    #[command(subcommand)]
+    Account(AccountCmd),
+    /// Accounts and their connection state.
+    Status(JsonFlag),
+    /// The contact list, synced with the server.
+    Roster {
+        #[command(flatten)]
+        json: JsonFlag,
+        /// Print what is stored locally without connecting.
+        #[arg(long)]
+        offline: bool,
+    },
+    /// Manage contacts.
+    #[command(subcommand)]
+    Contact(ContactCmd),
+    /// Stay online and print incoming events.
+    Listen {
+        #[command(flatten)]
+        json: JsonFlag,
+        /// Stop after this many seconds.
+        #[arg(long, value_name = "SECS")]
+        timeout: Option<u64>,
+    },
+}
+
+#[derive(Args, Clone, Copy)]
+struct JsonFlag {
+    /// Print JSON lines.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Subcommand)]
+enum AccountCmd {
+    /// Add an account after checking its credentials with the server.
+    Add {
+        jid: String,
+        /// Read the password from the first line of standard input.
+        #[arg(long, required = true)]
+        password_stdin: bool,
+        /// Connect to HOST:PORT (STARTTLS) or tls://HOST:PORT instead of SRV.
+        #[arg(long, value_name = "HOST:PORT")]
+        server: Option<String>,
+        /// Trust exactly this CA (PEM) instead of the system roots.
+        #[arg(long, value_name = "PEM")]
+        ca_file: Option<PathBuf>,
+    },
+    /// Remove an account and its local data.
+    Remove { jid: String },
+}
+
+#[derive(Subcommand)]
+enum ContactCmd {
+    /// Add a contact and ask to see their presence.
+    Add {
+        jid: String,
+        #[arg(long)]
+        name: Option<String>,
+    },
+    /// Remove a contact.
+    Remove { jid: String },
+    /// Accept a subscription request.
+    Accept { jid: String },
+    /// Decline a subscription request.
+    Decline { jid: String },
+}
+
+fn main() -> ExitCode {
+    sotto::i18n::init();
+    let filter = tracing_subscriber::EnvFilter::try_from_env("SOTTO_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("sotto-cli: cannot start: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            let msg = format!("{e:#}").replace('\n', " ");
+            eprintln!("sotto-cli: {msg}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+struct Session {
+    handle: ServiceHandle,
+    events: EventStream,
+}
+
+async fn open(data_dir: Option<PathBuf>) -> anyhow::Result<Session> {
+    let data_dir = data_dir.unwrap_or_else(sotto::profile::default_data_dir);
+    let (handle, events) = service::start(ServiceOptions { data_dir, connect: false })
+        .await
+        .map_err(|e| anyhow!(e.user_message()))?;
+    Ok(Session { handle, events })
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
+    let mut s = open(cli.data_dir).await?;
+    let result = dispatch(&mut s, cli.command).await;
+    s.handle.shutdown().await;
+    result
+}
+
+fn service_err(e: service::ServiceError) -> anyhow::Error {
+    anyhow!(e.user_message())
+}
+
+async fn dispatch(s: &mut Session, cmd: Cmd) -> anyhow::Result<()> {
+    match cmd {
+        Cmd::Account(AccountCmd::Add { jid, password_stdin: _, server, ca_file }) => {
+            let password = read_password()?;
+            let server = ServerOverride { address: server, ca_file };
+            let info = s
+                .handle
+                .request(|reply| Command::AddAccount { jid, password, server, reply })
+                .await
+                .map_err(service_err)?;
+            println!("Added {}", info.jid);
+            Ok(())
+        }
+        Cmd::Account(AccountCmd::Remove { jid }) => {
+            s.handle.request(|reply| Command::RemoveAccount { account: jid.clone(), reply }).await.map_err(service_err)?;
+            println!("Removed {jid}");
+            Ok(())
+        }
+        Cmd::Status(JsonFlag { json }) => status(s, json).await,
+        Cmd::Roster { json, offline } => {
+            if !offline {
+                go_online(s).await?;
+            }
+            print_roster(s, json.json).await
+        }
+        Cmd::Contact(c) => {
+            let account = only_account(s).await?;
+            go_online(s).await?;
+            let (verb, jid) = match c {
+                ContactCmd::Add { jid, name } => {
+                    let j = jid.clone();
+                    s.handle
+                        .request(|reply| Command::AddContact { account, jid: j, name, reply })
+                        .await
+                        .map_err(service_err)?;
+                    ("Added", jid)
+                }
+                ContactCmd::Remove { jid } => {
+                    let j = jid.clone();
+                    s.handle.request(|reply| Command::RemoveContact { account, jid: j, reply }).await.map_err(service_err)?;
+                    ("Removed", jid)
+                }
+                ContactCmd::Accept { jid } => {
+                    let j = jid.clone();
+                    s.handle
+                        .request(|reply| Command::AnswerSubscription { account, jid: j, accept: true, reply })
+                        .await
+                        .map_err(service_err)?;
+                    ("Accepted", jid)
+                }
+                ContactCmd::Decline { jid } => {
+                    let j = jid.clone();
+                    s.handle
+                        .request(|reply| Command::AnswerSubscription { account, jid: j, accept: false, reply })
+                        .await
+                        .map_err(service_err)?;
+                    ("Declined", jid)
+                }
+            };
+            println!("{verb} {jid}");
+            Ok(())
+        }
+        Cmd::Listen { json, timeout } => listen(s, json.json, timeout).await,
+    }
+}
+
+fn read_password() -> anyhow::Result<Zeroizing<String>> {
+    let mut line = Zeroizing::new(String::new());
+    std::io::stdin().lock().read_line(&mut line).context("cannot read the password from standard input")?;
+    let trimmed = Zeroizing::new(line.trim_end_matches(['\n', '\r']).to_owned());
+    if trimmed.is_empty() {
+        bail!("no password on standard input");
+    }
+    Ok(trimmed)
+}
+
+async fn only_account(s: &Session) -> anyhow::Result<String> {
+    let snap = s.handle.request(|reply| Command::Snapshot { reply }).await.map_err(service_err)?;
+    match snap.accounts.as_slice() {
+        [] => bail!("no account yet: add one with `sotto-cli account add JID --password-stdin`"),
+        [one] => Ok(one.jid.clone()),
+        [first, ..] => Ok(first.jid.clone()),
+    }
+}
+
+/// Connect every account and wait until each has its roster, or fail
+/// with the first connection problem.
+async fn go_online(s: &mut Session) -> anyhow::Result<()> {
+    only_account(s).await?;
+    s.handle.send(Command::ConnectAll).map_err(service_err)?;
+    let handle = s.handle.clone();
+    let mut sync = tokio::spawn(async move { handle.request(|reply| Command::Sync { reply }).await });
+    let deadline = tokio::time::sleep(Duration::from_secs(45));
+    tokio::pin!(deadline);
+    loop {
+        tokio::select! {
+            done = &mut sync => {
+                return match done {
+                    Ok(Ok(())) => Ok(()),
+                    Ok(Err(e)) => Err(service_err(e)),
+                    Err(e) => Err(anyhow!("internal error: {e}")),
+                };
+            }
+            ev = s.events.next() => match ev {
+                Some(Event::Connection { state: ConnectionState::Reconnecting { reason }, .. }) => bail!("{reason}"),
+                Some(Event::Connection { state: ConnectionState::Offline { reason: Some(e) }, .. }) => {
+                    bail!("{}", e.user_message())
+                }
+                Some(_) => {}
+                None => bail!("the service stopped"),
+            },
+            _ = &mut deadline => bail!("the server did not answer within 45 seconds"),
+        }
+    }
+}
+
+async fn status(s: &mut Session, json: bool) -> anyhow::Result<()> {
+    let snap = s.handle.request(|reply| Command::Snapshot { reply }).await.map_err(service_err)?;
+    if snap.accounts.is_empty() {
+        bail!("no account yet: add one with `sotto-cli account add JID --password-stdin`");
+    }
+    let online = go_online(s).await;
+    for account in &snap.accounts {
+        let (state, reason) = match &online {
+            Ok(()) => ("online", None),
+            Err(e) => ("offline", Some(e.to_string())),
+        };
+        if json {
+            println!("{}", json!({ "account": account.jid, "state": state, "reason": reason, "server": account.server }));
+        } else {
+            match &reason {
+                Some(r) => println!("{}: {state} ({r})", account.jid),
+                None => println!("{}: {state}", account.jid),
+            }
+        }
+    }
+    online
+}
+
+async fn print_roster(s: &Session, json: bool) -> anyhow::Result<()> {
+    let snap = s.handle.request(|reply| Command::Snapshot { reply }).await.map_err(service_err)?;
+    let mut out = std::io::stdout().lock();
+    for (account, contacts) in &snap.contacts {
+        for c in contacts {
+            if json {
+                writeln!(out, "{}", contact_json(account, c))?;
+            } else {
+                let mut flags = Vec::new();
+                if c.pending_out {
+                    flags.push("awaiting their answer");
+                }
+                if c.pending_in {
+                    flags.push("asks to see your presence");
+                }
+                writeln!(
+                    out,
+                    "{}\t{}\t{}{}",
+                    c.jid,
+                    c.display_name(),
+                    c.subscription.as_str(),
+                    if flags.is_empty() { String::new() } else { format!("\t({})", flags.join(", ")) }
+                )?;
+            }
+        }
+    }
+    Ok(())
+}
+
+fn contact_json(account: &str, c: &Contact) -> serde_json::Value {
+    json!({
+        "account": account,
+        "jid": c.jid,
+        "name": c.name,
+        "subscription": c.subscription,
+        "pending_out": c.pending_out,
+        "pending_in": c.pending_in,
+        "groups": c.groups,
+    })
+}
+
+async fn listen(s: &mut Session, json: bool, timeout: Option<u64>) -> anyhow::Result<()> {
+    go_online(s).await?;
+    eprintln!("Listening; press Ctrl+C to stop.");
+    let deadline = async {
+        match timeout {
+            Some(secs) => tokio::time::sleep(Duration::from_secs(secs)).await,
+            None => std::future::pending().await,
+        }
+    };
+    tokio::pin!(deadline);
+    loop {
+        tokio::select! {
+            _ = &mut deadline => return Ok(()),
+            _ = tokio::signal::ctrl_c() => return Ok(()),
+            ev = s.events.next() => {
+                let Some(ev) = ev else { return Ok(()) };
+                if json {
+                    println!("{}", serde_json::to_string(&ev)?);
+                } else {
+                    println!("{}", describe(&ev));
+                }
+            }
+        }
+    }
+}
+
+fn describe(ev: &Event) -> String {
+    match ev {
+        Event::Connection { account, state } => format!("{account}: {state:?}"),
+        Event::SubscriptionRequest { jid, .. } => {
+            format!("{jid} asks to see your presence (sotto-cli contact accept {jid})")
+        }
+        Event::Presence { jid, presence, .. } => {
+            format!("{jid} is {}", if presence.available { "online" } else { "offline" })
+        }
+        Event::ContactUpdated { contact, .. } => {
+            format!("contact {} ({})", contact.jid, contact.subscription.as_str())
+        }
+        Event::ContactRemoved { jid, .. } => format!("contact {jid} removed"),
+        Event::Roster { contacts, .. } => format!("roster: {} contacts", contacts.len()),
+        Event::Error { message } => format!("error: {message}"),
+        other => format!("{other:?}"),
+    }
+}

@@ -35,3 +35,27 @@ pub enum StartError {
     #[error("{0}")]
     Secrets(String),
 }
+
+mod account;
+mod core;
+
+pub use self::core::start;
+
+impl StartError {
+    /// A sentence for the user, translated.
+    pub fn user_message(&self) -> String {
+        use crate::i18n::gettext_f;
+        match self {
+            StartError::ProfileInUse(p) => gettext_f(
+                "Sotto is already running with this profile ({path}). Close the other window or command first.",
+                &[("path", &p.display().to_string())],
+            ),
+            StartError::DataDir { path, source } => gettext_f(
+                "Cannot use the data folder {path}: {error}",
+                &[("path", &path.display().to_string()), ("error", &source.to_string())],
+            ),
+            StartError::Store(e) => gettext_f("Cannot open the message archive: {error}", &[("error", e)]),
+            StartError::Secrets(e) => gettext_f("Cannot reach the keyring: {error}", &[("error", e)]),
+        }
+    }
+}

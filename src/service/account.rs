@@ -1,0 +1,480 @@
+//! One task per logged-in account: it owns the stream, keeps the roster and
+//! presence in sync with the server, and answers the requests routed to it.
+
+use std::collections::HashMap;
+
+use tokio::sync::{mpsc, oneshot};
+use tokio_xmpp::parsers::iq::Iq;
+use tokio_xmpp::parsers::jid::{BareJid, Jid};
+use tokio_xmpp::parsers::presence::{Presence, Show, Type as PresenceType};
+use tokio_xmpp::parsers::roster::{Ask, Group, Item, Roster, Subscription as RosterSubscription};
+use tokio_xmpp::Stanza;
+use xmpp_parsers::stanza_error::{DefinedCondition, ErrorType, StanzaError};
+use zeroize::Zeroizing;
+
+use super::api::{
+    ConnectionError, ConnectionState, Contact, Event, PresenceInfo, Reply, ServiceError, Subscription,
+};
+use crate::store::{AccountRow, ContactRow, Store, contacts::RosterItem};
+use crate::xmpp::{AttemptReport, Connector, Incoming, Link, link};
+
+#[derive(Debug)]
+pub(crate) enum AccountCommand {
+    AddContact { jid: BareJid, name: Option<String>, reply: Reply<()> },
+    RemoveContact { jid: BareJid, reply: Reply<()> },
+    Answer { jid: BareJid, accept: bool, reply: Reply<()> },
+    Sync { reply: Reply<()> },
+    Close { reply: oneshot::Sender<()> },
+}
+
+/// The core's handle on a running account task.
+#[derive(Debug)]
+pub(crate) struct AccountHandle {
+    pub tx: mpsc::UnboundedSender<AccountCommand>,
+    pub task: tokio::task::JoinHandle<()>,
+}
+
+pub(crate) fn spawn(
+    row: AccountRow,
+    connector: Connector,
+    password: Zeroizing<String>,
+    store: Store,
+    events: mpsc::UnboundedSender<Event>,
+) -> Result<AccountHandle, ServiceError> {
+    let jid = BareJid::new(&row.jid).map_err(|e| ServiceError::InvalidJid(e.to_string()))?;
+    let (in_tx, in_rx) = mpsc::unbounded_channel();
+    let link = link::open(connector, jid.clone(), password, in_tx);
+    let (tx, rx) = mpsc::unbounded_channel();
+    let account = Account {
+        jid,
+        row,
+        store,
+        events,
+        link,
+        online: false,
+        stopped_by: None,
+        roster_synced: false,
+        sync_waiters: Vec::new(),
+        presences: HashMap::new(),
+    };
+    let task = tokio::spawn(account.run(rx, in_rx));
+    Ok(AccountHandle { tx, task })
+}
+
+struct Account {
+    jid: BareJid,
+    row: AccountRow,
+    store: Store,
+    events: mpsc::UnboundedSender<Event>,
+    link: Link,
+    online: bool,
+    /// Set when a fatal error ended the stream.
+    stopped_by: Option<ConnectionError>,
+    roster_synced: bool,
+    sync_waiters: Vec<Reply<()>>,
+    /// Available resources per contact.
+    presences: HashMap<BareJid, HashMap<String, PresenceInfo>>,
+}
+
+fn storage(e: crate::store::StoreError) -> ServiceError {
+    ServiceError::Storage(e.to_string())
+}
+
+impl Account {
+    fn emit(&self, event: Event) {
+        let _ = self.events.send(event);
+    }
+
+    fn set_state(&self, state: ConnectionState) {
+        self.emit(Event::Connection { account: self.row.jid.clone(), state });
+    }
+
+    async fn run(
+        mut self,
+        mut commands: mpsc::UnboundedReceiver<AccountCommand>,
+        mut incoming: mpsc::UnboundedReceiver<Incoming>,
+    ) {
+        loop {
+            // Answer Sync only once everything that arrived before the
+            // barrier (see `after_reset`) has been processed.
+            if self.roster_synced && self.online && !self.sync_waiters.is_empty() && incoming.is_empty() {
+                for w in self.sync_waiters.drain(..) {
+                    let _ = w.send(Ok(()));
+                }
+            }
+            tokio::select! {
+                biased;
+                msg = incoming.recv() => match msg {
+                    Some(Incoming::Closed) | None => {
+                        self.online = false;
+                        let reason = self.stopped_by.clone();
+                        self.set_state(ConnectionState::Offline { reason: reason.clone() });
+                        for w in self.sync_waiters.drain(..) {
+                            let _ = w.send(Err(match &reason {
+                                Some(e) => ServiceError::Connection(e.clone()),
+                                None => ServiceError::NotConnected,
+                            }));
+                        }
+                        // Keep answering commands (with NotConnected) until closed.
+                        drain_offline(commands, reason).await;
+                        return;
+                    }
+                    Some(msg) => self.on_incoming(msg).await,
+                },
+                cmd = commands.recv() => match cmd {
+                    Some(AccountCommand::Close { reply }) => {
+                        if self.online {
+                            let _ = self.link.send(Presence::unavailable()).await;
+                        }
+                        self.link.close().await;
+                        self.set_state(ConnectionState::Offline { reason: None });
+                        let _ = reply.send(());
+                        return;
+                    }
+                    Some(cmd) => self.on_command(cmd).await,
+                    None => {
+                        self.link.close().await;
+                        return;
+                    }
+                },
+            }
+        }
+    }
+
+    async fn on_incoming(&mut self, msg: Incoming) {
+        match msg {
+            Incoming::Attempt(AttemptReport::Connecting) => {
+                if !self.online {
+                    self.set_state(ConnectionState::Connecting);
+                }
+            }
+            Incoming::Attempt(AttemptReport::Failed { error, fatal }) => {
+                if fatal {
+                    self.stopped_by = Some(error);
+                } else {
+                    self.set_state(ConnectionState::Reconnecting { reason: error.user_message() });
+                }
+            }
+            Incoming::Reset { bound_jid } => {
+                tracing::debug!(%bound_jid, "stream bound");
+                self.online = true;
+                self.presences.clear();
+                self.set_state(ConnectionState::Online);
+                self.after_reset().await;
+            }
+            Incoming::Resumed => {
+                self.online = true;
+                self.set_state(ConnectionState::Online);
+            }
+            Incoming::Suspended => {
+                self.online = false;
+                self.set_state(ConnectionState::Reconnecting {
+                    reason: crate::i18n::gettext("The connection was interrupted."),
+                });
+            }
+            Incoming::Stanza(stanza) => self.on_stanza(stanza).await,
+            Incoming::Closed => {}
+        }
+    }
+
+    /// A fresh session: fetch the roster, then announce ourselves.
+    async fn after_reset(&mut self) {
+        self.roster_synced = false;
+        match self.link.iq(Iq::from_get(link::new_id(), Roster { ver: None, items: vec![] })).await {
+            Ok(Some(payload)) => match Roster::try_from(payload) {
+                Ok(roster) => {
+                    let items: Vec<RosterItem> = roster.items.iter().map(roster_item).collect();
+                    if let Err(e) = self.store.replace_roster(self.row.id, &items, roster.ver.as_deref()).await {
+                        self.emit(Event::Error { message: storage(e).user_message() });
+                    }
+                    self.emit_roster().await;
+                }
+                Err(e) => tracing::warn!("malformed roster from the server: {e}"),
+            },
+            Ok(None) => self.emit_roster().await,
+            Err(e) => tracing::warn!("roster fetch failed: {e}"),
+        }
+        let _ = self.link.send(Presence::available()).await;
+        // A ping to our server is a barrier: the server handles stanzas in
+        // order, so pending subscription requests and presences it sends in
+        // answer to our initial presence are queued before the pong.
+        let ping = Iq::from_get(link::new_id(), xmpp_parsers::ping::Ping)
+            .with_to(Jid::from(self.jid.domain().to_owned()));
+        if let Err(e) = self.link.iq(ping).await {
+            tracing::debug!("ping after login: {e}");
+        }
+        self.roster_synced = true;
+    }
+
+    async fn emit_roster(&self) {
+        match self.store.contacts(self.row.id).await {
+            Ok(rows) => self.emit(Event::Roster {
+                account: self.row.jid.clone(),
+                contacts: rows.iter().map(contact_from_row).collect(),
+            }),
+            Err(e) => self.emit(Event::Error { message: storage(e).user_message() }),
+        }
+    }
+
+    async fn emit_contact(&self, jid: &str) {
+        match self.store.contact(self.row.id, jid).await {
+            Ok(Some(row)) if row.in_roster || row.pending_in => self.emit(Event::ContactUpdated {
+                account: self.row.jid.clone(),
+                contact: contact_from_row(&row),
+            }),
+            Ok(_) => self.emit(Event::ContactRemoved { account: self.row.jid.clone(), jid: jid.to_owned() }),
+            Err(e) => self.emit(Event::Error { message: storage(e).user_message() }),
+        }
+    }
+
+    async fn on_stanza(&mut self, stanza: Stanza) {
+        match stanza {
+            Stanza::Iq(iq) => self.on_iq(iq).await,
+            Stanza::Presence(p) => self.on_presence(p).await,
+            // Messages are handled by the messaging layer (issue 4).
+            Stanza::Message(_) => {}
+        }
+    }
+
+    async fn on_iq(&mut self, iq: Iq) {
+        let (from, id, payload, is_set) = match iq {
+            Iq::Get { from, id, payload, .. } => (from, id, payload, false),
+            Iq::Set { from, id, payload, .. } => (from, id, payload, true),
+            _ => return,
+        };
+        // Roster pushes are only valid from our own account (RFC 6121 §2.1.6).
+        let from_self = from.as_ref().is_none_or(|f| f.to_bare() == self.jid);
+        let reply_to = from.clone().unwrap_or_else(|| Jid::from(self.jid.clone()));
+        if is_set && payload.is("query", xmpp_parsers::ns::ROSTER) && from_self {
+            if let Ok(roster) = Roster::try_from(payload) {
+                for item in &roster.items {
+                    let jid = item.jid.to_string();
+                    let result = if item.subscription == RosterSubscription::Remove {
+                        self.store.remove_roster_item(self.row.id, &jid).await
+                    } else {
+                        self.store.upsert_roster_item(self.row.id, &roster_item(item)).await
+                    };
+                    if let Err(e) = result {
+                        self.emit(Event::Error { message: storage(e).user_message() });
+                    }
+                    self.emit_contact(&jid).await;
+                }
+                let _ = self.link.send(Iq::empty_result(reply_to, id)).await;
+            }
+            return;
+        }
+        if !is_set && payload.is("ping", xmpp_parsers::ns::PING) {
+            let _ = self.link.send(Iq::empty_result(reply_to, id)).await;
+            return;
+        }
+        // Anything else: say we don't do it (RFC 6120 §8.2.3), never stay silent.
+        let error = StanzaError::new(ErrorType::Cancel, DefinedCondition::ServiceUnavailable, "en", "");
+        let _ = self.link.send(Iq::from_error(id, error).with_to(reply_to)).await;
+    }
+
+    async fn on_presence(&mut self, p: Presence) {
+        let Some(from) = p.from.clone() else { return };
+        let bare = from.to_bare();
+        let bare_str = bare.to_string();
+        match p.type_ {
+            PresenceType::None | PresenceType::Unavailable => {
+                let resource = from.resource().map(|r| r.to_string()).unwrap_or_default();
+                let entry = self.presences.entry(bare.clone()).or_default();
+                if p.type_ == PresenceType::None {
+                    entry.insert(
+                        resource,
+                        PresenceInfo {
+                            available: true,
+                            show: p.show.as_ref().map(show_str).map(str::to_owned),
+                            status: p.statuses.values().next().cloned(),
+                        },
+                    );
+                } else {
+                    entry.remove(&resource);
+                }
+                let presence = entry.values().next().cloned().unwrap_or(PresenceInfo {
+                    available: false,
+                    show: None,
+                    status: p.statuses.values().next().cloned(),
+                });
+                self.emit(Event::Presence { account: self.row.jid.clone(), jid: bare_str, presence });
+            }
+            PresenceType::Subscribe => {
+                let known = self.store.contact(self.row.id, &bare_str).await.ok().flatten();
+                let asked_by_us = known.as_ref().is_some_and(|c| {
+                    c.wanted || c.pending_out || matches!(c.subscription.as_str(), "to" | "both")
+                });
+                if asked_by_us {
+                    // We asked them first: approving is what the user wants.
+                    let _ = self.link.send(Presence::subscribed().with_to(bare)).await;
+                    let _ = self.store.set_pending_in(self.row.id, &bare_str, false).await;
+                } else {
+                    if let Err(e) = self.store.set_pending_in(self.row.id, &bare_str, true).await {
+                        self.emit(Event::Error { message: storage(e).user_message() });
+                    }
+                    self.emit_contact(&bare_str).await;
+                    self.emit(Event::SubscriptionRequest { account: self.row.jid.clone(), jid: bare_str });
+                }
+            }
+            // Subscription state changes arrive as roster pushes.
+            _ => {}
+        }
+    }
+
+    async fn on_command(&mut self, cmd: AccountCommand) {
+        match cmd {
+            AccountCommand::Sync { reply } => self.sync_waiters.push(reply),
+            AccountCommand::AddContact { jid, name, reply } => {
+                let _ = reply.send(self.add_contact(jid, name).await);
+            }
+            AccountCommand::RemoveContact { jid, reply } => {
+                let _ = reply.send(self.remove_contact(jid).await);
+            }
+            AccountCommand::Answer { jid, accept, reply } => {
+                let _ = reply.send(self.answer(jid, accept).await);
+            }
+            // `run` handles Close before dispatching here.
+            AccountCommand::Close { reply } => {
+                let _ = reply.send(());
+            }
+        }
+    }
+
+    fn require_online(&self) -> Result<(), ServiceError> {
+        if self.online { Ok(()) } else { Err(ServiceError::NotConnected) }
+    }
+
+    async fn add_contact(&mut self, jid: BareJid, name: Option<String>) -> Result<(), ServiceError> {
+        self.require_online()?;
+        if jid == self.jid {
+            return Err(ServiceError::InvalidJid(jid.to_string()));
+        }
+        let jid_str = jid.to_string();
+        self.store.set_wanted(self.row.id, &jid_str, true).await.map_err(storage)?;
+        let item = Item {
+            jid: jid.clone(),
+            name: name.filter(|n| !n.trim().is_empty()),
+            subscription: RosterSubscription::None,
+            ask: Ask::None,
+            groups: vec![],
+            approved: None,
+        };
+        self.link
+            .iq(Iq::from_set(link::new_id(), Roster { ver: None, items: vec![item] }))
+            .await
+            .map_err(|e| ServiceError::Refused(e.to_string()))?;
+        let known = self.store.contact(self.row.id, &jid_str).await.map_err(storage)?;
+        if known.as_ref().is_some_and(|c| c.pending_in) {
+            self.send_presence(Presence::subscribed().with_to(jid.clone())).await?;
+            self.store.set_pending_in(self.row.id, &jid_str, false).await.map_err(storage)?;
+        }
+        self.send_presence(Presence::subscribe().with_to(jid)).await?;
+        self.emit_contact(&jid_str).await;
+        Ok(())
+    }
+
+    async fn remove_contact(&mut self, jid: BareJid) -> Result<(), ServiceError> {
+        self.require_online()?;
+        let item = Item {
+            jid: jid.clone(),
+            name: None,
+            subscription: RosterSubscription::Remove,
+            ask: Ask::None,
+            groups: vec![],
+            approved: None,
+        };
+        self.link
+            .iq(Iq::from_set(link::new_id(), Roster { ver: None, items: vec![item] }))
+            .await
+            .map_err(|e| ServiceError::Refused(e.to_string()))?;
+        let jid_str = jid.to_string();
+        self.store.set_wanted(self.row.id, &jid_str, false).await.map_err(storage)?;
+        self.store.set_pending_in(self.row.id, &jid_str, false).await.map_err(storage)?;
+        self.emit_contact(&jid_str).await;
+        Ok(())
+    }
+
+    async fn answer(&mut self, jid: BareJid, accept: bool) -> Result<(), ServiceError> {
+        self.require_online()?;
+        let jid_str = jid.to_string();
+        let known = self.store.contact(self.row.id, &jid_str).await.map_err(storage)?;
+        if accept {
+            self.send_presence(Presence::subscribed().with_to(jid.clone())).await?;
+            self.store.set_wanted(self.row.id, &jid_str, true).await.map_err(storage)?;
+            let subscribed_to_them = known.as_ref().is_some_and(|c| {
+                c.pending_out || matches!(c.subscription.as_str(), "to" | "both")
+            });
+            if !subscribed_to_them {
+                // Mutual by default, as people expect from a messenger.
+                self.send_presence(Presence::subscribe().with_to(jid)).await?;
+            }
+        } else {
+            self.send_presence(Presence::new(PresenceType::Unsubscribed).with_to(jid)).await?;
+        }
+        self.store.set_pending_in(self.row.id, &jid_str, false).await.map_err(storage)?;
+        self.emit_contact(&jid_str).await;
+        Ok(())
+    }
+
+    async fn send_presence(&self, p: Presence) -> Result<(), ServiceError> {
+        self.link.send(p).await.map(|_| ()).map_err(|_| ServiceError::NotConnected)
+    }
+}
+
+/// After a fatal stream end, answer what still arrives.
+async fn drain_offline(mut commands: mpsc::UnboundedReceiver<AccountCommand>, reason: Option<ConnectionError>) {
+    let err = || match &reason {
+        Some(e) => ServiceError::Connection(e.clone()),
+        None => ServiceError::NotConnected,
+    };
+    while let Some(cmd) = commands.recv().await {
+        match cmd {
+            AccountCommand::AddContact { reply, .. }
+            | AccountCommand::RemoveContact { reply, .. }
+            | AccountCommand::Answer { reply, .. }
+            | AccountCommand::Sync { reply } => {
+                let _ = reply.send(Err(err()));
+            }
+            AccountCommand::Close { reply } => {
+                let _ = reply.send(());
+                return;
+            }
+        }
+    }
+}
+
+fn show_str(show: &Show) -> &'static str {
+    match show {
+        Show::Away => "away",
+        Show::Chat => "chat",
+        Show::Dnd => "dnd",
+        Show::Xa => "xa",
+    }
+}
+
+fn roster_item(item: &Item) -> RosterItem {
+    RosterItem {
+        jid: item.jid.to_string(),
+        name: item.name.clone(),
+        subscription: match item.subscription {
+            RosterSubscription::To => "to",
+            RosterSubscription::From => "from",
+            RosterSubscription::Both => "both",
+            _ => "none",
+        }
+        .to_owned(),
+        pending_out: item.ask == Ask::Subscribe,
+        groups: item.groups.iter().map(|Group(g)| g.clone()).collect(),
+    }
+}
+
+pub(crate) fn contact_from_row(row: &ContactRow) -> Contact {
+    Contact {
+        jid: row.jid.clone(),
+        name: row.name.clone(),
+        subscription: Subscription::parse(&row.subscription),
+        pending_out: row.pending_out,
+        pending_in: row.pending_in,
+        groups: row.group_list(),
+    }
+}

@@ -1,0 +1,429 @@
+//! The service actor: owns the profile, the store and the account tasks,
+//! and routes each [`Command`] to whoever answers it.
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::time::Duration;
+
+use tokio::sync::{mpsc, oneshot};
+use tokio_xmpp::parsers::jid::BareJid;
+use zeroize::Zeroizing;
+
+use super::account::{self, AccountCommand, AccountHandle};
+use super::api::*;
+use super::{EventStream, ServiceHandle, ServiceOptions, StartError};
+use crate::profile::{Profile, ProfileError};
+use crate::secrets::{self, SecretError, SecretKind};
+use crate::store::{AccountRow, Store};
+use crate::xmpp::{Connector, Endpoint, link};
+
+/// Open the profile and start the service on the current tokio runtime.
+pub async fn start(options: ServiceOptions) -> Result<(ServiceHandle, EventStream), StartError> {
+    let profile = Profile::open(&options.data_dir).map_err(|e| match e {
+        ProfileError::InUse(p) => StartError::ProfileInUse(p),
+        ProfileError::Io { path, source } => StartError::DataDir { path, source },
+    })?;
+    let db_path = profile.database_path();
+    let fresh = !db_path.exists();
+    let key = secrets::database_key(profile.id(), fresh).await.map_err(|e| match e {
+        SecretError::Missing => StartError::Secrets(
+            "the key of this archive is missing from the keyring; the archive cannot be opened".into(),
+        ),
+        other => StartError::Secrets(other.to_string()),
+    })?;
+    let store = Store::open(&db_path, &key).await.map_err(|e| StartError::Store(e.to_string()))?;
+    drop(key);
+
+    let (cmd_tx, cmd_rx) = mpsc::unbounded_channel();
+    let (ev_tx, ev_rx) = mpsc::unbounded_channel();
+    let (internal_tx, internal_rx) = mpsc::unbounded_channel();
+    let core = Core {
+        profile,
+        store,
+        events: ev_tx.clone(),
+        accounts: HashMap::new(),
+        internal: internal_tx,
+    };
+    let task = tokio::spawn(core.run(cmd_rx, internal_rx, options.connect));
+    // A panic in the service reaches the front end as an event, not a
+    // frozen window (Flare's rule).
+    tokio::spawn(async move {
+        if let Err(e) = task.await
+            && e.is_panic()
+        {
+            let _ = ev_tx.send(Event::Error {
+                message: crate::i18n::gettext("The background service stopped unexpectedly. Please restart Sotto."),
+            });
+        }
+    });
+    Ok((ServiceHandle::new(cmd_tx), EventStream::new(ev_rx)))
+}
+
+enum Internal {
+    /// The credentials of a new account were accepted by the server.
+    Validated {
+        jid: BareJid,
+        password: Zeroizing<String>,
+        server: ServerOverride,
+        connector: Connector,
+        reply: Reply<AccountInfo>,
+    },
+}
+
+struct Core {
+    profile: Profile,
+    store: Store,
+    events: mpsc::UnboundedSender<Event>,
+    accounts: HashMap<String, AccountHandle>,
+    internal: mpsc::UnboundedSender<Internal>,
+}
+
+fn storage(e: crate::store::StoreError) -> ServiceError {
+    ServiceError::Storage(e.to_string())
+}
+
+fn parse_jid(s: &str) -> Result<BareJid, ServiceError> {
+    let jid = BareJid::new(s.trim()).map_err(|_| ServiceError::InvalidJid(s.to_owned()))?;
+    if jid.node().is_none() {
+        return Err(ServiceError::InvalidJid(s.to_owned()));
+    }
+    Ok(jid)
+}
+
+pub(crate) fn connector_for(server: &ServerOverride) -> Result<Connector, ServiceError> {
+    let endpoint = match &server.address {
+        Some(a) => Endpoint::parse(a).map_err(|e| {
+            ServiceError::Connection(ConnectionError::Other { detail: e })
+        })?,
+        None => Endpoint::Srv,
+    };
+    Connector::new(endpoint, server.ca_file.as_deref()).map_err(|e| {
+        ServiceError::Connection(ConnectionError::Other { detail: e.to_string() })
+    })
+}
+
+fn override_of(row: &AccountRow) -> ServerOverride {
+    ServerOverride { address: row.server.clone(), ca_file: row.ca_file.as_ref().map(Into::into) }
+}
+
+impl Core {
+    async fn run(
+        mut self,
+        mut commands: mpsc::UnboundedReceiver<Command>,
+        mut internal: mpsc::UnboundedReceiver<Internal>,
+        connect: bool,
+    ) {
+        if connect {
+            self.connect_all().await;
+        }
+        loop {
+            tokio::select! {
+                Some(msg) = internal.recv() => self.on_internal(msg).await,
+                cmd = commands.recv() => match cmd {
+                    Some(Command::Shutdown { reply }) => {
+                        self.disconnect_all().await;
+                        self.store.close().await;
+                        let _ = reply.send(());
+                        return;
+                    }
+                    Some(cmd) => self.on_command(cmd).await,
+                    None => {
+                        self.disconnect_all().await;
+                        self.store.close().await;
+                        return;
+                    }
+                },
+            }
+        }
+    }
+
+    fn emit(&self, e: Event) {
+        let _ = self.events.send(e);
+    }
+
+    async fn on_command(&mut self, cmd: Command) {
+        match cmd {
+            Command::AddAccount { jid, password, server, reply } => self.add_account(jid, password, server, reply).await,
+            Command::RemoveAccount { account, reply } => {
+                let _ = reply.send(self.remove_account(&account).await);
+            }
+            Command::Snapshot { reply } => {
+                let _ = reply.send(self.snapshot().await);
+            }
+            Command::ConnectAll => self.connect_all().await,
+            Command::DisconnectAll { reply } => {
+                self.disconnect_all().await;
+                let _ = reply.send(Ok(()));
+            }
+            Command::AddContact { account, jid, name, reply } => match parse_jid(&jid) {
+                Ok(jid) => self.route(&account, reply, |reply| AccountCommand::AddContact { jid, name, reply }),
+                Err(e) => {
+                    let _ = reply.send(Err(e));
+                }
+            },
+            Command::RemoveContact { account, jid, reply } => match parse_jid(&jid) {
+                Ok(jid) => self.route(&account, reply, |reply| AccountCommand::RemoveContact { jid, reply }),
+                Err(e) => {
+                    let _ = reply.send(Err(e));
+                }
+            },
+            Command::AnswerSubscription { account, jid, accept, reply } => match parse_jid(&jid) {
+                Ok(jid) => self.route(&account, reply, |reply| AccountCommand::Answer { jid, accept, reply }),
+                Err(e) => {
+                    let _ = reply.send(Err(e));
+                }
+            },
+            Command::Sync { reply } => self.sync(reply),
+            Command::Shutdown { .. } => {}
+        }
+    }
+
+    /// Hand a request to the account's task.
+    fn route<T>(&self, account: &str, reply: Reply<T>, make: impl FnOnce(Reply<T>) -> AccountCommand) {
+        match self.accounts.get(account) {
+            Some(handle) => {
+                if let Err(mpsc::error::SendError(cmd)) = handle.tx.send(make(reply)) {
+                    fail_command(cmd);
+                }
+            }
+            None => {
+                let _ = reply.send(Err(ServiceError::NotConnected));
+            }
+        }
+    }
+
+    fn sync(&self, reply: Reply<()>) {
+        let waiters: Vec<_> = self
+            .accounts
+            .values()
+            .filter_map(|h| {
+                let (tx, rx) = oneshot::channel();
+                h.tx.send(AccountCommand::Sync { reply: tx }).ok().map(|_| rx)
+            })
+            .collect();
+        tokio::spawn(async move {
+            let mut result = if waiters.is_empty() { Err(ServiceError::NotConnected) } else { Ok(()) };
+            for w in waiters {
+                match w.await {
+                    Ok(Ok(())) => {}
+                    Ok(Err(e)) => result = Err(e),
+                    Err(_) => result = Err(ServiceError::NotConnected),
+                }
+            }
+            let _ = reply.send(result);
+        });
+    }
+
+    async fn add_account(
+        &mut self,
+        jid: String,
+        password: Zeroizing<String>,
+        server: ServerOverride,
+        reply: Reply<AccountInfo>,
+    ) {
+        let jid = match parse_jid(&jid) {
+            Ok(j) => j,
+            Err(e) => {
+                let _ = reply.send(Err(e));
+                return;
+            }
+        };
+        match self.store.account(jid.as_str()).await {
+            Ok(Some(_)) => {
+                let _ = reply.send(Err(ServiceError::AccountExists(jid.to_string())));
+                return;
+            }
+            Ok(None) => {}
+            Err(e) => {
+                let _ = reply.send(Err(storage(e)));
+                return;
+            }
+        }
+        if password.is_empty() {
+            let _ = reply.send(Err(ServiceError::Connection(ConnectionError::WrongPassword)));
+            return;
+        }
+        let connector = match connector_for(&server) {
+            Ok(c) => c,
+            Err(e) => {
+                let _ = reply.send(Err(e));
+                return;
+            }
+        };
+        // Check the credentials off the actor loop: a login can take seconds.
+        let internal = self.internal.clone();
+        tokio::spawn(async move {
+            let attempt = tokio::time::timeout(Duration::from_secs(30), link::login(&connector, &jid, &password)).await;
+            match attempt {
+                Ok(Ok(conn)) => {
+                    // Only a check: close this stream, the account task opens its own.
+                    let mut stream = conn.stream;
+                    let _ = tokio::time::timeout(Duration::from_secs(2), <tokio_xmpp::stanzastream::XmppStream as futures_util::SinkExt<&tokio_xmpp::Stanza>>::close(&mut stream)).await;
+                    let _ = internal.send(Internal::Validated { jid, password, server, connector, reply });
+                }
+                Ok(Err(e)) => {
+                    let (error, _) = link::classify(&e);
+                    let _ = reply.send(Err(ServiceError::Connection(error)));
+                }
+                Err(_) => {
+                    let _ = reply.send(Err(ServiceError::Connection(ConnectionError::Unreachable {
+                        detail: "no answer within 30 seconds".into(),
+                    })));
+                }
+            }
+        });
+    }
+
+    async fn on_internal(&mut self, msg: Internal) {
+        match msg {
+            Internal::Validated { jid, password, server, connector, reply } => {
+                let result = self.save_account(&jid, password, &server, connector).await;
+                if let Ok(info) = &result {
+                    self.emit(Event::AccountAdded { account: info.clone() });
+                }
+                let _ = reply.send(result);
+            }
+        }
+    }
+
+    async fn save_account(
+        &mut self,
+        jid: &BareJid,
+        password: Zeroizing<String>,
+        server: &ServerOverride,
+        connector: Connector,
+    ) -> Result<AccountInfo, ServiceError> {
+        let jid_str = jid.to_string();
+        // Password first: an account row without its password is useless.
+        secrets::store(SecretKind::AccountPassword { profile: self.profile.id(), jid: &jid_str }, password.clone())
+            .await
+            .map_err(|e| ServiceError::Secrets(e.to_string()))?;
+        let ca = server.ca_file.as_ref().map(|p| absolute(p));
+        let row = self
+            .store
+            .add_account(&jid_str, server.address.as_deref(), ca.as_deref())
+            .await
+            .map_err(storage)?;
+        let handle = account::spawn(row.clone(), connector, password, self.store.clone(), self.events.clone())?;
+        self.accounts.insert(jid_str.clone(), handle);
+        Ok(AccountInfo { jid: jid_str, server: override_of(&row) })
+    }
+
+    async fn remove_account(&mut self, account: &str) -> Result<(), ServiceError> {
+        let row = self
+            .store
+            .account(account)
+            .await
+            .map_err(storage)?
+            .ok_or_else(|| ServiceError::UnknownAccount(account.to_owned()))?;
+        if let Some(handle) = self.accounts.remove(account) {
+            close_account(handle).await;
+        }
+        secrets::delete(SecretKind::AccountPassword { profile: self.profile.id(), jid: account })
+            .await
+            .map_err(|e| ServiceError::Secrets(e.to_string()))?;
+        self.store.remove_account(row.id).await.map_err(storage)?;
+        self.emit(Event::AccountRemoved { account: account.to_owned() });
+        Ok(())
+    }
+
+    async fn snapshot(&self) -> Result<Snapshot, ServiceError> {
+        let rows = self.store.accounts().await.map_err(storage)?;
+        let mut contacts = Vec::new();
+        for row in &rows {
+            let list = self.store.contacts(row.id).await.map_err(storage)?;
+            contacts.push((row.jid.clone(), list.iter().map(account::contact_from_row).collect()));
+        }
+        let by_id: HashMap<i64, &str> = rows.iter().map(|r| (r.id, r.jid.as_str())).collect();
+        let conversations = self
+            .store
+            .conversations()
+            .await
+            .map_err(storage)?
+            .into_iter()
+            .map(|c| ConversationSummary {
+                account: by_id.get(&c.account_id).copied().unwrap_or_default().to_owned(),
+                name: c.name.clone().unwrap_or_else(|| c.jid.clone()),
+                jid: c.jid,
+                last_activity: c.last_activity,
+                unread: c.unread.clamp(0, u32::MAX as i64) as u32,
+            })
+            .collect();
+        Ok(Snapshot {
+            accounts: rows.iter().map(|r| AccountInfo { jid: r.jid.clone(), server: override_of(r) }).collect(),
+            contacts,
+            conversations,
+        })
+    }
+
+    async fn connect_all(&mut self) {
+        let rows = match self.store.accounts().await {
+            Ok(r) => r,
+            Err(e) => {
+                self.emit(Event::Error { message: storage(e).user_message() });
+                return;
+            }
+        };
+        for row in rows.into_iter().filter(|r| r.enabled) {
+            if let Some(h) = self.accounts.get(&row.jid) {
+                if !h.task.is_finished() {
+                    continue;
+                }
+            }
+            self.accounts.remove(&row.jid);
+            if let Err(e) = self.connect(row.clone()).await {
+                let state = ConnectionState::Offline {
+                    reason: Some(match e {
+                        ServiceError::Connection(c) => c,
+                        other => ConnectionError::Other { detail: other.user_message() },
+                    }),
+                };
+                self.emit(Event::Connection { account: row.jid.clone(), state });
+            }
+        }
+    }
+
+    async fn connect(&mut self, row: AccountRow) -> Result<(), ServiceError> {
+        let password = secrets::load(SecretKind::AccountPassword { profile: self.profile.id(), jid: &row.jid })
+            .await
+            .map_err(|e| ServiceError::Secrets(e.to_string()))?;
+        let connector = connector_for(&override_of(&row))?;
+        let jid = row.jid.clone();
+        let handle = account::spawn(row, connector, password, self.store.clone(), self.events.clone())?;
+        self.accounts.insert(jid, handle);
+        Ok(())
+    }
+
+    async fn disconnect_all(&mut self) {
+        for (_, handle) in self.accounts.drain() {
+            close_account(handle).await;
+        }
+    }
+}
+
+async fn close_account(handle: AccountHandle) {
+    let (tx, rx) = oneshot::channel();
+    if handle.tx.send(AccountCommand::Close { reply: tx }).is_ok() {
+        let _ = tokio::time::timeout(Duration::from_secs(10), rx).await;
+    }
+    handle.task.abort();
+}
+
+/// An account task that is gone cannot answer: say so.
+fn fail_command(cmd: AccountCommand) {
+    match cmd {
+        AccountCommand::AddContact { reply, .. }
+        | AccountCommand::RemoveContact { reply, .. }
+        | AccountCommand::Answer { reply, .. }
+        | AccountCommand::Sync { reply } => {
+            let _ = reply.send(Err(ServiceError::NotConnected));
+        }
+        AccountCommand::Close { reply } => {
+            let _ = reply.send(());
+        }
+    }
+}
+
+fn absolute(p: &Path) -> String {
+    std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf()).display().to_string()
+}

@@ -1,0 +1,295 @@
+//! One account's XMPP stream: tokio-xmpp's `StanzaStream` (stream
+//! management, resumption, resource binding) fed by our own reconnector, so
+//! that every failed attempt is classified and reported — a wrong password
+//! or an untrusted certificate stops the retries instead of looping.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use futures_util::StreamExt;
+use sasl::common::Credentials;
+use tokio::sync::{mpsc, oneshot};
+use tokio_xmpp::connect::ServerConnector;
+use tokio_xmpp::parsers::iq::Iq;
+use tokio_xmpp::parsers::jid::{BareJid, Jid};
+use tokio_xmpp::parsers::ns;
+use tokio_xmpp::parsers::sasl::DefinedCondition;
+use tokio_xmpp::stanzastream::{Connection, StanzaStream, StanzaToken};
+use tokio_xmpp::xmlstream::{StreamHeader, Timeouts};
+use tokio_xmpp::{Error as XmppError, Stanza};
+use zeroize::Zeroizing;
+
+use super::connector::{Connector, ConnectorError};
+use crate::service::ConnectionError;
+
+/// What the reconnector reports about each attempt.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AttemptReport {
+    Connecting,
+    /// The attempt failed; `fatal` means no more retries until the user acts.
+    Failed { error: ConnectionError, fatal: bool },
+}
+
+/// What comes out of the stream for the account task.
+#[derive(Debug)]
+pub enum Incoming {
+    /// Bound, with state lost (first connect, or resumption failed): the
+    /// account must fetch its roster and send presence again.
+    Reset { bound_jid: Jid },
+    Resumed,
+    Suspended,
+    Stanza(Stanza),
+    Attempt(AttemptReport),
+    /// The stream ended for good.
+    Closed,
+}
+
+#[derive(Debug, thiserror::Error, Clone, PartialEq, Eq)]
+pub enum IqError {
+    #[error("no answer in time")]
+    Timeout,
+    #[error("the connection closed")]
+    Closed,
+    #[error("{0}")]
+    Stanza(String),
+}
+
+type PendingIqs = Arc<Mutex<HashMap<String, oneshot::Sender<Iq>>>>;
+
+enum Outgoing {
+    Stanza(Box<Stanza>, Option<oneshot::Sender<StanzaToken>>),
+    Close(oneshot::Sender<()>),
+}
+
+/// A cheap handle to send on the stream.
+#[derive(Clone, Debug)]
+pub struct Link {
+    out: mpsc::Sender<Outgoing>,
+    iqs: PendingIqs,
+}
+
+impl std::fmt::Debug for Outgoing {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Outgoing")
+    }
+}
+
+const IQ_TIMEOUT: Duration = Duration::from_secs(30);
+
+impl Link {
+    /// Queue a stanza; the token follows it to Sent and (with XEP-0198) Acked.
+    pub async fn send(&self, stanza: impl Into<Stanza>) -> Result<StanzaToken, IqError> {
+        let (tx, rx) = oneshot::channel();
+        self.out
+            .send(Outgoing::Stanza(Box::new(stanza.into()), Some(tx)))
+            .await
+            .map_err(|_| IqError::Closed)?;
+        rx.await.map_err(|_| IqError::Closed)
+    }
+
+    /// Send an IQ get/set and wait for its result payload.
+    pub async fn iq(&self, mut iq: Iq) -> Result<Option<xmpp_parsers::minidom::Element>, IqError> {
+        if iq.id().is_empty() {
+            *iq.id_mut() = new_id();
+        }
+        let id = iq.id().to_owned();
+        let (tx, rx) = oneshot::channel();
+        if let Ok(mut map) = self.iqs.lock() {
+            map.insert(id.clone(), tx);
+        }
+        let sent = self.out.send(Outgoing::Stanza(Box::new(iq.into()), None)).await;
+        if sent.is_err() {
+            self.forget(&id);
+            return Err(IqError::Closed);
+        }
+        let answer = tokio::time::timeout(IQ_TIMEOUT, rx).await;
+        self.forget(&id);
+        match answer {
+            Err(_) => Err(IqError::Timeout),
+            Ok(Err(_)) => Err(IqError::Closed),
+            Ok(Ok(Iq::Result { payload, .. })) => Ok(payload),
+            Ok(Ok(Iq::Error { error, .. })) => Err(IqError::Stanza(describe_stanza_error(&error))),
+            Ok(Ok(_)) => Err(IqError::Stanza("unexpected answer".into())),
+        }
+    }
+
+    fn forget(&self, id: &str) {
+        if let Ok(mut map) = self.iqs.lock() {
+            map.remove(id);
+        }
+    }
+
+    /// Close the stream cleanly (sends `</stream:stream>`).
+    pub async fn close(&self) {
+        let (tx, rx) = oneshot::channel();
+        if self.out.send(Outgoing::Close(tx)).await.is_ok() {
+            let _ = tokio::time::timeout(Duration::from_secs(5), rx).await;
+        }
+    }
+}
+
+pub fn new_id() -> String {
+    hex::encode(rand::random::<[u8; 12]>())
+}
+
+fn describe_stanza_error(e: &xmpp_parsers::stanza_error::StanzaError) -> String {
+    let text = e.texts.values().next().cloned();
+    let cond = format!("{:?}", e.defined_condition);
+    match text {
+        Some(t) => format!("{cond}: {t}"),
+        None => cond,
+    }
+}
+
+/// Classify a failed attempt; `true` means retrying cannot help.
+pub fn classify(e: &XmppError) -> (ConnectionError, bool) {
+    match e {
+        XmppError::Auth(tokio_xmpp::error::AuthError::Fail(DefinedCondition::NotAuthorized)) => {
+            (ConnectionError::WrongPassword, true)
+        }
+        XmppError::Auth(tokio_xmpp::error::AuthError::Fail(DefinedCondition::TemporaryAuthFailure)) => {
+            (ConnectionError::Other { detail: "the server could not check the password right now".into() }, false)
+        }
+        XmppError::Auth(other) => (ConnectionError::Other { detail: other.to_string() }, true),
+        XmppError::Connection(inner) => {
+            let inner: &(dyn std::error::Error + 'static) = &**inner;
+            match inner.downcast_ref::<ConnectorError>() {
+                Some(ConnectorError::CertificateNotTrusted(d)) => {
+                    (ConnectionError::CertificateNotTrusted { detail: d.clone() }, true)
+                }
+                Some(other) => (ConnectionError::Other { detail: other.to_string() }, true),
+                None => (ConnectionError::Other { detail: inner.to_string() }, false),
+            }
+        }
+        XmppError::Io(io) => (ConnectionError::Unreachable { detail: io.to_string() }, false),
+        XmppError::DnsProto(_) | XmppError::DnsNet(_) | XmppError::Idna | XmppError::Addr(_) => {
+            (ConnectionError::Unreachable { detail: e.to_string() }, false)
+        }
+        other => (ConnectionError::Other { detail: other.to_string() }, false),
+    }
+}
+
+/// One attempt: TCP, TLS, SASL; not yet bound (the `StanzaStream` binds).
+pub async fn login(
+    connector: &Connector,
+    jid: &BareJid,
+    password: &str,
+) -> Result<Connection, XmppError> {
+    let jid = Jid::from(jid.clone());
+    let timeouts = Timeouts::default();
+    let (stream, binding) = connector.connect(&jid, ns::JABBER_CLIENT, timeouts).await?;
+    let (features, stream) = stream.recv_features().await?;
+    let username = jid.node().map(|n| n.as_str().to_owned()).unwrap_or_default();
+    let creds = Credentials::default()
+        .with_username(username)
+        .with_password(password.to_owned())
+        .with_channel_binding(binding);
+    let stream = tokio_xmpp::client_login(stream, features.sasl_mechanisms, creds).await?;
+    let stream = stream
+        .send_header(StreamHeader {
+            to: Some(std::borrow::Cow::Owned(jid.domain().as_str().to_owned())),
+            from: None,
+            id: None,
+        })
+        .await?;
+    let (features, stream) = stream.recv_features().await?;
+    Ok(Connection { stream: stream.box_stream(), features, identity: jid })
+}
+
+/// Start a stream for `jid`; events go to `incoming`. Returns the handle
+/// used to send. The stream reconnects with backoff by itself until a
+/// fatal error or [`Link::close`].
+pub fn open(
+    connector: Connector,
+    jid: BareJid,
+    password: Zeroizing<String>,
+    incoming: mpsc::UnboundedSender<Incoming>,
+) -> Link {
+    let reports = incoming.clone();
+    let reconnector = Box::new(move |_hint: Option<String>, slot: oneshot::Sender<Connection>| {
+        let connector = connector.clone();
+        let jid = jid.clone();
+        let password = password.clone();
+        let reports = reports.clone();
+        tokio::spawn(async move {
+            let mut delay = Duration::from_secs(1);
+            loop {
+                let _ = reports.send(Incoming::Attempt(AttemptReport::Connecting));
+                match login(&connector, &jid, &password).await {
+                    Ok(conn) => {
+                        let _ = slot.send(conn);
+                        return;
+                    }
+                    Err(e) => {
+                        let (error, fatal) = classify(&e);
+                        tracing::info!(%error, fatal, "connection attempt failed");
+                        let _ = reports.send(Incoming::Attempt(AttemptReport::Failed { error, fatal }));
+                        if fatal || slot.is_closed() {
+                            // Dropping the slot ends the stream for good.
+                            return;
+                        }
+                        tokio::time::sleep(delay).await;
+                        delay = (delay * 2).min(Duration::from_secs(60));
+                    }
+                }
+            }
+        });
+    });
+    let stream = StanzaStream::new(reconnector, 64);
+    let (out_tx, out_rx) = mpsc::channel(64);
+    let iqs: PendingIqs = Arc::default();
+    tokio::spawn(pump(stream, out_rx, iqs.clone(), incoming));
+    Link { out: out_tx, iqs }
+}
+
+/// Owns the `StanzaStream`: one task reads and writes it, so neither
+/// direction can starve the other.
+async fn pump(
+    mut stream: StanzaStream,
+    mut out: mpsc::Receiver<Outgoing>,
+    iqs: PendingIqs,
+    incoming: mpsc::UnboundedSender<Incoming>,
+) {
+    use tokio_xmpp::stanzastream::{Event as SEvent, StreamEvent};
+    loop {
+        tokio::select! {
+            ev = stream.next() => {
+                let msg = match ev {
+                    None => break,
+                    Some(SEvent::Stream(StreamEvent::Reset { bound_jid, .. })) => Incoming::Reset { bound_jid },
+                    Some(SEvent::Stream(StreamEvent::Resumed)) => Incoming::Resumed,
+                    Some(SEvent::Stream(StreamEvent::Suspended)) => Incoming::Suspended,
+                    Some(SEvent::Stanza(Stanza::Iq(iq))) if matches!(iq, Iq::Result { .. } | Iq::Error { .. }) => {
+                        let waiter = iqs.lock().ok().and_then(|mut m| m.remove(iq.id()));
+                        match waiter {
+                            Some(tx) => { let _ = tx.send(iq); continue; }
+                            None => Incoming::Stanza(Stanza::Iq(iq)),
+                        }
+                    }
+                    Some(SEvent::Stanza(s)) => Incoming::Stanza(s),
+                };
+                if incoming.send(msg).is_err() {
+                    break;
+                }
+            }
+            cmd = out.recv() => match cmd {
+                Some(Outgoing::Stanza(stanza, token_tx)) => {
+                    let token = stream.send(stanza).await;
+                    if let Some(tx) = token_tx {
+                        let _ = tx.send(token);
+                    }
+                }
+                Some(Outgoing::Close(done)) => {
+                    stream.close().await;
+                    let _ = done.send(());
+                    let _ = incoming.send(Incoming::Closed);
+                    return;
+                }
+                None => break,
+            },
+        }
+    }
+    stream.close().await;
+    let _ = incoming.send(Incoming::Closed);
+}

@@ -1,0 +1,10 @@
+//! Fixtures shared by the integration tests: a real Prosody, its PKI, and
+//! helpers to drive `sotto-cli`. Every test binary includes this with
+//! `#[path = "support/mod.rs"] mod support;` (or `mod support;`).
+#![allow(dead_code)]
+
+pub mod certs;
+pub mod cli;
+pub mod prosody;
+
+pub use prosody::{Prosody, free_port};
