@@ -38,9 +38,14 @@ fn roster_shows_a_contact_after_a_two_way_subscription() {
 
     // Alice asks, Bob accepts (and asks back), Alice's side approves Bob's
     // request on its own because she asked first.
-    alice.run(&["contact", "add", &server.jid("bob"), "--name", "Bob"]).ok();
+    alice
+        .run(&["contact", "add", &server.jid("bob"), "--name", "Bob"])
+        .ok();
     let pending = bob.run(&["roster", "--json"]).ok().json_lines();
-    let req = pending.iter().find(|c| c["jid"] == server.jid("alice")).expect("Bob sees Alice's request");
+    let req = pending
+        .iter()
+        .find(|c| c["jid"] == server.jid("alice"))
+        .expect("Bob sees Alice's request");
     assert_eq!(req["pending_in"], true, "{pending:?}");
     bob.run(&["contact", "accept", &server.jid("alice")]).ok();
     alice.run(&["listen", "--timeout", "2"]).ok();
@@ -55,12 +60,21 @@ fn roster_shows_a_contact_after_a_two_way_subscription() {
     assert_eq!(roster[0]["subscription"], "both", "{roster:?}");
 
     // Offline, the last known roster is still there.
-    let offline = alice.run(&["roster", "--json", "--offline"]).ok().json_lines();
+    let offline = alice
+        .run(&["roster", "--json", "--offline"])
+        .ok()
+        .json_lines();
     assert_eq!(offline, alice.run(&["roster", "--json"]).ok().json_lines());
 
     // Removing is a roster change on the server too.
     alice.run(&["contact", "remove", &server.jid("bob")]).ok();
-    assert!(alice.run(&["roster", "--json"]).ok().json_lines().is_empty());
+    assert!(
+        alice
+            .run(&["roster", "--json"])
+            .ok()
+            .json_lines()
+            .is_empty()
+    );
 }
 
 #[test]
@@ -87,8 +101,17 @@ fn a_wrong_password_is_refused_with_a_clear_message() {
     let cli = Cli::new();
     let run = cli.add_account(&server, "erin", "wrong-password");
     assert_ne!(run.code, 0);
-    assert!(run.stderr.contains("refused the password"), "{}", run.stderr);
-    assert_eq!(run.stderr.trim().lines().count(), 1, "one line: {}", run.stderr);
+    assert!(
+        run.stderr.contains("refused the password"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(
+        run.stderr.trim().lines().count(),
+        1,
+        "one line: {}",
+        run.stderr
+    );
     let status = cli.run(&["status"]);
     assert_ne!(status.code, 0, "no account was stored");
 }
@@ -102,12 +125,20 @@ fn a_server_that_is_down_gives_a_clear_message() {
     server.stop();
     let run = cli.run(&["roster"]);
     assert_ne!(run.code, 0);
-    assert!(run.stderr.contains("Could not reach the server"), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("Could not reach the server"),
+        "{}",
+        run.stderr
+    );
 
     let fresh = Cli::new();
     let run = fresh.add_account(&server, "frank", "pw");
     assert_ne!(run.code, 0);
-    assert!(run.stderr.contains("Could not reach the server"), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("Could not reach the server"),
+        "{}",
+        run.stderr
+    );
 }
 
 #[test]
@@ -117,11 +148,24 @@ fn a_certificate_from_another_ca_is_refused() {
     let cli = Cli::new();
     let other_ca = server.other_ca_file().display().to_string();
     let run = cli.run_with_stdin(
-        &["account", "add", &server.jid("grace"), "--password-stdin", "--server", &server.address(), "--ca-file", &other_ca],
+        &[
+            "account",
+            "add",
+            &server.jid("grace"),
+            "--password-stdin",
+            "--server",
+            &server.address(),
+            "--ca-file",
+            &other_ca,
+        ],
         "pw\n",
     );
     assert_ne!(run.code, 0);
-    assert!(run.stderr.contains("certificate is not trusted"), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("certificate is not trusted"),
+        "{}",
+        run.stderr
+    );
 }
 
 #[test]
@@ -131,8 +175,20 @@ fn direct_tls_works_when_the_server_offers_it() {
     let cli = Cli::new();
     let ca = server.ca_file().display().to_string();
     let addr = format!("tls://{}", server.direct_tls_address());
-    cli.run_with_stdin(&["account", "add", &server.jid("heidi"), "--password-stdin", "--server", &addr, "--ca-file", &ca], "pw\n")
-        .ok();
+    cli.run_with_stdin(
+        &[
+            "account",
+            "add",
+            &server.jid("heidi"),
+            "--password-stdin",
+            "--server",
+            &addr,
+            "--ca-file",
+            &ca,
+        ],
+        "pw\n",
+    )
+    .ok();
     let status = cli.run(&["status", "--json"]).ok().json_lines();
     assert_eq!(status[0]["state"], "online");
 }
@@ -179,5 +235,72 @@ fn a_profile_in_use_is_refused() {
     let _ = listener.wait();
     assert_ne!(refused.code, 0, "a second process used the profile");
     let run = refused;
-    assert!(run.stderr.contains("already running with this profile"), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("already running with this profile"),
+        "{}",
+        run.stderr
+    );
+}
+
+#[test]
+fn the_connection_comes_back_after_the_server_restarts() {
+    use std::io::BufRead;
+    let mut server = Prosody::start();
+    server.create_user("kim", "pw");
+    let cli = Cli::new();
+    cli.add_account(&server, "kim", "pw").ok();
+    let mut listener = cli
+        .command()
+        .args(["listen", "--json", "--timeout", "60"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn listen");
+    let mut stderr = std::io::BufReader::new(listener.stderr.take().expect("stderr"));
+    let mut line = String::new();
+    while !line.contains("Listening") {
+        line.clear();
+        assert!(
+            stderr.read_line(&mut line).expect("listener output") > 0,
+            "listener ended"
+        );
+    }
+    let log = std::thread::spawn(move || {
+        stderr
+            .lines()
+            .map_while(Result::ok)
+            .collect::<Vec<_>>()
+            .join("\n")
+    });
+
+    server.restart();
+
+    let stdout = std::io::BufReader::new(listener.stdout.take().expect("stdout"));
+    let mut saw_reconnecting = false;
+    let mut back_online = false;
+    let mut seen = Vec::new();
+    for line in stdout.lines() {
+        let Ok(line) = line else { break };
+        seen.push(line.clone());
+        let ev: serde_json::Value = serde_json::from_str(&line).expect("JSON line");
+        if ev["event"] != "connection" {
+            continue;
+        }
+        match ev["state"]["state"].as_str() {
+            Some("reconnecting") | Some("connecting") => saw_reconnecting = true,
+            Some("online") if saw_reconnecting => {
+                back_online = true;
+                break;
+            }
+            Some("offline") => panic!("gave up instead of reconnecting: {line}"),
+            _ => {}
+        }
+    }
+    let _ = listener.kill();
+    let _ = listener.wait();
+    let log = log.join().unwrap_or_default();
+    assert!(
+        saw_reconnecting && back_online,
+        "reconnecting={saw_reconnecting} online={back_online}: {seen:#?}\n{log}"
+    );
 }

@@ -4,27 +4,43 @@
 use std::collections::HashMap;
 
 use tokio::sync::{mpsc, oneshot};
+use tokio_xmpp::Stanza;
 use tokio_xmpp::parsers::iq::Iq;
 use tokio_xmpp::parsers::jid::{BareJid, Jid};
 use tokio_xmpp::parsers::presence::{Presence, Show, Type as PresenceType};
 use tokio_xmpp::parsers::roster::{Ask, Group, Item, Roster, Subscription as RosterSubscription};
-use tokio_xmpp::Stanza;
 use xmpp_parsers::stanza_error::{DefinedCondition, ErrorType, StanzaError};
 use zeroize::Zeroizing;
 
 use super::api::{
-    ConnectionError, ConnectionState, Contact, Event, PresenceInfo, Reply, ServiceError, Subscription,
+    ConnectionError, ConnectionState, Contact, Event, PresenceInfo, Reply, ServiceError,
+    Subscription,
 };
 use crate::store::{AccountRow, ContactRow, Store, contacts::RosterItem};
 use crate::xmpp::{AttemptReport, Connector, Incoming, Link, link};
 
 #[derive(Debug)]
 pub(crate) enum AccountCommand {
-    AddContact { jid: BareJid, name: Option<String>, reply: Reply<()> },
-    RemoveContact { jid: BareJid, reply: Reply<()> },
-    Answer { jid: BareJid, accept: bool, reply: Reply<()> },
-    Sync { reply: Reply<()> },
-    Close { reply: oneshot::Sender<()> },
+    AddContact {
+        jid: BareJid,
+        name: Option<String>,
+        reply: Reply<()>,
+    },
+    RemoveContact {
+        jid: BareJid,
+        reply: Reply<()>,
+    },
+    Answer {
+        jid: BareJid,
+        accept: bool,
+        reply: Reply<()>,
+    },
+    Sync {
+        reply: Reply<()>,
+    },
+    Close {
+        reply: oneshot::Sender<()>,
+    },
 }
 
 /// The core's handle on a running account task.
@@ -43,9 +59,18 @@ pub(crate) fn spawn(
 ) -> Result<AccountHandle, ServiceError> {
     let jid = BareJid::new(&row.jid).map_err(|e| ServiceError::InvalidJid(e.to_string()))?;
     let (in_tx, in_rx) = mpsc::unbounded_channel();
-    let link = link::open(connector, jid.clone(), password, in_tx);
+    let link = link::open(
+        connector.clone(),
+        jid.clone(),
+        password.clone(),
+        in_tx.clone(),
+    );
     let (tx, rx) = mpsc::unbounded_channel();
     let account = Account {
+        connector,
+        password,
+        incoming_tx: in_tx,
+        relink: false,
         jid,
         row,
         store,
@@ -62,6 +87,11 @@ pub(crate) fn spawn(
 }
 
 struct Account {
+    connector: Connector,
+    password: Zeroizing<String>,
+    incoming_tx: mpsc::UnboundedSender<Incoming>,
+    /// The current stream gave up (see `AttemptReport::Stuck`); open a new one when it closes.
+    relink: bool,
     jid: BareJid,
     row: AccountRow,
     store: Store,
@@ -86,7 +116,10 @@ impl Account {
     }
 
     fn set_state(&self, state: ConnectionState) {
-        self.emit(Event::Connection { account: self.row.jid.clone(), state });
+        self.emit(Event::Connection {
+            account: self.row.jid.clone(),
+            state,
+        });
     }
 
     async fn run(
@@ -97,7 +130,11 @@ impl Account {
         loop {
             // Answer Sync only once everything that arrived before the
             // barrier (see `after_reset`) has been processed.
-            if self.roster_synced && self.online && !self.sync_waiters.is_empty() && incoming.is_empty() {
+            if self.roster_synced
+                && self.online
+                && !self.sync_waiters.is_empty()
+                && incoming.is_empty()
+            {
                 for w in self.sync_waiters.drain(..) {
                     let _ = w.send(Ok(()));
                 }
@@ -105,6 +142,16 @@ impl Account {
             tokio::select! {
                 biased;
                 msg = incoming.recv() => match msg {
+                    Some(Incoming::Closed) if self.relink => {
+                        self.relink = false;
+                        tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+                        self.link = link::open(
+                            self.connector.clone(),
+                            self.jid.clone(),
+                            self.password.clone(),
+                            self.incoming_tx.clone(),
+                        );
+                    }
                     Some(Incoming::Closed) | None => {
                         self.online = false;
                         let reason = self.stopped_by.clone();
@@ -148,11 +195,17 @@ impl Account {
                     self.set_state(ConnectionState::Connecting);
                 }
             }
+            Incoming::Attempt(AttemptReport::Stuck) => {
+                tracing::info!("stream negotiation keeps failing; starting a fresh stream");
+                self.relink = true;
+            }
             Incoming::Attempt(AttemptReport::Failed { error, fatal }) => {
                 if fatal {
                     self.stopped_by = Some(error);
                 } else {
-                    self.set_state(ConnectionState::Reconnecting { reason: error.user_message() });
+                    self.set_state(ConnectionState::Reconnecting {
+                        reason: error.user_message(),
+                    });
                 }
             }
             Incoming::Reset { bound_jid } => {
@@ -180,12 +233,28 @@ impl Account {
     /// A fresh session: fetch the roster, then announce ourselves.
     async fn after_reset(&mut self) {
         self.roster_synced = false;
-        match self.link.iq(Iq::from_get(link::new_id(), Roster { ver: None, items: vec![] })).await {
+        match self
+            .link
+            .iq(Iq::from_get(
+                link::new_id(),
+                Roster {
+                    ver: None,
+                    items: vec![],
+                },
+            ))
+            .await
+        {
             Ok(Some(payload)) => match Roster::try_from(payload) {
                 Ok(roster) => {
                     let items: Vec<RosterItem> = roster.items.iter().map(roster_item).collect();
-                    if let Err(e) = self.store.replace_roster(self.row.id, &items, roster.ver.as_deref()).await {
-                        self.emit(Event::Error { message: storage(e).user_message() });
+                    if let Err(e) = self
+                        .store
+                        .replace_roster(self.row.id, &items, roster.ver.as_deref())
+                        .await
+                    {
+                        self.emit(Event::Error {
+                            message: storage(e).user_message(),
+                        });
                     }
                     self.emit_roster().await;
                 }
@@ -212,7 +281,9 @@ impl Account {
                 account: self.row.jid.clone(),
                 contacts: rows.iter().map(contact_from_row).collect(),
             }),
-            Err(e) => self.emit(Event::Error { message: storage(e).user_message() }),
+            Err(e) => self.emit(Event::Error {
+                message: storage(e).user_message(),
+            }),
         }
     }
 
@@ -222,8 +293,13 @@ impl Account {
                 account: self.row.jid.clone(),
                 contact: contact_from_row(&row),
             }),
-            Ok(_) => self.emit(Event::ContactRemoved { account: self.row.jid.clone(), jid: jid.to_owned() }),
-            Err(e) => self.emit(Event::Error { message: storage(e).user_message() }),
+            Ok(_) => self.emit(Event::ContactRemoved {
+                account: self.row.jid.clone(),
+                jid: jid.to_owned(),
+            }),
+            Err(e) => self.emit(Event::Error {
+                message: storage(e).user_message(),
+            }),
         }
     }
 
@@ -238,8 +314,12 @@ impl Account {
 
     async fn on_iq(&mut self, iq: Iq) {
         let (from, id, payload, is_set) = match iq {
-            Iq::Get { from, id, payload, .. } => (from, id, payload, false),
-            Iq::Set { from, id, payload, .. } => (from, id, payload, true),
+            Iq::Get {
+                from, id, payload, ..
+            } => (from, id, payload, false),
+            Iq::Set {
+                from, id, payload, ..
+            } => (from, id, payload, true),
             _ => return,
         };
         // Roster pushes are only valid from our own account (RFC 6121 §2.1.6).
@@ -252,10 +332,14 @@ impl Account {
                     let result = if item.subscription == RosterSubscription::Remove {
                         self.store.remove_roster_item(self.row.id, &jid).await
                     } else {
-                        self.store.upsert_roster_item(self.row.id, &roster_item(item)).await
+                        self.store
+                            .upsert_roster_item(self.row.id, &roster_item(item))
+                            .await
                     };
                     if let Err(e) = result {
-                        self.emit(Event::Error { message: storage(e).user_message() });
+                        self.emit(Event::Error {
+                            message: storage(e).user_message(),
+                        });
                     }
                     self.emit_contact(&jid).await;
                 }
@@ -268,8 +352,16 @@ impl Account {
             return;
         }
         // Anything else: say we don't do it (RFC 6120 §8.2.3), never stay silent.
-        let error = StanzaError::new(ErrorType::Cancel, DefinedCondition::ServiceUnavailable, "en", "");
-        let _ = self.link.send(Iq::from_error(id, error).with_to(reply_to)).await;
+        let error = StanzaError::new(
+            ErrorType::Cancel,
+            DefinedCondition::ServiceUnavailable,
+            "en",
+            "",
+        );
+        let _ = self
+            .link
+            .send(Iq::from_error(id, error).with_to(reply_to))
+            .await;
     }
 
     async fn on_presence(&mut self, p: Presence) {
@@ -297,23 +389,44 @@ impl Account {
                     show: None,
                     status: p.statuses.values().next().cloned(),
                 });
-                self.emit(Event::Presence { account: self.row.jid.clone(), jid: bare_str, presence });
+                self.emit(Event::Presence {
+                    account: self.row.jid.clone(),
+                    jid: bare_str,
+                    presence,
+                });
             }
             PresenceType::Subscribe => {
-                let known = self.store.contact(self.row.id, &bare_str).await.ok().flatten();
+                let known = self
+                    .store
+                    .contact(self.row.id, &bare_str)
+                    .await
+                    .ok()
+                    .flatten();
                 let asked_by_us = known.as_ref().is_some_and(|c| {
                     c.wanted || c.pending_out || matches!(c.subscription.as_str(), "to" | "both")
                 });
                 if asked_by_us {
                     // We asked them first: approving is what the user wants.
                     let _ = self.link.send(Presence::subscribed().with_to(bare)).await;
-                    let _ = self.store.set_pending_in(self.row.id, &bare_str, false).await;
+                    let _ = self
+                        .store
+                        .set_pending_in(self.row.id, &bare_str, false)
+                        .await;
                 } else {
-                    if let Err(e) = self.store.set_pending_in(self.row.id, &bare_str, true).await {
-                        self.emit(Event::Error { message: storage(e).user_message() });
+                    if let Err(e) = self
+                        .store
+                        .set_pending_in(self.row.id, &bare_str, true)
+                        .await
+                    {
+                        self.emit(Event::Error {
+                            message: storage(e).user_message(),
+                        });
                     }
                     self.emit_contact(&bare_str).await;
-                    self.emit(Event::SubscriptionRequest { account: self.row.jid.clone(), jid: bare_str });
+                    self.emit(Event::SubscriptionRequest {
+                        account: self.row.jid.clone(),
+                        jid: bare_str,
+                    });
                 }
             }
             // Subscription state changes arrive as roster pushes.
@@ -341,16 +454,27 @@ impl Account {
     }
 
     fn require_online(&self) -> Result<(), ServiceError> {
-        if self.online { Ok(()) } else { Err(ServiceError::NotConnected) }
+        if self.online {
+            Ok(())
+        } else {
+            Err(ServiceError::NotConnected)
+        }
     }
 
-    async fn add_contact(&mut self, jid: BareJid, name: Option<String>) -> Result<(), ServiceError> {
+    async fn add_contact(
+        &mut self,
+        jid: BareJid,
+        name: Option<String>,
+    ) -> Result<(), ServiceError> {
         self.require_online()?;
         if jid == self.jid {
             return Err(ServiceError::InvalidJid(jid.to_string()));
         }
         let jid_str = jid.to_string();
-        self.store.set_wanted(self.row.id, &jid_str, true).await.map_err(storage)?;
+        self.store
+            .set_wanted(self.row.id, &jid_str, true)
+            .await
+            .map_err(storage)?;
         let item = Item {
             jid: jid.clone(),
             name: name.filter(|n| !n.trim().is_empty()),
@@ -360,15 +484,30 @@ impl Account {
             approved: None,
         };
         self.link
-            .iq(Iq::from_set(link::new_id(), Roster { ver: None, items: vec![item] }))
+            .iq(Iq::from_set(
+                link::new_id(),
+                Roster {
+                    ver: None,
+                    items: vec![item],
+                },
+            ))
             .await
             .map_err(|e| ServiceError::Refused(e.to_string()))?;
-        let known = self.store.contact(self.row.id, &jid_str).await.map_err(storage)?;
+        let known = self
+            .store
+            .contact(self.row.id, &jid_str)
+            .await
+            .map_err(storage)?;
         if known.as_ref().is_some_and(|c| c.pending_in) {
-            self.send_presence(Presence::subscribed().with_to(jid.clone())).await?;
-            self.store.set_pending_in(self.row.id, &jid_str, false).await.map_err(storage)?;
+            self.send_presence(Presence::subscribed().with_to(jid.clone()))
+                .await?;
+            self.store
+                .set_pending_in(self.row.id, &jid_str, false)
+                .await
+                .map_err(storage)?;
         }
-        self.send_presence(Presence::subscribe().with_to(jid)).await?;
+        self.send_presence(Presence::subscribe().with_to(jid))
+            .await?;
         self.emit_contact(&jid_str).await;
         Ok(())
     }
@@ -384,12 +523,24 @@ impl Account {
             approved: None,
         };
         self.link
-            .iq(Iq::from_set(link::new_id(), Roster { ver: None, items: vec![item] }))
+            .iq(Iq::from_set(
+                link::new_id(),
+                Roster {
+                    ver: None,
+                    items: vec![item],
+                },
+            ))
             .await
             .map_err(|e| ServiceError::Refused(e.to_string()))?;
         let jid_str = jid.to_string();
-        self.store.set_wanted(self.row.id, &jid_str, false).await.map_err(storage)?;
-        self.store.set_pending_in(self.row.id, &jid_str, false).await.map_err(storage)?;
+        self.store
+            .set_wanted(self.row.id, &jid_str, false)
+            .await
+            .map_err(storage)?;
+        self.store
+            .set_pending_in(self.row.id, &jid_str, false)
+            .await
+            .map_err(storage)?;
         self.emit_contact(&jid_str).await;
         Ok(())
     }
@@ -397,32 +548,52 @@ impl Account {
     async fn answer(&mut self, jid: BareJid, accept: bool) -> Result<(), ServiceError> {
         self.require_online()?;
         let jid_str = jid.to_string();
-        let known = self.store.contact(self.row.id, &jid_str).await.map_err(storage)?;
+        let known = self
+            .store
+            .contact(self.row.id, &jid_str)
+            .await
+            .map_err(storage)?;
         if accept {
-            self.send_presence(Presence::subscribed().with_to(jid.clone())).await?;
-            self.store.set_wanted(self.row.id, &jid_str, true).await.map_err(storage)?;
-            let subscribed_to_them = known.as_ref().is_some_and(|c| {
-                c.pending_out || matches!(c.subscription.as_str(), "to" | "both")
-            });
+            self.send_presence(Presence::subscribed().with_to(jid.clone()))
+                .await?;
+            self.store
+                .set_wanted(self.row.id, &jid_str, true)
+                .await
+                .map_err(storage)?;
+            let subscribed_to_them = known
+                .as_ref()
+                .is_some_and(|c| c.pending_out || matches!(c.subscription.as_str(), "to" | "both"));
             if !subscribed_to_them {
                 // Mutual by default, as people expect from a messenger.
-                self.send_presence(Presence::subscribe().with_to(jid)).await?;
+                self.send_presence(Presence::subscribe().with_to(jid))
+                    .await?;
             }
         } else {
-            self.send_presence(Presence::new(PresenceType::Unsubscribed).with_to(jid)).await?;
+            self.send_presence(Presence::new(PresenceType::Unsubscribed).with_to(jid))
+                .await?;
         }
-        self.store.set_pending_in(self.row.id, &jid_str, false).await.map_err(storage)?;
+        self.store
+            .set_pending_in(self.row.id, &jid_str, false)
+            .await
+            .map_err(storage)?;
         self.emit_contact(&jid_str).await;
         Ok(())
     }
 
     async fn send_presence(&self, p: Presence) -> Result<(), ServiceError> {
-        self.link.send(p).await.map(|_| ()).map_err(|_| ServiceError::NotConnected)
+        self.link
+            .send(p)
+            .await
+            .map(|_| ())
+            .map_err(|_| ServiceError::NotConnected)
     }
 }
 
 /// After a fatal stream end, answer what still arrives.
-async fn drain_offline(mut commands: mpsc::UnboundedReceiver<AccountCommand>, reason: Option<ConnectionError>) {
+async fn drain_offline(
+    mut commands: mpsc::UnboundedReceiver<AccountCommand>,
+    reason: Option<ConnectionError>,
+) {
     let err = || match &reason {
         Some(e) => ServiceError::Connection(e.clone()),
         None => ServiceError::NotConnected,

@@ -72,18 +72,43 @@ pub enum Command {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(tag = "event", rename_all = "snake_case")]
 pub enum Event {
-    AccountAdded { account: AccountInfo },
-    AccountRemoved { account: String },
-    Connection { account: String, state: ConnectionState },
+    AccountAdded {
+        account: AccountInfo,
+    },
+    AccountRemoved {
+        account: String,
+    },
+    Connection {
+        account: String,
+        state: ConnectionState,
+    },
     /// The whole roster of an account, after a fetch.
-    Roster { account: String, contacts: Vec<Contact> },
-    ContactUpdated { account: String, contact: Contact },
-    ContactRemoved { account: String, jid: String },
-    Presence { account: String, jid: String, presence: PresenceInfo },
+    Roster {
+        account: String,
+        contacts: Vec<Contact>,
+    },
+    ContactUpdated {
+        account: String,
+        contact: Contact,
+    },
+    ContactRemoved {
+        account: String,
+        jid: String,
+    },
+    Presence {
+        account: String,
+        jid: String,
+        presence: PresenceInfo,
+    },
     /// Someone asks to see our presence; answer with `AnswerSubscription`.
-    SubscriptionRequest { account: String, jid: String },
+    SubscriptionRequest {
+        account: String,
+        jid: String,
+    },
     /// Something went wrong that is not tied to one request.
-    Error { message: String },
+    Error {
+        message: String,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -174,9 +199,13 @@ pub enum ConnectionState {
     Connecting,
     Online,
     /// Lost the connection; the service retries with backoff by itself.
-    Reconnecting { reason: String },
+    Reconnecting {
+        reason: String,
+    },
     /// Not connected and not retrying until the user acts.
-    Offline { reason: Option<ConnectionError> },
+    Offline {
+        reason: Option<ConnectionError>,
+    },
 }
 
 /// Why a connection failed, in terms a person can act on.
@@ -197,9 +226,9 @@ impl ConnectionError {
     /// A sentence for the user, translated.
     pub fn user_message(&self) -> String {
         match self {
-            ConnectionError::WrongPassword => {
-                gettext("The server refused the password. Check the address and password and try again.")
-            }
+            ConnectionError::WrongPassword => gettext(
+                "The server refused the password. Check the address and password and try again.",
+            ),
             ConnectionError::CertificateNotTrusted { detail } => gettext_f(
                 "The server's certificate is not trusted, so Sotto did not connect. Someone may be intercepting the connection. ({detail})",
                 &[("detail", detail)],
@@ -248,13 +277,18 @@ impl ServiceError {
                 "“{address}” is not a valid address. It looks like name@example.org.",
                 &[("address", d)],
             ),
-            ServiceError::UnknownAccount(a) => gettext_f("No account {account} here.", &[("account", a)]),
-            ServiceError::AccountExists(a) => {
-                gettext_f("The account {account} is already set up.", &[("account", a)])
+            ServiceError::UnknownAccount(a) => {
+                gettext_f("No account {account} here.", &[("account", a)])
             }
+            ServiceError::AccountExists(a) => gettext_f(
+                "The account {account} is already set up.",
+                &[("account", a)],
+            ),
             ServiceError::NotConnected => gettext("Not connected. Try again when online."),
             ServiceError::Refused(d) => gettext_f("The server refused: {detail}", &[("detail", d)]),
-            ServiceError::Storage(d) => gettext_f("Local storage problem: {detail}", &[("detail", d)]),
+            ServiceError::Storage(d) => {
+                gettext_f("Local storage problem: {detail}", &[("detail", d)])
+            }
             ServiceError::Secrets(d) => gettext_f(
                 "The keyring (Secret Service) is not available: {detail}",
                 &[("detail", d)],

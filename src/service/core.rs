@@ -25,13 +25,18 @@ pub async fn start(options: ServiceOptions) -> Result<(ServiceHandle, EventStrea
     })?;
     let db_path = profile.database_path();
     let fresh = !db_path.exists();
-    let key = secrets::database_key(profile.id(), fresh).await.map_err(|e| match e {
-        SecretError::Missing => StartError::Secrets(
-            "the key of this archive is missing from the keyring; the archive cannot be opened".into(),
-        ),
-        other => StartError::Secrets(other.to_string()),
-    })?;
-    let store = Store::open(&db_path, &key).await.map_err(|e| StartError::Store(e.to_string()))?;
+    let key = secrets::database_key(profile.id(), fresh)
+        .await
+        .map_err(|e| match e {
+            SecretError::Missing => StartError::Secrets(
+                "the key of this archive is missing from the keyring; the archive cannot be opened"
+                    .into(),
+            ),
+            other => StartError::Secrets(other.to_string()),
+        })?;
+    let store = Store::open(&db_path, &key)
+        .await
+        .map_err(|e| StartError::Store(e.to_string()))?;
     drop(key);
 
     let (cmd_tx, cmd_rx) = mpsc::unbounded_channel();
@@ -52,7 +57,9 @@ pub async fn start(options: ServiceOptions) -> Result<(ServiceHandle, EventStrea
             && e.is_panic()
         {
             let _ = ev_tx.send(Event::Error {
-                message: crate::i18n::gettext("The background service stopped unexpectedly. Please restart Sotto."),
+                message: crate::i18n::gettext(
+                    "The background service stopped unexpectedly. Please restart Sotto.",
+                ),
             });
         }
     });
@@ -92,18 +99,22 @@ fn parse_jid(s: &str) -> Result<BareJid, ServiceError> {
 
 pub(crate) fn connector_for(server: &ServerOverride) -> Result<Connector, ServiceError> {
     let endpoint = match &server.address {
-        Some(a) => Endpoint::parse(a).map_err(|e| {
-            ServiceError::Connection(ConnectionError::Other { detail: e })
-        })?,
+        Some(a) => Endpoint::parse(a)
+            .map_err(|e| ServiceError::Connection(ConnectionError::Other { detail: e }))?,
         None => Endpoint::Srv,
     };
     Connector::new(endpoint, server.ca_file.as_deref()).map_err(|e| {
-        ServiceError::Connection(ConnectionError::Other { detail: e.to_string() })
+        ServiceError::Connection(ConnectionError::Other {
+            detail: e.to_string(),
+        })
     })
 }
 
 fn override_of(row: &AccountRow) -> ServerOverride {
-    ServerOverride { address: row.server.clone(), ca_file: row.ca_file.as_ref().map(Into::into) }
+    ServerOverride {
+        address: row.server.clone(),
+        ca_file: row.ca_file.as_ref().map(Into::into),
+    }
 }
 
 impl Core {
@@ -143,7 +154,12 @@ impl Core {
 
     async fn on_command(&mut self, cmd: Command) {
         match cmd {
-            Command::AddAccount { jid, password, server, reply } => self.add_account(jid, password, server, reply).await,
+            Command::AddAccount {
+                jid,
+                password,
+                server,
+                reply,
+            } => self.add_account(jid, password, server, reply).await,
             Command::RemoveAccount { account, reply } => {
                 let _ = reply.send(self.remove_account(&account).await);
             }
@@ -155,20 +171,45 @@ impl Core {
                 self.disconnect_all().await;
                 let _ = reply.send(Ok(()));
             }
-            Command::AddContact { account, jid, name, reply } => match parse_jid(&jid) {
-                Ok(jid) => self.route(&account, reply, |reply| AccountCommand::AddContact { jid, name, reply }),
+            Command::AddContact {
+                account,
+                jid,
+                name,
+                reply,
+            } => match parse_jid(&jid) {
+                Ok(jid) => self.route(&account, reply, |reply| AccountCommand::AddContact {
+                    jid,
+                    name,
+                    reply,
+                }),
                 Err(e) => {
                     let _ = reply.send(Err(e));
                 }
             },
-            Command::RemoveContact { account, jid, reply } => match parse_jid(&jid) {
-                Ok(jid) => self.route(&account, reply, |reply| AccountCommand::RemoveContact { jid, reply }),
+            Command::RemoveContact {
+                account,
+                jid,
+                reply,
+            } => match parse_jid(&jid) {
+                Ok(jid) => self.route(&account, reply, |reply| AccountCommand::RemoveContact {
+                    jid,
+                    reply,
+                }),
                 Err(e) => {
                     let _ = reply.send(Err(e));
                 }
             },
-            Command::AnswerSubscription { account, jid, accept, reply } => match parse_jid(&jid) {
-                Ok(jid) => self.route(&account, reply, |reply| AccountCommand::Answer { jid, accept, reply }),
+            Command::AnswerSubscription {
+                account,
+                jid,
+                accept,
+                reply,
+            } => match parse_jid(&jid) {
+                Ok(jid) => self.route(&account, reply, |reply| AccountCommand::Answer {
+                    jid,
+                    accept,
+                    reply,
+                }),
                 Err(e) => {
                     let _ = reply.send(Err(e));
                 }
@@ -179,7 +220,12 @@ impl Core {
     }
 
     /// Hand a request to the account's task.
-    fn route<T>(&self, account: &str, reply: Reply<T>, make: impl FnOnce(Reply<T>) -> AccountCommand) {
+    fn route<T>(
+        &self,
+        account: &str,
+        reply: Reply<T>,
+        make: impl FnOnce(Reply<T>) -> AccountCommand,
+    ) {
         match self.accounts.get(account) {
             Some(handle) => {
                 if let Err(mpsc::error::SendError(cmd)) = handle.tx.send(make(reply)) {
@@ -198,11 +244,17 @@ impl Core {
             .values()
             .filter_map(|h| {
                 let (tx, rx) = oneshot::channel();
-                h.tx.send(AccountCommand::Sync { reply: tx }).ok().map(|_| rx)
+                h.tx.send(AccountCommand::Sync { reply: tx })
+                    .ok()
+                    .map(|_| rx)
             })
             .collect();
         tokio::spawn(async move {
-            let mut result = if waiters.is_empty() { Err(ServiceError::NotConnected) } else { Ok(()) };
+            let mut result = if waiters.is_empty() {
+                Err(ServiceError::NotConnected)
+            } else {
+                Ok(())
+            };
             for w in waiters {
                 match w.await {
                     Ok(Ok(())) => {}
@@ -240,7 +292,9 @@ impl Core {
             }
         }
         if password.is_empty() {
-            let _ = reply.send(Err(ServiceError::Connection(ConnectionError::WrongPassword)));
+            let _ = reply.send(Err(ServiceError::Connection(
+                ConnectionError::WrongPassword,
+            )));
             return;
         }
         let connector = match connector_for(&server) {
@@ -253,22 +307,40 @@ impl Core {
         // Check the credentials off the actor loop: a login can take seconds.
         let internal = self.internal.clone();
         tokio::spawn(async move {
-            let attempt = tokio::time::timeout(Duration::from_secs(30), link::login(&connector, &jid, &password)).await;
+            let attempt = tokio::time::timeout(
+                Duration::from_secs(30),
+                link::login(&connector, &jid, &password),
+            )
+            .await;
             match attempt {
                 Ok(Ok(conn)) => {
                     // Only a check: close this stream, the account task opens its own.
                     let mut stream = conn.stream;
-                    let _ = tokio::time::timeout(Duration::from_secs(2), <tokio_xmpp::stanzastream::XmppStream as futures_util::SinkExt<&tokio_xmpp::Stanza>>::close(&mut stream)).await;
-                    let _ = internal.send(Internal::Validated { jid, password, server, connector, reply });
+                    let _ = tokio::time::timeout(
+                        Duration::from_secs(2),
+                        <tokio_xmpp::stanzastream::XmppStream as futures_util::SinkExt<
+                            &tokio_xmpp::Stanza,
+                        >>::close(&mut stream),
+                    )
+                    .await;
+                    let _ = internal.send(Internal::Validated {
+                        jid,
+                        password,
+                        server,
+                        connector,
+                        reply,
+                    });
                 }
                 Ok(Err(e)) => {
                     let (error, _) = link::classify(&e);
                     let _ = reply.send(Err(ServiceError::Connection(error)));
                 }
                 Err(_) => {
-                    let _ = reply.send(Err(ServiceError::Connection(ConnectionError::Unreachable {
-                        detail: "no answer within 30 seconds".into(),
-                    })));
+                    let _ = reply.send(Err(ServiceError::Connection(
+                        ConnectionError::Unreachable {
+                            detail: "no answer within 30 seconds".into(),
+                        },
+                    )));
                 }
             }
         });
@@ -276,10 +348,18 @@ impl Core {
 
     async fn on_internal(&mut self, msg: Internal) {
         match msg {
-            Internal::Validated { jid, password, server, connector, reply } => {
+            Internal::Validated {
+                jid,
+                password,
+                server,
+                connector,
+                reply,
+            } => {
                 let result = self.save_account(&jid, password, &server, connector).await;
                 if let Ok(info) = &result {
-                    self.emit(Event::AccountAdded { account: info.clone() });
+                    self.emit(Event::AccountAdded {
+                        account: info.clone(),
+                    });
                 }
                 let _ = reply.send(result);
             }
@@ -295,18 +375,33 @@ impl Core {
     ) -> Result<AccountInfo, ServiceError> {
         let jid_str = jid.to_string();
         // Password first: an account row without its password is useless.
-        secrets::store(SecretKind::AccountPassword { profile: self.profile.id(), jid: &jid_str }, password.clone())
-            .await
-            .map_err(|e| ServiceError::Secrets(e.to_string()))?;
+        secrets::store(
+            SecretKind::AccountPassword {
+                profile: self.profile.id(),
+                jid: &jid_str,
+            },
+            password.clone(),
+        )
+        .await
+        .map_err(|e| ServiceError::Secrets(e.to_string()))?;
         let ca = server.ca_file.as_ref().map(|p| absolute(p));
         let row = self
             .store
             .add_account(&jid_str, server.address.as_deref(), ca.as_deref())
             .await
             .map_err(storage)?;
-        let handle = account::spawn(row.clone(), connector, password, self.store.clone(), self.events.clone())?;
+        let handle = account::spawn(
+            row.clone(),
+            connector,
+            password,
+            self.store.clone(),
+            self.events.clone(),
+        )?;
         self.accounts.insert(jid_str.clone(), handle);
-        Ok(AccountInfo { jid: jid_str, server: override_of(&row) })
+        Ok(AccountInfo {
+            jid: jid_str,
+            server: override_of(&row),
+        })
     }
 
     async fn remove_account(&mut self, account: &str) -> Result<(), ServiceError> {
@@ -319,11 +414,16 @@ impl Core {
         if let Some(handle) = self.accounts.remove(account) {
             close_account(handle).await;
         }
-        secrets::delete(SecretKind::AccountPassword { profile: self.profile.id(), jid: account })
-            .await
-            .map_err(|e| ServiceError::Secrets(e.to_string()))?;
+        secrets::delete(SecretKind::AccountPassword {
+            profile: self.profile.id(),
+            jid: account,
+        })
+        .await
+        .map_err(|e| ServiceError::Secrets(e.to_string()))?;
         self.store.remove_account(row.id).await.map_err(storage)?;
-        self.emit(Event::AccountRemoved { account: account.to_owned() });
+        self.emit(Event::AccountRemoved {
+            account: account.to_owned(),
+        });
         Ok(())
     }
 
@@ -332,7 +432,10 @@ impl Core {
         let mut contacts = Vec::new();
         for row in &rows {
             let list = self.store.contacts(row.id).await.map_err(storage)?;
-            contacts.push((row.jid.clone(), list.iter().map(account::contact_from_row).collect()));
+            contacts.push((
+                row.jid.clone(),
+                list.iter().map(account::contact_from_row).collect(),
+            ));
         }
         let by_id: HashMap<i64, &str> = rows.iter().map(|r| (r.id, r.jid.as_str())).collect();
         let conversations = self
@@ -342,7 +445,11 @@ impl Core {
             .map_err(storage)?
             .into_iter()
             .map(|c| ConversationSummary {
-                account: by_id.get(&c.account_id).copied().unwrap_or_default().to_owned(),
+                account: by_id
+                    .get(&c.account_id)
+                    .copied()
+                    .unwrap_or_default()
+                    .to_owned(),
                 name: c.name.clone().unwrap_or_else(|| c.jid.clone()),
                 jid: c.jid,
                 last_activity: c.last_activity,
@@ -350,7 +457,13 @@ impl Core {
             })
             .collect();
         Ok(Snapshot {
-            accounts: rows.iter().map(|r| AccountInfo { jid: r.jid.clone(), server: override_of(r) }).collect(),
+            accounts: rows
+                .iter()
+                .map(|r| AccountInfo {
+                    jid: r.jid.clone(),
+                    server: override_of(r),
+                })
+                .collect(),
             contacts,
             conversations,
         })
@@ -360,7 +473,9 @@ impl Core {
         let rows = match self.store.accounts().await {
             Ok(r) => r,
             Err(e) => {
-                self.emit(Event::Error { message: storage(e).user_message() });
+                self.emit(Event::Error {
+                    message: storage(e).user_message(),
+                });
                 return;
             }
         };
@@ -375,21 +490,35 @@ impl Core {
                 let state = ConnectionState::Offline {
                     reason: Some(match e {
                         ServiceError::Connection(c) => c,
-                        other => ConnectionError::Other { detail: other.user_message() },
+                        other => ConnectionError::Other {
+                            detail: other.user_message(),
+                        },
                     }),
                 };
-                self.emit(Event::Connection { account: row.jid.clone(), state });
+                self.emit(Event::Connection {
+                    account: row.jid.clone(),
+                    state,
+                });
             }
         }
     }
 
     async fn connect(&mut self, row: AccountRow) -> Result<(), ServiceError> {
-        let password = secrets::load(SecretKind::AccountPassword { profile: self.profile.id(), jid: &row.jid })
-            .await
-            .map_err(|e| ServiceError::Secrets(e.to_string()))?;
+        let password = secrets::load(SecretKind::AccountPassword {
+            profile: self.profile.id(),
+            jid: &row.jid,
+        })
+        .await
+        .map_err(|e| ServiceError::Secrets(e.to_string()))?;
         let connector = connector_for(&override_of(&row))?;
         let jid = row.jid.clone();
-        let handle = account::spawn(row, connector, password, self.store.clone(), self.events.clone())?;
+        let handle = account::spawn(
+            row,
+            connector,
+            password,
+            self.store.clone(),
+            self.events.clone(),
+        )?;
         self.accounts.insert(jid, handle);
         Ok(())
     }
@@ -425,5 +554,8 @@ fn fail_command(cmd: AccountCommand) {
 }
 
 fn absolute(p: &Path) -> String {
-    std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf()).display().to_string()
+    std::path::absolute(p)
+        .unwrap_or_else(|_| p.to_path_buf())
+        .display()
+        .to_string()
 }

@@ -52,10 +52,17 @@ impl StartError {
             ),
             StartError::DataDir { path, source } => gettext_f(
                 "Cannot use the data folder {path}: {error}",
-                &[("path", &path.display().to_string()), ("error", &source.to_string())],
+                &[
+                    ("path", &path.display().to_string()),
+                    ("error", &source.to_string()),
+                ],
             ),
-            StartError::Store(e) => gettext_f("Cannot open the message archive: {error}", &[("error", e)]),
-            StartError::Secrets(e) => gettext_f("Cannot reach the keyring: {error}", &[("error", e)]),
+            StartError::Store(e) => {
+                gettext_f("Cannot open the message archive: {error}", &[("error", e)])
+            }
+            StartError::Secrets(e) => {
+                gettext_f("Cannot reach the keyring: {error}", &[("error", e)])
+            }
         }
     }
 }

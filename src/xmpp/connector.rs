@@ -7,20 +7,21 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use futures_util::{SinkExt, StreamExt};
+use sasl::common::ChannelBinding;
 use tokio::io::BufStream;
 use tokio::net::TcpStream;
+use tokio_rustls::TlsConnector;
 use tokio_rustls::rustls::pki_types::pem::PemObject;
 use tokio_rustls::rustls::pki_types::{CertificateDer, ServerName};
 use tokio_rustls::rustls::{self, ClientConfig, RootCertStore};
-use tokio_rustls::TlsConnector;
+use tokio_xmpp::Error as XmppError;
 use tokio_xmpp::connect::{DnsConfig, ServerConnector, ServerConnectorError};
 use tokio_xmpp::parsers::jid::Jid;
 use tokio_xmpp::parsers::starttls;
 use tokio_xmpp::xmlstream::{
-    FallibleStreamElement, initiate_stream, PendingFeaturesRecv, ReadError, StreamHeader, Timeouts, XmppStreamElement,
+    FallibleStreamElement, PendingFeaturesRecv, ReadError, StreamHeader, Timeouts,
+    XmppStreamElement, initiate_stream,
 };
-use tokio_xmpp::Error as XmppError;
-use sasl::common::ChannelBinding;
 
 /// How to reach the server.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -47,9 +48,15 @@ impl Endpoint {
         if host.is_empty() {
             return Err(format!("“{s}” has no host"));
         }
-        let port: u16 = port.parse().map_err(|_| format!("“{port}” is not a port number"))?;
+        let port: u16 = port
+            .parse()
+            .map_err(|_| format!("“{port}” is not a port number"))?;
         let host = host.to_owned();
-        Ok(if direct { Endpoint::DirectTls { host, port } } else { Endpoint::StartTls { host, port } })
+        Ok(if direct {
+            Endpoint::DirectTls { host, port }
+        } else {
+            Endpoint::StartTls { host, port }
+        })
     }
 }
 
@@ -75,7 +82,9 @@ pub struct Connector {
 
 impl std::fmt::Debug for Connector {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Connector").field("endpoint", &self.endpoint).finish_non_exhaustive()
+        f.debug_struct("Connector")
+            .field("endpoint", &self.endpoint)
+            .finish_non_exhaustive()
     }
 }
 
@@ -84,7 +93,10 @@ impl Connector {
         let mut roots = RootCertStore::empty();
         match ca_file {
             Some(path) => {
-                let ca_err = |reason: String| ConnectorError::CaFile { path: path.to_path_buf(), reason };
+                let ca_err = |reason: String| ConnectorError::CaFile {
+                    path: path.to_path_buf(),
+                    reason,
+                };
                 let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(path)
                     .map_err(|e| ca_err(e.to_string()))?
                     .collect::<Result<_, _>>()
@@ -107,7 +119,10 @@ impl Connector {
             .map_err(|e| ConnectorError::Tls(e.to_string()))?
             .with_root_certificates(roots)
             .with_no_client_auth();
-        Ok(Connector { endpoint, tls: Arc::new(config) })
+        Ok(Connector {
+            endpoint,
+            tls: Arc::new(config),
+        })
     }
 
     async fn tcp(&self, domain: &str) -> Result<TcpStream, XmppError> {
@@ -173,7 +188,11 @@ impl ServerConnector for Connector {
         timeouts: Timeouts,
     ) -> Result<(PendingFeaturesRecv<Self::Stream>, ChannelBinding), XmppError> {
         let domain = jid.domain().as_str();
-        let header = || StreamHeader { to: Some(Cow::Owned(domain.to_owned())), from: None, id: None };
+        let header = || StreamHeader {
+            to: Some(Cow::Owned(domain.to_owned())),
+            from: None,
+            id: None,
+        };
         let tcp = self.tcp(domain).await?;
         let (tls, binding) = match self.endpoint {
             Endpoint::DirectTls { .. } => self.tls(tcp, domain).await?,
@@ -184,17 +203,23 @@ impl ServerConnector for Connector {
                     return Err(ConnectorError::NoTls.into());
                 }
                 plain
-                    .send(&XmppStreamElement::Starttls(starttls::Nonza::Request(starttls::Request)))
+                    .send(&XmppStreamElement::Starttls(starttls::Nonza::Request(
+                        starttls::Request,
+                    )))
                     .await?;
                 loop {
-                    let next: Option<Result<XmppStreamElement, ReadError>> =
-                        plain.next().await.map(|v| v.and_then(FallibleStreamElement::into_read_error));
+                    let next: Option<Result<XmppStreamElement, ReadError>> = plain
+                        .next()
+                        .await
+                        .map(|v| v.and_then(FallibleStreamElement::into_read_error));
                     match next {
                         Some(Ok(XmppStreamElement::Starttls(starttls::Nonza::Proceed(_)))) => break,
                         Some(Ok(_)) | Some(Err(ReadError::SoftTimeout)) => {}
                         Some(Err(ReadError::HardError(e))) => return Err(e.into()),
                         Some(Err(ReadError::ParseError(e))) => {
-                            return Err(std::io::Error::new(std::io::ErrorKind::InvalidData, e).into());
+                            return Err(
+                                std::io::Error::new(std::io::ErrorKind::InvalidData, e).into()
+                            );
                         }
                         None | Some(Err(ReadError::StreamFooterReceived)) => {
                             return Err(XmppError::Disconnected);
@@ -218,13 +243,23 @@ mod tests {
     fn endpoints_parse_with_clear_errors() {
         assert_eq!(
             Endpoint::parse("127.0.0.1:5222").unwrap(),
-            Endpoint::StartTls { host: "127.0.0.1".into(), port: 5222 }
+            Endpoint::StartTls {
+                host: "127.0.0.1".into(),
+                port: 5222
+            }
         );
         assert_eq!(
             Endpoint::parse("tls://[::1]:5223").unwrap(),
-            Endpoint::DirectTls { host: "::1".into(), port: 5223 }
+            Endpoint::DirectTls {
+                host: "::1".into(),
+                port: 5223
+            }
         );
         assert!(Endpoint::parse("example.org").unwrap_err().contains("port"));
-        assert!(Endpoint::parse("example.org:http").unwrap_err().contains("port number"));
+        assert!(
+            Endpoint::parse("example.org:http")
+                .unwrap_err()
+                .contains("port number")
+        );
     }
 }

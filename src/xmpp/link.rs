@@ -28,7 +28,15 @@ use crate::service::ConnectionError;
 pub enum AttemptReport {
     Connecting,
     /// The attempt failed; `fatal` means no more retries until the user acts.
-    Failed { error: ConnectionError, fatal: bool },
+    Failed {
+        error: ConnectionError,
+        fatal: bool,
+    },
+    /// Fresh connections keep dying during negotiation (seen with Prosody
+    /// 0.12 after a restart: its `<sm:failed/>` lacks `h`, which
+    /// xmpp-parsers 0.23 rejects, so resumption is retried forever). The
+    /// stream gives up; the owner should open a new one without SM state.
+    Stuck,
 }
 
 /// What comes out of the stream for the account task.
@@ -36,7 +44,9 @@ pub enum AttemptReport {
 pub enum Incoming {
     /// Bound, with state lost (first connect, or resumption failed): the
     /// account must fetch its roster and send presence again.
-    Reset { bound_jid: Jid },
+    Reset {
+        bound_jid: Jid,
+    },
     Resumed,
     Suspended,
     Stanza(Stanza),
@@ -98,7 +108,10 @@ impl Link {
         if let Ok(mut map) = self.iqs.lock() {
             map.insert(id.clone(), tx);
         }
-        let sent = self.out.send(Outgoing::Stanza(Box::new(iq.into()), None)).await;
+        let sent = self
+            .out
+            .send(Outgoing::Stanza(Box::new(iq.into()), None))
+            .await;
         if sent.is_err() {
             self.forget(&id);
             return Err(IqError::Closed);
@@ -148,25 +161,59 @@ pub fn classify(e: &XmppError) -> (ConnectionError, bool) {
         XmppError::Auth(tokio_xmpp::error::AuthError::Fail(DefinedCondition::NotAuthorized)) => {
             (ConnectionError::WrongPassword, true)
         }
-        XmppError::Auth(tokio_xmpp::error::AuthError::Fail(DefinedCondition::TemporaryAuthFailure)) => {
-            (ConnectionError::Other { detail: "the server could not check the password right now".into() }, false)
-        }
-        XmppError::Auth(other) => (ConnectionError::Other { detail: other.to_string() }, true),
+        XmppError::Auth(tokio_xmpp::error::AuthError::Fail(
+            DefinedCondition::TemporaryAuthFailure,
+        )) => (
+            ConnectionError::Other {
+                detail: "the server could not check the password right now".into(),
+            },
+            false,
+        ),
+        XmppError::Auth(other) => (
+            ConnectionError::Other {
+                detail: other.to_string(),
+            },
+            true,
+        ),
         XmppError::Connection(inner) => {
             let inner: &(dyn std::error::Error + 'static) = &**inner;
             match inner.downcast_ref::<ConnectorError>() {
-                Some(ConnectorError::CertificateNotTrusted(d)) => {
-                    (ConnectionError::CertificateNotTrusted { detail: d.clone() }, true)
-                }
-                Some(other) => (ConnectionError::Other { detail: other.to_string() }, true),
-                None => (ConnectionError::Other { detail: inner.to_string() }, false),
+                Some(ConnectorError::CertificateNotTrusted(d)) => (
+                    ConnectionError::CertificateNotTrusted { detail: d.clone() },
+                    true,
+                ),
+                Some(other) => (
+                    ConnectionError::Other {
+                        detail: other.to_string(),
+                    },
+                    true,
+                ),
+                None => (
+                    ConnectionError::Other {
+                        detail: inner.to_string(),
+                    },
+                    false,
+                ),
             }
         }
-        XmppError::Io(io) => (ConnectionError::Unreachable { detail: io.to_string() }, false),
-        XmppError::DnsProto(_) | XmppError::DnsNet(_) | XmppError::Idna | XmppError::Addr(_) => {
-            (ConnectionError::Unreachable { detail: e.to_string() }, false)
-        }
-        other => (ConnectionError::Other { detail: other.to_string() }, false),
+        XmppError::Io(io) => (
+            ConnectionError::Unreachable {
+                detail: io.to_string(),
+            },
+            false,
+        ),
+        XmppError::DnsProto(_) | XmppError::DnsNet(_) | XmppError::Idna | XmppError::Addr(_) => (
+            ConnectionError::Unreachable {
+                detail: e.to_string(),
+            },
+            false,
+        ),
+        other => (
+            ConnectionError::Other {
+                detail: other.to_string(),
+            },
+            false,
+        ),
     }
 }
 
@@ -180,7 +227,10 @@ pub async fn login(
     let timeouts = Timeouts::default();
     let (stream, binding) = connector.connect(&jid, ns::JABBER_CLIENT, timeouts).await?;
     let (features, stream) = stream.recv_features().await?;
-    let username = jid.node().map(|n| n.as_str().to_owned()).unwrap_or_default();
+    let username = jid
+        .node()
+        .map(|n| n.as_str().to_owned())
+        .unwrap_or_default();
     let creds = Credentials::default()
         .with_username(username)
         .with_password(password.to_owned())
@@ -194,7 +244,11 @@ pub async fn login(
         })
         .await?;
     let (features, stream) = stream.recv_features().await?;
-    Ok(Connection { stream: stream.box_stream(), features, identity: jid })
+    Ok(Connection {
+        stream: stream.box_stream(),
+        features,
+        identity: jid,
+    })
 }
 
 /// Start a stream for `jid`; events go to `incoming`. Returns the handle
@@ -207,35 +261,53 @@ pub fn open(
     incoming: mpsc::UnboundedSender<Incoming>,
 ) -> Link {
     let reports = incoming.clone();
-    let reconnector = Box::new(move |_hint: Option<String>, slot: oneshot::Sender<Connection>| {
-        let connector = connector.clone();
-        let jid = jid.clone();
-        let password = password.clone();
-        let reports = reports.clone();
-        tokio::spawn(async move {
-            let mut delay = Duration::from_secs(1);
-            loop {
-                let _ = reports.send(Incoming::Attempt(AttemptReport::Connecting));
-                match login(&connector, &jid, &password).await {
-                    Ok(conn) => {
-                        let _ = slot.send(conn);
-                        return;
-                    }
-                    Err(e) => {
-                        let (error, fatal) = classify(&e);
-                        tracing::info!(%error, fatal, "connection attempt failed");
-                        let _ = reports.send(Incoming::Attempt(AttemptReport::Failed { error, fatal }));
-                        if fatal || slot.is_closed() {
-                            // Dropping the slot ends the stream for good.
+    let mut last_handover: Option<std::time::Instant> = None;
+    let mut churn = 0u32;
+    let reconnector = Box::new(
+        move |_hint: Option<String>, slot: oneshot::Sender<Connection>| {
+            let connector = connector.clone();
+            let jid = jid.clone();
+            let password = password.clone();
+            let reports = reports.clone();
+            // A connection we handed over that died within seconds never got
+            // through negotiation: don't hammer the server with it.
+            if last_handover.is_some_and(|t| t.elapsed() < Duration::from_secs(5)) {
+                churn += 1;
+            } else {
+                churn = 0;
+            }
+            if churn >= 2 {
+                let _ = reports.send(Incoming::Attempt(AttemptReport::Stuck));
+                drop(slot);
+                return;
+            }
+            last_handover = Some(std::time::Instant::now());
+            tokio::spawn(async move {
+                let mut delay = Duration::from_secs(1);
+                loop {
+                    let _ = reports.send(Incoming::Attempt(AttemptReport::Connecting));
+                    match login(&connector, &jid, &password).await {
+                        Ok(conn) => {
+                            let _ = slot.send(conn);
                             return;
                         }
-                        tokio::time::sleep(delay).await;
-                        delay = (delay * 2).min(Duration::from_secs(60));
+                        Err(e) => {
+                            let (error, fatal) = classify(&e);
+                            tracing::info!(%error, fatal, "connection attempt failed");
+                            let _ = reports
+                                .send(Incoming::Attempt(AttemptReport::Failed { error, fatal }));
+                            if fatal || slot.is_closed() {
+                                // Dropping the slot ends the stream for good.
+                                return;
+                            }
+                            tokio::time::sleep(delay).await;
+                            delay = (delay * 2).min(Duration::from_secs(60));
+                        }
                     }
                 }
-            }
-        });
-    });
+            });
+        },
+    );
     let stream = StanzaStream::new(reconnector, 64);
     let (out_tx, out_rx) = mpsc::channel(64);
     let iqs: PendingIqs = Arc::default();
