@@ -263,14 +263,19 @@ fn bench_floor(c: &mut Criterion) {
     group.finish();
 }
 
-/// Mean wall time of `f` over `runs` runs (after one warm-up run).
+/// Median wall time of `f` over `runs` runs (after one warm-up run): the
+/// machine is shared, so the median resists other processes' bursts.
 fn time<F: FnMut()>(runs: u32, mut f: F) -> f64 {
     f();
-    let start = Instant::now();
-    for _ in 0..runs {
-        f();
-    }
-    start.elapsed().as_secs_f64() / f64::from(runs)
+    let mut samples: Vec<f64> = (0..runs)
+        .map(|_| {
+            let start = Instant::now();
+            f();
+            start.elapsed().as_secs_f64()
+        })
+        .collect();
+    samples.sort_by(f64::total_cmp);
+    samples[samples.len() / 2]
 }
 
 fn python() -> Option<PathBuf> {
@@ -303,7 +308,7 @@ fn python_comparison() {
         let mut rows: Vec<(String, f64)> = Vec::new();
         let mut sessions: Vec<Session> = (0..300).map(|_| fx.pair(ns).0).collect();
         for n in [1usize, 10, 100, 300] {
-            let t = time(20, || {
+            let t = time(51, || {
                 let mut refs: Vec<&mut Session> = sessions[..n].iter_mut().collect();
                 black_box(encrypt(&mut fx.rng, ns, 1, &mut refs, Some(BODY)).unwrap());
             });
@@ -314,11 +319,11 @@ fn python_comparison() {
         let out_of_order = shuffled(fx.messages(ns, &mut a, 1_000));
         let mut after = b_sess.clone();
         decrypt_all(&mut fx.rng, &bob, &mut after, &in_order);
-        let t = time(3, || {
+        let t = time(5, || {
             decrypt_all(&mut fx.rng, &bob, &mut b_sess.clone(), &in_order)
         });
         rows.push(("decrypt_in_order_10000".into(), t));
-        let t = time(3, || {
+        let t = time(9, || {
             decrypt_all(&mut fx.rng, &bob, &mut after.clone(), &out_of_order)
         });
         rows.push(("decrypt_out_of_order_1000".into(), t));
