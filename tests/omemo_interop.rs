@@ -19,10 +19,10 @@ const PY_DEVICE: u32 = 4242;
 const NOW: u64 = 1_700_000_000;
 
 fn python() -> PathBuf {
-    if let Some(p) = std::env::var_os("SOTTO_TEST_PYTHON") {
-        return PathBuf::from(p);
-    }
-    let p = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/py-venv/bin/python");
+    let p = match std::env::var_os("SOTTO_TEST_PYTHON") {
+        Some(p) => PathBuf::from(p),
+        None => PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/py-venv/bin/python"),
+    };
     assert!(
         p.exists(),
         "python venv for the OMEMO interop tests is missing at {}: run scripts/python-venv.sh \
