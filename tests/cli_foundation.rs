@@ -16,10 +16,10 @@ fn files_containing(dir: &Path, needle: &[u8]) -> Vec<String> {
             let p = entry.path();
             if p.is_dir() {
                 stack.push(p);
-            } else if let Ok(bytes) = std::fs::read(&p) {
-                if bytes.windows(needle.len()).any(|w| w == needle) {
-                    hits.push(p.display().to_string());
-                }
+            } else if let Ok(bytes) = std::fs::read(&p)
+                && bytes.windows(needle.len()).any(|w| w == needle)
+            {
+                hits.push(p.display().to_string());
             }
         }
     }

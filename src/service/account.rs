@@ -225,7 +225,7 @@ impl Account {
                     reason: crate::i18n::gettext("The connection was interrupted."),
                 });
             }
-            Incoming::Stanza(stanza) => self.on_stanza(stanza).await,
+            Incoming::Stanza(stanza) => self.on_stanza(*stanza).await,
             Incoming::Closed => {}
         }
     }

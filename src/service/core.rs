@@ -480,10 +480,12 @@ impl Core {
             }
         };
         for row in rows.into_iter().filter(|r| r.enabled) {
-            if let Some(h) = self.accounts.get(&row.jid) {
-                if !h.task.is_finished() {
-                    continue;
-                }
+            if self
+                .accounts
+                .get(&row.jid)
+                .is_some_and(|h| !h.task.is_finished())
+            {
+                continue;
             }
             self.accounts.remove(&row.jid);
             if let Err(e) = self.connect(row.clone()).await {

@@ -49,7 +49,7 @@ pub enum Incoming {
     },
     Resumed,
     Suspended,
-    Stanza(Stanza),
+    Stanza(Box<Stanza>),
     Attempt(AttemptReport),
     /// The stream ended for good.
     Closed,
@@ -336,10 +336,10 @@ async fn pump(
                         let waiter = iqs.lock().ok().and_then(|mut m| m.remove(iq.id()));
                         match waiter {
                             Some(tx) => { let _ = tx.send(iq); continue; }
-                            None => Incoming::Stanza(Stanza::Iq(iq)),
+                            None => Incoming::Stanza(Box::new(Stanza::Iq(iq))),
                         }
                     }
-                    Some(SEvent::Stanza(s)) => Incoming::Stanza(s),
+                    Some(SEvent::Stanza(s)) => Incoming::Stanza(Box::new(s)),
                 };
                 if incoming.send(msg).is_err() {
                     break;

@@ -30,11 +30,25 @@ impl TestPki {
             openssl(
                 dir,
                 &[
-                    "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
-                    "-nodes", "-keyout", &format!("{name}.key"), "-out", &format!("{name}.pem"),
-                    "-days", "3650", "-subj", &format!("/CN=Sotto test {name}"),
-                    "-addext", "basicConstraints=critical,CA:TRUE",
-                    "-addext", "keyUsage=critical,keyCertSign,cRLSign",
+                    "req",
+                    "-x509",
+                    "-newkey",
+                    "ec",
+                    "-pkeyopt",
+                    "ec_paramgen_curve:prime256v1",
+                    "-nodes",
+                    "-keyout",
+                    &format!("{name}.key"),
+                    "-out",
+                    &format!("{name}.pem"),
+                    "-days",
+                    "3650",
+                    "-subj",
+                    &format!("/CN=Sotto test {name}"),
+                    "-addext",
+                    "basicConstraints=critical,CA:TRUE",
+                    "-addext",
+                    "keyUsage=critical,keyCertSign,cRLSign",
                 ],
             );
         };
@@ -43,8 +57,18 @@ impl TestPki {
         openssl(
             dir,
             &[
-                "req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
-                "-keyout", "server.key", "-out", "server.csr", "-subj", &format!("/CN={domain}"),
+                "req",
+                "-newkey",
+                "ec",
+                "-pkeyopt",
+                "ec_paramgen_curve:prime256v1",
+                "-nodes",
+                "-keyout",
+                "server.key",
+                "-out",
+                "server.csr",
+                "-subj",
+                &format!("/CN={domain}"),
             ],
         );
         let ext = format!(
@@ -55,8 +79,21 @@ impl TestPki {
         openssl(
             dir,
             &[
-                "x509", "-req", "-in", "server.csr", "-CA", "ca.pem", "-CAkey", "ca.key",
-                "-CAcreateserial", "-out", "server.pem", "-days", "3650", "-extfile", "server.ext",
+                "x509",
+                "-req",
+                "-in",
+                "server.csr",
+                "-CA",
+                "ca.pem",
+                "-CAkey",
+                "ca.key",
+                "-CAcreateserial",
+                "-out",
+                "server.pem",
+                "-days",
+                "3650",
+                "-extfile",
+                "server.ext",
             ],
         );
         TestPki {

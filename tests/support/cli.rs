@@ -26,7 +26,11 @@ impl Run {
 
     #[track_caller]
     pub fn ok(self) -> Run {
-        assert_eq!(self.code, 0, "sotto-cli failed:\nstdout: {}\nstderr: {}", self.stdout, self.stderr);
+        assert_eq!(
+            self.code, 0,
+            "sotto-cli failed:\nstdout: {}\nstderr: {}",
+            self.stdout, self.stderr
+        );
         self
     }
 
@@ -43,12 +47,21 @@ impl Run {
 impl Cli {
     /// A fresh profile in a temp dir.
     pub fn new() -> Cli {
-        let tmp = tempfile::Builder::new().prefix("sotto-profile").tempdir().expect("temp dir");
-        Cli { data_dir: tmp.path().to_path_buf(), _tmp: Some(tmp) }
+        let tmp = tempfile::Builder::new()
+            .prefix("sotto-profile")
+            .tempdir()
+            .expect("temp dir");
+        Cli {
+            data_dir: tmp.path().to_path_buf(),
+            _tmp: Some(tmp),
+        }
     }
 
     pub fn at(dir: &Path) -> Cli {
-        Cli { data_dir: dir.to_path_buf(), _tmp: None }
+        Cli {
+            data_dir: dir.to_path_buf(),
+            _tmp: None,
+        }
     }
 
     pub fn command(&self) -> Command {
@@ -82,7 +95,16 @@ impl Cli {
         let address = server.address();
         let ca = server.ca_file().display().to_string();
         self.run_with_stdin(
-            &["account", "add", &jid, "--password-stdin", "--server", &address, "--ca-file", &ca],
+            &[
+                "account",
+                "add",
+                &jid,
+                "--password-stdin",
+                "--server",
+                &address,
+                "--ca-file",
+                &ca,
+            ],
             &format!("{password}\n"),
         )
     }

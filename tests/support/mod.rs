@@ -7,4 +7,5 @@ pub mod certs;
 pub mod cli;
 pub mod prosody;
 
+#[allow(unused_imports)]
 pub use prosody::{Prosody, free_port};

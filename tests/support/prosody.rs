@@ -165,7 +165,10 @@ impl Prosody {
     }
 
     fn add_roster_item(&self, owner: &str, contact: &str, name: &str) {
-        let host_dir = self.data_dir().join(DOMAIN.replace('.', "%2e")).join("roster");
+        let host_dir = self
+            .data_dir()
+            .join(DOMAIN.replace('.', "%2e"))
+            .join("roster");
         fs::create_dir_all(&host_dir).expect("roster dir");
         let file = host_dir.join(format!("{owner}.dat"));
         let mut items = fs::read_to_string(&file)
