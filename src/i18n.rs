@@ -8,7 +8,8 @@ pub fn init() {
     use std::sync::Once;
     static INIT: Once = Once::new();
     INIT.call_once(|| {
-        let localedir = std::env::var("SOTTO_LOCALEDIR").unwrap_or_else(|_| config::LOCALEDIR.into());
+        let localedir =
+            std::env::var("SOTTO_LOCALEDIR").unwrap_or_else(|_| config::LOCALEDIR.into());
         // A missing locale directory only means untranslated strings.
         let _ = gettextrs::setlocale(gettextrs::LocaleCategory::LcAll, "");
         let _ = gettextrs::bindtextdomain(config::GETTEXT_PACKAGE, localedir);
@@ -49,6 +50,9 @@ mod tests {
 
     #[test]
     fn named_placeholders_are_filled_in_any_order() {
-        assert_eq!(fill("{b} then {a}".into(), &[("a", "1"), ("b", "2")]), "2 then 1");
+        assert_eq!(
+            fill("{b} then {a}".into(), &[("a", "1"), ("b", "2")]),
+            "2 then 1"
+        );
     }
 }

@@ -43,7 +43,10 @@ pub struct Profile {
 impl Profile {
     /// Create (if needed) and lock `dir`.
     pub fn open(dir: &Path) -> Result<Profile, ProfileError> {
-        let io_err = |source| ProfileError::Io { path: dir.to_path_buf(), source };
+        let io_err = |source| ProfileError::Io {
+            path: dir.to_path_buf(),
+            source,
+        };
         fs::create_dir_all(dir).map_err(io_err)?;
         set_private(dir).map_err(io_err)?;
         let lock = OpenOptions::new()
@@ -54,11 +57,17 @@ impl Profile {
             .map_err(io_err)?;
         match lock.try_lock() {
             Ok(()) => {}
-            Err(fs::TryLockError::WouldBlock) => return Err(ProfileError::InUse(dir.to_path_buf())),
+            Err(fs::TryLockError::WouldBlock) => {
+                return Err(ProfileError::InUse(dir.to_path_buf()));
+            }
             Err(fs::TryLockError::Error(e)) => return Err(io_err(e)),
         }
         let id = read_or_create_id(&dir.join("profile-id")).map_err(io_err)?;
-        Ok(Profile { dir: dir.to_path_buf(), id, _lock: lock })
+        Ok(Profile {
+            dir: dir.to_path_buf(),
+            id,
+            _lock: lock,
+        })
     }
 
     pub fn dir(&self) -> &Path {
@@ -85,7 +94,10 @@ fn read_or_create_id(path: &Path) -> io::Result<String> {
             if s.len() == 32 && s.bytes().all(|b| b.is_ascii_hexdigit()) {
                 return Ok(s.to_owned());
             }
-            Err(io::Error::new(io::ErrorKind::InvalidData, "the profile id file is damaged"))
+            Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                "the profile id file is damaged",
+            ))
         }
         Err(e) if e.kind() == io::ErrorKind::NotFound => {
             let id = hex::encode(rand::random::<[u8; 16]>());
@@ -119,7 +131,10 @@ mod tests {
     fn a_second_open_of_the_same_profile_is_refused() {
         let tmp = tempfile::tempdir().unwrap();
         let first = Profile::open(tmp.path()).unwrap();
-        assert!(matches!(Profile::open(tmp.path()), Err(ProfileError::InUse(_))));
+        assert!(matches!(
+            Profile::open(tmp.path()),
+            Err(ProfileError::InUse(_))
+        ));
         let id = first.id().to_owned();
         drop(first);
         let again = Profile::open(tmp.path()).unwrap();

@@ -10,9 +10,7 @@ use crate::config::SECRET_SERVICE;
 #[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
 pub enum SecretError {
     /// No keyring daemon, no D-Bus session, or the keyring is locked.
-    #[error(
-        "no usable Secret Service (is GNOME Keyring or KWallet running and unlocked?): {0}"
-    )]
+    #[error("no usable Secret Service (is GNOME Keyring or KWallet running and unlocked?): {0}")]
     Unavailable(String),
     #[error("the secret is missing from the keyring")]
     Missing,
@@ -67,7 +65,9 @@ pub async fn load(kind: SecretKind<'_>) -> Result<Zeroizing<String>, SecretError
     let user = kind.user();
     blocking(move || {
         let e = keyring::Entry::new(SECRET_SERVICE, &user).map_err(SecretError::from_keyring)?;
-        e.get_password().map(Zeroizing::new).map_err(SecretError::from_keyring)
+        e.get_password()
+            .map(Zeroizing::new)
+            .map_err(SecretError::from_keyring)
     })
     .await
 }
@@ -93,7 +93,9 @@ pub async fn database_key(profile: &str, fresh: bool) -> Result<Zeroizing<String
         Ok(key) if is_hex_key(&key) => Ok(key),
         Ok(_) => Err(SecretError::Damaged),
         Err(SecretError::Missing) if fresh => {
-            let key = Zeroizing::new(hex::encode(Zeroizing::new(rand::random::<[u8; 32]>()).as_slice()));
+            let key = Zeroizing::new(hex::encode(
+                Zeroizing::new(rand::random::<[u8; 32]>()).as_slice(),
+            ));
             store(kind, key.clone()).await?;
             Ok(key)
         }

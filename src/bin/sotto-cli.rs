@@ -11,7 +11,8 @@ use anyhow::{Context, anyhow, bail};
 use clap::{Args, Parser, Subcommand};
 use serde_json::json;
 use sotto::service::{
-    self, Command, ConnectionState, Contact, Event, EventStream, ServerOverride, ServiceHandle, ServiceOptions,
+    self, Command, ConnectionState, Contact, Event, EventStream, ServerOverride, ServiceHandle,
+    ServiceOptions,
 };
 use zeroize::Zeroizing;
 
@@ -99,9 +100,16 @@ fn main() -> ExitCode {
     sotto::i18n::init();
     let filter = tracing_subscriber::EnvFilter::try_from_env("SOTTO_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
-    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
     let cli = Cli::parse();
-    let runtime = match tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("sotto-cli: cannot start: {e}");
@@ -125,9 +133,12 @@ struct Session {
 
 async fn open(data_dir: Option<PathBuf>) -> anyhow::Result<Session> {
     let data_dir = data_dir.unwrap_or_else(sotto::profile::default_data_dir);
-    let (handle, events) = service::start(ServiceOptions { data_dir, connect: false })
-        .await
-        .map_err(|e| anyhow!(e.user_message()))?;
+    let (handle, events) = service::start(ServiceOptions {
+        data_dir,
+        connect: false,
+    })
+    .await
+    .map_err(|e| anyhow!(e.user_message()))?;
     Ok(Session { handle, events })
 }
 
@@ -144,19 +155,38 @@ fn service_err(e: service::ServiceError) -> anyhow::Error {
 
 async fn dispatch(s: &mut Session, cmd: Cmd) -> anyhow::Result<()> {
     match cmd {
-        Cmd::Account(AccountCmd::Add { jid, password_stdin: _, server, ca_file }) => {
+        Cmd::Account(AccountCmd::Add {
+            jid,
+            password_stdin: _,
+            server,
+            ca_file,
+        }) => {
             let password = read_password()?;
-            let server = ServerOverride { address: server, ca_file };
+            let server = ServerOverride {
+                address: server,
+                ca_file,
+            };
             let info = s
                 .handle
-                .request(|reply| Command::AddAccount { jid, password, server, reply })
+                .request(|reply| Command::AddAccount {
+                    jid,
+                    password,
+                    server,
+                    reply,
+                })
                 .await
                 .map_err(service_err)?;
             println!("Added {}", info.jid);
             Ok(())
         }
         Cmd::Account(AccountCmd::Remove { jid }) => {
-            s.handle.request(|reply| Command::RemoveAccount { account: jid.clone(), reply }).await.map_err(service_err)?;
+            s.handle
+                .request(|reply| Command::RemoveAccount {
+                    account: jid.clone(),
+                    reply,
+                })
+                .await
+                .map_err(service_err)?;
             println!("Removed {jid}");
             Ok(())
         }
@@ -174,20 +204,37 @@ async fn dispatch(s: &mut Session, cmd: Cmd) -> anyhow::Result<()> {
                 ContactCmd::Add { jid, name } => {
                     let j = jid.clone();
                     s.handle
-                        .request(|reply| Command::AddContact { account, jid: j, name, reply })
+                        .request(|reply| Command::AddContact {
+                            account,
+                            jid: j,
+                            name,
+                            reply,
+                        })
                         .await
                         .map_err(service_err)?;
                     ("Added", jid)
                 }
                 ContactCmd::Remove { jid } => {
                     let j = jid.clone();
-                    s.handle.request(|reply| Command::RemoveContact { account, jid: j, reply }).await.map_err(service_err)?;
+                    s.handle
+                        .request(|reply| Command::RemoveContact {
+                            account,
+                            jid: j,
+                            reply,
+                        })
+                        .await
+                        .map_err(service_err)?;
                     ("Removed", jid)
                 }
                 ContactCmd::Accept { jid } => {
                     let j = jid.clone();
                     s.handle
-                        .request(|reply| Command::AnswerSubscription { account, jid: j, accept: true, reply })
+                        .request(|reply| Command::AnswerSubscription {
+                            account,
+                            jid: j,
+                            accept: true,
+                            reply,
+                        })
                         .await
                         .map_err(service_err)?;
                     ("Accepted", jid)
@@ -195,7 +242,12 @@ async fn dispatch(s: &mut Session, cmd: Cmd) -> anyhow::Result<()> {
                 ContactCmd::Decline { jid } => {
                     let j = jid.clone();
                     s.handle
-                        .request(|reply| Command::AnswerSubscription { account, jid: j, accept: false, reply })
+                        .request(|reply| Command::AnswerSubscription {
+                            account,
+                            jid: j,
+                            accept: false,
+                            reply,
+                        })
                         .await
                         .map_err(service_err)?;
                     ("Declined", jid)
@@ -210,7 +262,10 @@ async fn dispatch(s: &mut Session, cmd: Cmd) -> anyhow::Result<()> {
 
 fn read_password() -> anyhow::Result<Zeroizing<String>> {
     let mut line = Zeroizing::new(String::new());
-    std::io::stdin().lock().read_line(&mut line).context("cannot read the password from standard input")?;
+    std::io::stdin()
+        .lock()
+        .read_line(&mut line)
+        .context("cannot read the password from standard input")?;
     let trimmed = Zeroizing::new(line.trim_end_matches(['\n', '\r']).to_owned());
     if trimmed.is_empty() {
         bail!("no password on standard input");
@@ -219,7 +274,11 @@ fn read_password() -> anyhow::Result<Zeroizing<String>> {
 }
 
 async fn only_account(s: &Session) -> anyhow::Result<String> {
-    let snap = s.handle.request(|reply| Command::Snapshot { reply }).await.map_err(service_err)?;
+    let snap = s
+        .handle
+        .request(|reply| Command::Snapshot { reply })
+        .await
+        .map_err(service_err)?;
     match snap.accounts.as_slice() {
         [] => bail!("no account yet: add one with `sotto-cli account add JID --password-stdin`"),
         [one] => Ok(one.jid.clone()),
@@ -233,7 +292,8 @@ async fn go_online(s: &mut Session) -> anyhow::Result<()> {
     only_account(s).await?;
     s.handle.send(Command::ConnectAll).map_err(service_err)?;
     let handle = s.handle.clone();
-    let mut sync = tokio::spawn(async move { handle.request(|reply| Command::Sync { reply }).await });
+    let mut sync =
+        tokio::spawn(async move { handle.request(|reply| Command::Sync { reply }).await });
     let deadline = tokio::time::sleep(Duration::from_secs(45));
     tokio::pin!(deadline);
     loop {
@@ -259,7 +319,11 @@ async fn go_online(s: &mut Session) -> anyhow::Result<()> {
 }
 
 async fn status(s: &mut Session, json: bool) -> anyhow::Result<()> {
-    let snap = s.handle.request(|reply| Command::Snapshot { reply }).await.map_err(service_err)?;
+    let snap = s
+        .handle
+        .request(|reply| Command::Snapshot { reply })
+        .await
+        .map_err(service_err)?;
     if snap.accounts.is_empty() {
         bail!("no account yet: add one with `sotto-cli account add JID --password-stdin`");
     }
@@ -270,7 +334,10 @@ async fn status(s: &mut Session, json: bool) -> anyhow::Result<()> {
             Err(e) => ("offline", Some(e.to_string())),
         };
         if json {
-            println!("{}", json!({ "account": account.jid, "state": state, "reason": reason, "server": account.server }));
+            println!(
+                "{}",
+                json!({ "account": account.jid, "state": state, "reason": reason, "server": account.server })
+            );
         } else {
             match &reason {
                 Some(r) => println!("{}: {state} ({r})", account.jid),
@@ -282,7 +349,11 @@ async fn status(s: &mut Session, json: bool) -> anyhow::Result<()> {
 }
 
 async fn print_roster(s: &Session, json: bool) -> anyhow::Result<()> {
-    let snap = s.handle.request(|reply| Command::Snapshot { reply }).await.map_err(service_err)?;
+    let snap = s
+        .handle
+        .request(|reply| Command::Snapshot { reply })
+        .await
+        .map_err(service_err)?;
     let mut out = std::io::stdout().lock();
     for (account, contacts) in &snap.contacts {
         for c in contacts {
@@ -302,7 +373,11 @@ async fn print_roster(s: &Session, json: bool) -> anyhow::Result<()> {
                     c.jid,
                     c.display_name(),
                     c.subscription.as_str(),
-                    if flags.is_empty() { String::new() } else { format!("\t({})", flags.join(", ")) }
+                    if flags.is_empty() {
+                        String::new()
+                    } else {
+                        format!("\t({})", flags.join(", "))
+                    }
                 )?;
             }
         }
@@ -355,10 +430,21 @@ fn describe(ev: &Event) -> String {
             format!("{jid} asks to see your presence (sotto-cli contact accept {jid})")
         }
         Event::Presence { jid, presence, .. } => {
-            format!("{jid} is {}", if presence.available { "online" } else { "offline" })
+            format!(
+                "{jid} is {}",
+                if presence.available {
+                    "online"
+                } else {
+                    "offline"
+                }
+            )
         }
         Event::ContactUpdated { contact, .. } => {
-            format!("contact {} ({})", contact.jid, contact.subscription.as_str())
+            format!(
+                "contact {} ({})",
+                contact.jid,
+                contact.subscription.as_str()
+            )
         }
         Event::ContactRemoved { jid, .. } => format!("contact {jid} removed"),
         Event::Roster { contacts, .. } => format!("roster: {} contacts", contacts.len()),

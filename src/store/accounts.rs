@@ -1,6 +1,6 @@
 //! accounts: one row per XMPP account of this profile.
 
-use super::{now_ms, Store, StoreError};
+use super::{Store, StoreError, now_ms};
 
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct AccountRow {
@@ -32,27 +32,36 @@ impl Store {
     }
 
     pub async fn account_by_id(&self, id: i64) -> Result<AccountRow, StoreError> {
-        Ok(sqlx::query_as("SELECT id, jid, server, ca_file, roster_ver, enabled FROM accounts WHERE id = ?")
-            .bind(id)
-            .fetch_one(&self.pool)
-            .await?)
+        Ok(sqlx::query_as(
+            "SELECT id, jid, server, ca_file, roster_ver, enabled FROM accounts WHERE id = ?",
+        )
+        .bind(id)
+        .fetch_one(&self.pool)
+        .await?)
     }
 
     pub async fn account(&self, jid: &str) -> Result<Option<AccountRow>, StoreError> {
-        Ok(sqlx::query_as("SELECT id, jid, server, ca_file, roster_ver, enabled FROM accounts WHERE jid = ?")
-            .bind(jid)
-            .fetch_optional(&self.pool)
-            .await?)
+        Ok(sqlx::query_as(
+            "SELECT id, jid, server, ca_file, roster_ver, enabled FROM accounts WHERE jid = ?",
+        )
+        .bind(jid)
+        .fetch_optional(&self.pool)
+        .await?)
     }
 
     pub async fn accounts(&self) -> Result<Vec<AccountRow>, StoreError> {
-        Ok(sqlx::query_as("SELECT id, jid, server, ca_file, roster_ver, enabled FROM accounts ORDER BY id")
-            .fetch_all(&self.pool)
-            .await?)
+        Ok(sqlx::query_as(
+            "SELECT id, jid, server, ca_file, roster_ver, enabled FROM accounts ORDER BY id",
+        )
+        .fetch_all(&self.pool)
+        .await?)
     }
 
     pub async fn remove_account(&self, id: i64) -> Result<(), StoreError> {
-        sqlx::query("DELETE FROM accounts WHERE id = ?").bind(id).execute(&self.pool).await?;
+        sqlx::query("DELETE FROM accounts WHERE id = ?")
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
         Ok(())
     }
 

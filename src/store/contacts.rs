@@ -46,16 +46,26 @@ impl Store {
         .await?)
     }
 
-    pub async fn contact(&self, account_id: i64, jid: &str) -> Result<Option<ContactRow>, StoreError> {
-        Ok(sqlx::query_as(&format!("SELECT {COLUMNS} FROM contacts WHERE account_id = ? AND jid = ?"))
-            .bind(account_id)
-            .bind(jid)
-            .fetch_optional(&self.pool)
-            .await?)
+    pub async fn contact(
+        &self,
+        account_id: i64,
+        jid: &str,
+    ) -> Result<Option<ContactRow>, StoreError> {
+        Ok(sqlx::query_as(&format!(
+            "SELECT {COLUMNS} FROM contacts WHERE account_id = ? AND jid = ?"
+        ))
+        .bind(account_id)
+        .bind(jid)
+        .fetch_optional(&self.pool)
+        .await?)
     }
 
     /// A roster push: add or update one item.
-    pub async fn upsert_roster_item(&self, account_id: i64, item: &RosterItem) -> Result<(), StoreError> {
+    pub async fn upsert_roster_item(
+        &self,
+        account_id: i64,
+        item: &RosterItem,
+    ) -> Result<(), StoreError> {
         upsert(&self.pool, account_id, item).await
     }
 
@@ -75,10 +85,12 @@ impl Store {
         for item in items {
             upsert(&mut *tx, account_id, item).await?;
         }
-        sqlx::query("DELETE FROM contacts WHERE account_id = ? AND in_roster = 0 AND pending_in = 0")
-            .bind(account_id)
-            .execute(&mut *tx)
-            .await?;
+        sqlx::query(
+            "DELETE FROM contacts WHERE account_id = ? AND in_roster = 0 AND pending_in = 0",
+        )
+        .bind(account_id)
+        .execute(&mut *tx)
+        .await?;
         sqlx::query("UPDATE accounts SET roster_ver = ? WHERE id = ?")
             .bind(version)
             .bind(account_id)
@@ -95,16 +107,23 @@ impl Store {
             .bind(jid)
             .execute(&self.pool)
             .await?;
-        sqlx::query("UPDATE contacts SET in_roster = 0, wanted = 0 WHERE account_id = ? AND jid = ?")
-            .bind(account_id)
-            .bind(jid)
-            .execute(&self.pool)
-            .await?;
+        sqlx::query(
+            "UPDATE contacts SET in_roster = 0, wanted = 0 WHERE account_id = ? AND jid = ?",
+        )
+        .bind(account_id)
+        .bind(jid)
+        .execute(&self.pool)
+        .await?;
         Ok(())
     }
 
     /// The user asked to add this contact: their request gets approved.
-    pub async fn set_wanted(&self, account_id: i64, jid: &str, wanted: bool) -> Result<(), StoreError> {
+    pub async fn set_wanted(
+        &self,
+        account_id: i64,
+        jid: &str,
+        wanted: bool,
+    ) -> Result<(), StoreError> {
         sqlx::query(
             "INSERT INTO contacts (account_id, jid, wanted, in_roster) VALUES (?, ?, ?, 0) \
              ON CONFLICT(account_id, jid) DO UPDATE SET wanted = excluded.wanted",
@@ -117,7 +136,12 @@ impl Store {
         Ok(())
     }
 
-    pub async fn set_pending_in(&self, account_id: i64, jid: &str, pending: bool) -> Result<(), StoreError> {
+    pub async fn set_pending_in(
+        &self,
+        account_id: i64,
+        jid: &str,
+        pending: bool,
+    ) -> Result<(), StoreError> {
         sqlx::query(
             "INSERT INTO contacts (account_id, jid, pending_in, in_roster) VALUES (?, ?, ?, 0) \
              ON CONFLICT(account_id, jid) DO UPDATE SET pending_in = excluded.pending_in",
@@ -165,19 +189,54 @@ mod tests {
     use crate::store::tests::temp_store;
 
     fn item(jid: &str, sub: &str) -> RosterItem {
-        RosterItem { jid: jid.into(), name: None, subscription: sub.into(), pending_out: false, groups: vec!["Friends".into()] }
+        RosterItem {
+            jid: jid.into(),
+            name: None,
+            subscription: sub.into(),
+            pending_out: false,
+            groups: vec!["Friends".into()],
+        }
     }
 
     #[tokio::test]
     async fn a_full_fetch_replaces_the_roster_but_keeps_pending_requests() {
         let (_d, store) = temp_store().await;
-        let acc = store.add_account("me@example.org", None, None).await.unwrap();
-        store.replace_roster(acc.id, &[item("a@x", "both"), item("b@x", "to")], Some("1")).await.unwrap();
-        store.set_pending_in(acc.id, "stranger@x", true).await.unwrap();
-        store.replace_roster(acc.id, &[item("b@x", "both")], Some("2")).await.unwrap();
-        let jids: Vec<_> = store.contacts(acc.id).await.unwrap().into_iter().map(|c| (c.jid, c.in_roster)).collect();
-        assert_eq!(jids, vec![("b@x".to_string(), true), ("stranger@x".to_string(), false)]);
-        assert_eq!(store.account_by_id(acc.id).await.unwrap().roster_ver.as_deref(), Some("2"));
+        let acc = store
+            .add_account("me@example.org", None, None)
+            .await
+            .unwrap();
+        store
+            .replace_roster(acc.id, &[item("a@x", "both"), item("b@x", "to")], Some("1"))
+            .await
+            .unwrap();
+        store
+            .set_pending_in(acc.id, "stranger@x", true)
+            .await
+            .unwrap();
+        store
+            .replace_roster(acc.id, &[item("b@x", "both")], Some("2"))
+            .await
+            .unwrap();
+        let jids: Vec<_> = store
+            .contacts(acc.id)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|c| (c.jid, c.in_roster))
+            .collect();
+        assert_eq!(
+            jids,
+            vec![("b@x".to_string(), true), ("stranger@x".to_string(), false)]
+        );
+        assert_eq!(
+            store
+                .account_by_id(acc.id)
+                .await
+                .unwrap()
+                .roster_ver
+                .as_deref(),
+            Some("2")
+        );
         let b = store.contact(acc.id, "b@x").await.unwrap().unwrap();
         assert_eq!(b.group_list(), vec!["Friends".to_string()]);
     }

@@ -25,7 +25,12 @@ impl Store {
     }
 
     /// The conversation with `jid`, created if it does not exist yet.
-    pub async fn ensure_conversation(&self, account_id: i64, jid: &str, kind: &str) -> Result<i64, StoreError> {
+    pub async fn ensure_conversation(
+        &self,
+        account_id: i64,
+        jid: &str,
+        kind: &str,
+    ) -> Result<i64, StoreError> {
         Ok(sqlx::query_scalar(
             "INSERT INTO conversations (account_id, jid, kind) VALUES (?, ?, ?) \
              ON CONFLICT(account_id, jid) DO UPDATE SET open = 1 RETURNING id",

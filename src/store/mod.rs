@@ -11,8 +11,8 @@ use std::path::Path;
 use std::str::FromStr;
 use std::time::Duration;
 
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::SqlitePool;
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 
 pub use accounts::AccountRow;
 pub use contacts::ContactRow;
@@ -24,7 +24,9 @@ pub enum StoreError {
     WrongKeyOrCorrupt,
     #[error("the archive is locked by another program")]
     Locked,
-    #[error("the archive cannot be written (read-only file system, permissions, or a full disk): {0}")]
+    #[error(
+        "the archive cannot be written (read-only file system, permissions, or a full disk): {0}"
+    )]
     Unwritable(String),
     #[error("upgrading the archive failed: {0}")]
     Migration(String),
@@ -133,8 +135,14 @@ pub(crate) mod tests {
     #[tokio::test]
     async fn the_archive_is_encrypted_at_rest() {
         let (dir, store) = temp_store().await;
-        assert!(store.cipher_version().await.unwrap().is_some(), "built without SQLCipher");
-        store.add_account("alice@example.org", None, None).await.unwrap();
+        assert!(
+            store.cipher_version().await.unwrap().is_some(),
+            "built without SQLCipher"
+        );
+        store
+            .add_account("alice@example.org", None, None)
+            .await
+            .unwrap();
         store.close().await;
         let bytes = std::fs::read(dir.path().join("t.db")).unwrap();
         assert!(!bytes.starts_with(b"SQLite format 3"));
@@ -146,7 +154,9 @@ pub(crate) mod tests {
         let (dir, store) = temp_store().await;
         store.close().await;
         let other = KEY.replace('0', "1");
-        let err = Store::open(&dir.path().join("t.db"), &other).await.unwrap_err();
+        let err = Store::open(&dir.path().join("t.db"), &other)
+            .await
+            .unwrap_err();
         assert!(matches!(err, StoreError::WrongKeyOrCorrupt), "{err:?}");
     }
 
@@ -161,7 +171,9 @@ pub(crate) mod tests {
 
     #[tokio::test]
     async fn an_unwritable_directory_is_a_clear_error() {
-        let err = Store::open(Path::new("/proc/sotto-cannot-exist/t.db"), KEY).await.unwrap_err();
+        let err = Store::open(Path::new("/proc/sotto-cannot-exist/t.db"), KEY)
+            .await
+            .unwrap_err();
         assert!(matches!(err, StoreError::Unwritable(_)), "{err:?}");
     }
 }
