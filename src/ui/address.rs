@@ -88,19 +88,37 @@ mod tests {
 
     #[test]
     fn accepts_plain_addresses() {
-        assert_eq!(check_bare_jid(" alice@example.org "), Ok("alice@example.org"));
-        assert_eq!(check_bare_jid("jürgen@bücher.example"), Ok("jürgen@bücher.example"));
+        assert_eq!(
+            check_bare_jid(" alice@example.org "),
+            Ok("alice@example.org")
+        );
+        assert_eq!(
+            check_bare_jid("jürgen@bücher.example"),
+            Ok("jürgen@bücher.example")
+        );
     }
 
     #[test]
     fn names_the_typo() {
         assert_eq!(check_bare_jid(""), Err(AddressProblem::Empty));
         assert_eq!(check_bare_jid("alice"), Err(AddressProblem::MissingAt));
-        assert_eq!(check_bare_jid("@example.org"), Err(AddressProblem::EmptyName));
+        assert_eq!(
+            check_bare_jid("@example.org"),
+            Err(AddressProblem::EmptyName)
+        );
         assert_eq!(check_bare_jid("alice@"), Err(AddressProblem::EmptyDomain));
-        assert_eq!(check_bare_jid("al ice@example.org"), Err(AddressProblem::Whitespace));
-        assert_eq!(check_bare_jid("alice@example.org/phone"), Err(AddressProblem::HasResource));
-        assert_eq!(check_bare_jid("alice@exa..mple"), Err(AddressProblem::BadDomain));
+        assert_eq!(
+            check_bare_jid("al ice@example.org"),
+            Err(AddressProblem::Whitespace)
+        );
+        assert_eq!(
+            check_bare_jid("alice@example.org/phone"),
+            Err(AddressProblem::HasResource)
+        );
+        assert_eq!(
+            check_bare_jid("alice@exa..mple"),
+            Err(AddressProblem::BadDomain)
+        );
     }
 
     #[test]

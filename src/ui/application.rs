@@ -51,7 +51,10 @@ mod imp {
     }
 
     impl ApplicationImpl for Application {
-        fn handle_local_options(&self, options: &glib::VariantDict) -> std::ops::ControlFlow<glib::ExitCode> {
+        fn handle_local_options(
+            &self,
+            options: &glib::VariantDict,
+        ) -> std::ops::ControlFlow<glib::ExitCode> {
             if let Ok(Some(dir)) = options.lookup::<PathBuf>("data-dir") {
                 self.data_dir.replace(Some(dir));
             }
@@ -118,7 +121,11 @@ impl Application {
     }
 
     pub fn main_window(&self) -> Window {
-        if let Some(window) = self.windows().into_iter().find_map(|w| w.downcast::<Window>().ok()) {
+        if let Some(window) = self
+            .windows()
+            .into_iter()
+            .find_map(|w| w.downcast::<Window>().ok())
+        {
             return window;
         }
         Window::new(self)

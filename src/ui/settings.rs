@@ -17,9 +17,15 @@ pub fn settings() -> Option<gio::Settings> {
             .lookup(SCHEMA_ID, false)
     });
     match schema {
-        Some(schema) => Some(gio::Settings::new_full(&schema, None::<&gio::SettingsBackend>, None)),
+        Some(schema) => Some(gio::Settings::new_full(
+            &schema,
+            None::<&gio::SettingsBackend>,
+            None,
+        )),
         None => {
-            tracing::warn!("GSettings schema {SCHEMA_ID} is not installed; window size is not saved");
+            tracing::warn!(
+                "GSettings schema {SCHEMA_ID} is not installed; window size is not saved"
+            );
             None
         }
     }

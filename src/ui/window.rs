@@ -133,12 +133,18 @@ impl Window {
                 gettext("Cannot Open the Profile"),
                 gettext_f(
                     "Sotto cannot use the folder {path}: {reason}",
-                    &[("path", &path.display().to_string()), ("reason", &source.to_string())],
+                    &[
+                        ("path", &path.display().to_string()),
+                        ("reason", &source.to_string()),
+                    ],
                 ),
             ),
             StartError::Store(detail) => (
                 gettext("Cannot Open the Message Store"),
-                gettext_f("The local database could not be opened: {detail}", &[("detail", detail)]),
+                gettext_f(
+                    "The local database could not be opened: {detail}",
+                    &[("detail", detail)],
+                ),
             ),
             StartError::Secrets(detail) => (
                 gettext("Keyring Not Available"),
@@ -149,19 +155,23 @@ impl Window {
             ),
         };
         imp.error_page.set_title(&title);
-        imp.error_page.set_description(Some(&glib::markup_escape_text(&description)));
+        imp.error_page
+            .set_description(Some(&glib::markup_escape_text(&description)));
         imp.main_stack.set_visible_child_name("error");
     }
 
     pub fn show_fatal_error(&self, message: &str) {
         let imp = self.imp();
         imp.error_page.set_title(&gettext("Something Went Wrong"));
-        imp.error_page.set_description(Some(&glib::markup_escape_text(message)));
+        imp.error_page
+            .set_description(Some(&glib::markup_escape_text(message)));
         imp.main_stack.set_visible_child_name("error");
     }
 
     pub fn add_toast(&self, message: &str) {
-        self.imp().toast_overlay.add_toast(adw::Toast::new(&glib::markup_escape_text(message)));
+        self.imp()
+            .toast_overlay
+            .add_toast(adw::Toast::new(&glib::markup_escape_text(message)));
     }
 
     pub fn account_setup(&self) -> AccountSetup {
@@ -173,7 +183,9 @@ impl Window {
     }
 
     fn application_session(&self) -> Option<crate::ui::session::model::Session> {
-        self.application().and_downcast::<Application>().map(|a| a.session())
+        self.application()
+            .and_downcast::<Application>()
+            .map(|a| a.session())
     }
 
     fn update_page(&self) {
@@ -193,14 +205,18 @@ impl Window {
     }
 
     fn show_add_contact(&self) {
-        let Some(session) = self.application_session() else { return };
+        let Some(session) = self.application_session() else {
+            return;
+        };
         if let Some(account) = session.first_account() {
             AddContactDialog::new(self, &account.jid()).present();
         }
     }
 
     fn load_window_size(&self) {
-        let Some(settings) = &self.imp().settings else { return };
+        let Some(settings) = &self.imp().settings else {
+            return;
+        };
         self.set_default_size(settings.int("window-width"), settings.int("window-height"));
         if settings.boolean("is-maximized") {
             self.maximize();
@@ -208,7 +224,9 @@ impl Window {
     }
 
     fn save_window_size(&self) {
-        let Some(settings) = &self.imp().settings else { return };
+        let Some(settings) = &self.imp().settings else {
+            return;
+        };
         let (width, height) = self.default_size();
         let _ = settings.set_int("window-width", width);
         let _ = settings.set_int("window-height", height);

@@ -156,9 +156,17 @@ fn initials(name: &str) -> String {
         .split(|c: char| c.is_whitespace() || c == '.' || c == '_' || c == '-')
         .filter(|w| w.chars().next().is_some_and(char::is_alphanumeric))
         .collect();
-    let first = |w: &&str| w.chars().next().map(|c| c.to_uppercase().collect::<String>());
+    let first = |w: &&str| {
+        w.chars()
+            .next()
+            .map(|c| c.to_uppercase().collect::<String>())
+    };
     match words.as_slice() {
-        [] => name.chars().next().map(|c| c.to_uppercase().collect()).unwrap_or_default(),
+        [] => name
+            .chars()
+            .next()
+            .map(|c| c.to_uppercase().collect())
+            .unwrap_or_default(),
         [one] => first(one).unwrap_or_default(),
         [head, .., tail] => format!(
             "{}{}",

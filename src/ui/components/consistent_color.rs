@@ -6,8 +6,8 @@ use gtk::glib;
 /// §5.1: the hue angle in degrees, from the first two bytes of SHA-1 of the
 /// identifier (the bare JID), read little-endian.
 pub fn hue_angle(identifier: &str) -> f64 {
-    let mut sha1 = glib::Checksum::new(glib::ChecksumType::Sha1)
-        .expect("GLib always provides SHA-1");
+    let mut sha1 =
+        glib::Checksum::new(glib::ChecksumType::Sha1).expect("GLib always provides SHA-1");
     sha1.update(identifier.as_bytes());
     let digest = sha1.digest();
     let value = u16::from_le_bytes([digest[0], digest[1]]);
@@ -24,9 +24,21 @@ pub fn rgb(identifier: &str) -> (f64, f64, f64) {
 /// washed-out yellow while another gets a deep blue.
 mod hsluv {
     const M: [[f64; 3]; 3] = [
-        [3.240_969_941_904_521, -1.537_383_177_570_093, -0.498_610_760_293],
-        [-0.969_243_636_280_87, 1.875_967_501_507_72, 0.041_555_057_407_175],
-        [0.055_630_079_696_993, -0.203_976_958_888_97, 1.056_971_514_242_878],
+        [
+            3.240_969_941_904_521,
+            -1.537_383_177_570_093,
+            -0.498_610_760_293,
+        ],
+        [
+            -0.969_243_636_280_87,
+            1.875_967_501_507_72,
+            0.041_555_057_407_175,
+        ],
+        [
+            0.055_630_079_696_993,
+            -0.203_976_958_888_97,
+            1.056_971_514_242_878,
+        ],
     ];
     const REF_U: f64 = 0.197_830_006_642_83;
     const REF_V: f64 = 0.468_319_994_938_79;
@@ -37,7 +49,8 @@ mod hsluv {
         let (l, c, h) = hsluv_to_lch(h, s, l);
         let (l, u, v) = lch_to_luv(l, c, h);
         let (x, y, z) = luv_to_xyz(l, u, v);
-        let channel = |row: [f64; 3]| from_linear(row[0] * x + row[1] * y + row[2] * z).clamp(0.0, 1.0);
+        let channel =
+            |row: [f64; 3]| from_linear(row[0] * x + row[1] * y + row[2] * z).clamp(0.0, 1.0);
         (channel(M[0]), channel(M[1]), channel(M[2]))
     }
 
@@ -89,7 +102,11 @@ mod hsluv {
         }
         let var_u = u / (13.0 * l) + REF_U;
         let var_v = v / (13.0 * l) + REF_V;
-        let y = if l <= 8.0 { l / KAPPA } else { ((l + 16.0) / 116.0).powi(3) };
+        let y = if l <= 8.0 {
+            l / KAPPA
+        } else {
+            ((l + 16.0) / 116.0).powi(3)
+        };
         let x = -(9.0 * y * var_u) / ((var_u - 4.0) * var_v - var_u * var_v);
         let z = (9.0 * y - 15.0 * var_v * y - var_v * x) / (3.0 * var_v);
         (x, y, z)
@@ -117,7 +134,11 @@ mod tests {
             ("😺", 331.199_341),
             ("council", 359.994_507),
         ] {
-            assert!((hue_angle(input) - angle).abs() < 1e-4, "{input}: {}", hue_angle(input));
+            assert!(
+                (hue_angle(input) - angle).abs() < 1e-4,
+                "{input}: {}",
+                hue_angle(input)
+            );
         }
     }
 

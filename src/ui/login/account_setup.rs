@@ -23,6 +23,8 @@ mod imp {
         #[template_child]
         pub menu_button: TemplateChild<gtk::MenuButton>,
         #[template_child]
+        pub scroller: TemplateChild<gtk::ScrolledWindow>,
+        #[template_child]
         pub credentials: TemplateChild<gtk::ListBox>,
         #[template_child]
         pub address_row: TemplateChild<adw::EntryRow>,
@@ -64,8 +66,12 @@ mod imp {
         fn class_init(klass: &mut Self::Class) {
             klass.bind_template();
             klass.install_action("setup.log-in", None, |page, _, _| page.log_in());
-            klass.install_action("setup.choose-ca-file", None, |page, _, _| page.choose_ca_file());
-            klass.install_action("setup.clear-ca-file", None, |page, _, _| page.set_ca_file(None));
+            klass.install_action("setup.choose-ca-file", None, |page, _, _| {
+                page.choose_ca_file()
+            });
+            klass.install_action("setup.clear-ca-file", None, |page, _, _| {
+                page.set_ca_file(None)
+            });
         }
 
         fn instance_init(obj: &glib::subclass::InitializingObject<Self>) {
@@ -93,7 +99,10 @@ mod imp {
                 page,
                 move |_| page.on_input_changed()
             ));
-            for row in [self.address_row.upcast_ref::<adw::EntryRow>(), self.password_row.upcast_ref()] {
+            for row in [
+                self.address_row.upcast_ref::<adw::EntryRow>(),
+                self.password_row.upcast_ref(),
+            ] {
                 row.connect_entry_activated(glib::clone!(
                     #[weak]
                     page,
@@ -114,6 +123,19 @@ mod imp {
                 }
             ));
             self.address_row.add_controller(focus);
+            // The error sits under the form: bring it into view on small
+            // screens (GTK 4.8 has no scroll_to).
+            self.error_revealer
+                .connect_child_revealed_notify(glib::clone!(
+                    #[weak]
+                    page,
+                    move |revealer| {
+                        if revealer.is_child_revealed() {
+                            let adjustment = page.imp().scroller.vadjustment();
+                            adjustment.set_value(adjustment.upper() - adjustment.page_size());
+                        }
+                    }
+                ));
             page.on_input_changed();
         }
     }
@@ -140,7 +162,9 @@ impl AccountSetup {
     pub fn set_ca_file(&self, path: Option<PathBuf>) {
         let imp = self.imp();
         match &path {
-            Some(p) => imp.ca_row.set_subtitle(&glib::markup_escape_text(&p.display().to_string())),
+            Some(p) => imp
+                .ca_row
+                .set_subtitle(&glib::markup_escape_text(&p.display().to_string())),
             None => imp.ca_row.set_subtitle(&gettext("System certificates")),
         }
         imp.clear_ca_button.set_visible(path.is_some());
@@ -174,7 +198,8 @@ impl AccountSetup {
 
     fn on_input_changed(&self) {
         let imp = self.imp();
-        let filled = !imp.address_row.text().trim().is_empty() && !imp.password_row.text().is_empty();
+        let filled =
+            !imp.address_row.text().trim().is_empty() && !imp.password_row.text().is_empty();
         self.action_set_enabled("setup.log-in", filled && !imp.busy.get());
         if imp.check_live.get() {
             self.show_error(self.form_problem().as_deref());
@@ -216,7 +241,8 @@ impl AccountSetup {
         imp.busy.set(busy);
         imp.credentials.set_sensitive(!busy);
         imp.spinner.set_spinning(busy);
-        imp.log_in_stack.set_visible_child_name(if busy { "spinner" } else { "label" });
+        imp.log_in_stack
+            .set_visible_child_name(if busy { "spinner" } else { "label" });
         self.on_input_changed();
     }
 
@@ -231,9 +257,13 @@ impl AccountSetup {
             return;
         }
         self.show_error(None);
-        let Some(app) = Application::instance() else { return };
+        let Some(app) = Application::instance() else {
+            return;
+        };
         let Some(service) = app.service() else { return };
-        let jid = check_bare_jid(&imp.address_row.text()).unwrap_or_default().to_owned();
+        let jid = check_bare_jid(&imp.address_row.text())
+            .unwrap_or_default()
+            .to_owned();
         let password = Zeroizing::new(imp.password_row.text().to_string());
         let server_text = imp.server_row.text();
         let server = ServerOverride {
@@ -246,7 +276,12 @@ impl AccountSetup {
             self,
             async move {
                 let result = service
-                    .request(|reply| Command::AddAccount { jid, password, server, reply })
+                    .request(|reply| Command::AddAccount {
+                        jid,
+                        password,
+                        server,
+                        reply,
+                    })
                     .await;
                 page.set_busy(false);
                 match result {

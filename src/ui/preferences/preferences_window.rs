@@ -55,7 +55,9 @@ glib::wrapper! {
 
 impl PreferencesWindow {
     pub fn new(parent: &impl IsA<gtk::Window>, session: &Session) -> Self {
-        let window: Self = glib::Object::builder().property("transient-for", parent).build();
+        let window: Self = glib::Object::builder()
+            .property("transient-for", parent)
+            .build();
         window.imp().session.replace(Some(session.clone()));
         session.accounts().connect_items_changed(glib::clone!(
             #[weak]
@@ -77,7 +79,9 @@ impl PreferencesWindow {
         for group in imp.groups.take() {
             imp.account_page.remove(&group);
         }
-        let Some(session) = imp.session.borrow().clone() else { return };
+        let Some(session) = imp.session.borrow().clone() else {
+            return;
+        };
         let mut groups = Vec::new();
         for account in session.accounts().iter::<AccountItem>().flatten() {
             groups.push(self.account_group(&account));
@@ -89,7 +93,9 @@ impl PreferencesWindow {
     }
 
     fn account_group(&self, account: &AccountItem) -> adw::PreferencesGroup {
-        let group = adw::PreferencesGroup::builder().title(gettext("Account")).build();
+        let group = adw::PreferencesGroup::builder()
+            .title(gettext("Account"))
+            .build();
         let address = adw::ActionRow::builder()
             .title(gettext("Address"))
             .subtitle(glib::markup_escape_text(&account.jid()))
@@ -110,21 +116,27 @@ impl PreferencesWindow {
 
         let connection = adw::ActionRow::builder()
             .title(gettext("Connection"))
-            .subtitle(glib::markup_escape_text(&state_text(account.state().as_ref())))
+            .subtitle(glib::markup_escape_text(&state_text(
+                account.state().as_ref(),
+            )))
             .build();
         connection.add_css_class("property");
         account.connect_state_changed(glib::clone!(
             #[weak]
             connection,
             move |account| {
-                connection.set_subtitle(&glib::markup_escape_text(&state_text(account.state().as_ref())));
+                connection.set_subtitle(&glib::markup_escape_text(&state_text(
+                    account.state().as_ref(),
+                )));
             }
         ));
         group.add(&connection);
 
         let remove = adw::ActionRow::builder()
             .title(gettext("Remove Account"))
-            .subtitle(gettext("Forget the password and everything stored on this device"))
+            .subtitle(gettext(
+                "Forget the password and everything stored on this device",
+            ))
             .build();
         let button = gtk::Button::builder()
             .label(gettext("_Remove…"))
@@ -155,7 +167,10 @@ impl PreferencesWindow {
                 &[("account", &jid)],
             )),
         );
-        dialog.add_responses(&[("cancel", &gettext("_Cancel")), ("remove", &gettext("_Remove"))]);
+        dialog.add_responses(&[
+            ("cancel", &gettext("_Cancel")),
+            ("remove", &gettext("_Remove")),
+        ]);
         dialog.set_response_appearance("remove", adw::ResponseAppearance::Destructive);
         dialog.set_default_response(Some("cancel"));
         dialog.set_close_response("cancel");
@@ -175,18 +190,24 @@ impl PreferencesWindow {
     }
 
     fn remove(&self, account: String) {
-        let Some(app) = Application::instance() else { return };
+        let Some(app) = Application::instance() else {
+            return;
+        };
         let Some(service) = app.service() else { return };
         glib::spawn_future_local(glib::clone!(
             #[weak(rename_to = window)]
             self,
             async move {
                 let result = service
-                    .request(|reply| Command::RemoveAccount { account: account.clone(), reply })
+                    .request(|reply| Command::RemoveAccount {
+                        account: account.clone(),
+                        reply,
+                    })
                     .await;
                 match result {
                     Ok(()) => {
-                        app.session().apply(&crate::service::Event::AccountRemoved { account });
+                        app.session()
+                            .apply(&crate::service::Event::AccountRemoved { account });
                     }
                     Err(error) => window.add_toast(adw::Toast::new(&glib::markup_escape_text(
                         &error.user_message(),
@@ -205,7 +226,9 @@ fn state_text(state: Option<&ConnectionState>) -> String {
         Some(ConnectionState::Reconnecting { reason }) => {
             gettext_f("Reconnecting ({reason})", &[("reason", reason)])
         }
-        Some(ConnectionState::Offline { reason: Some(error) }) => error.user_message(),
+        Some(ConnectionState::Offline {
+            reason: Some(error),
+        }) => error.user_message(),
         Some(ConnectionState::Offline { reason: None }) => gettext("Offline"),
     }
 }

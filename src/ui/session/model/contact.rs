@@ -163,13 +163,22 @@ impl ContactItem {
         let name = self.display_name();
         let name = [("name", name.as_str())];
         if self.pending_out() {
-            return gettext_f("Waiting for {name} to accept your request to see their status.", &name);
+            return gettext_f(
+                "Waiting for {name} to accept your request to see their status.",
+                &name,
+            );
         }
         match self.subscription() {
             Subscription::Both => gettext_f("You and {name} see each other’s status.", &name),
-            Subscription::To => gettext_f("You see {name}’s status; {name} does not see yours.", &name),
-            Subscription::From => gettext_f("{name} sees your status; you do not see theirs.", &name),
-            Subscription::None => gettext_f("You and {name} do not see each other’s status.", &name),
+            Subscription::To => {
+                gettext_f("You see {name}’s status; {name} does not see yours.", &name)
+            }
+            Subscription::From => {
+                gettext_f("{name} sees your status; you do not see theirs.", &name)
+            }
+            Subscription::None => {
+                gettext_f("You and {name} do not see each other’s status.", &name)
+            }
         }
     }
 

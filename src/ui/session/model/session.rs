@@ -114,7 +114,9 @@ impl Session {
             }
             Event::AccountRemoved { account } => {
                 retain(&imp.contacts, |c: &ContactItem| c.account() != *account);
-                retain(&imp.requests, |r: &SubscriptionRequest| r.account() != *account);
+                retain(&imp.requests, |r: &SubscriptionRequest| {
+                    r.account() != *account
+                });
                 retain(&imp.accounts, |a: &AccountItem| a.jid() != *account);
             }
             Event::Connection { account, state } => {
@@ -137,7 +139,11 @@ impl Session {
                 });
                 self.sync_request(account, jid, false);
             }
-            Event::Presence { account, jid, presence } => {
+            Event::Presence {
+                account,
+                jid,
+                presence,
+            } => {
                 if let Some(item) = self.contact(account, jid) {
                     item.set_presence(presence);
                     self.emit_by_name::<()>("contacts-reordered", &[]);
@@ -160,7 +166,10 @@ impl Session {
         .map(|(_, c)| c)
     }
 
-    pub fn connect_contacts_reordered<F: Fn(&Self) + 'static>(&self, f: F) -> glib::SignalHandlerId {
+    pub fn connect_contacts_reordered<F: Fn(&Self) + 'static>(
+        &self,
+        f: F,
+    ) -> glib::SignalHandlerId {
         self.connect_local("contacts-reordered", false, move |args| {
             f(&args[0].get::<Self>().expect("Session"));
             None
@@ -209,7 +218,10 @@ impl Session {
     }
 }
 
-fn find<T: IsA<glib::Object>>(store: &gio::ListStore, pred: impl Fn(&T) -> bool) -> Option<(u32, T)> {
+fn find<T: IsA<glib::Object>>(
+    store: &gio::ListStore,
+    pred: impl Fn(&T) -> bool,
+) -> Option<(u32, T)> {
     (0..store.n_items()).find_map(|i| {
         let item = store.item(i).and_downcast::<T>()?;
         pred(&item).then_some((i, item))

@@ -42,7 +42,11 @@ mod imp {
         fn class_init(klass: &mut Self::Class) {
             klass.bind_template();
             klass.install_action("add-contact.add", None, |dialog, _, _| dialog.add());
-            klass.add_binding_action(gtk::gdk::Key::Escape, gtk::gdk::ModifierType::empty(), "window.close");
+            klass.add_binding_action(
+                gtk::gdk::Key::Escape,
+                gtk::gdk::ModifierType::empty(),
+                "window.close",
+            );
         }
 
         fn instance_init(obj: &glib::subclass::InitializingObject<Self>) {
@@ -86,7 +90,9 @@ glib::wrapper! {
 
 impl AddContactDialog {
     pub fn new(parent: &impl IsA<gtk::Window>, account: &str) -> Self {
-        let dialog: Self = glib::Object::builder().property("transient-for", parent).build();
+        let dialog: Self = glib::Object::builder()
+            .property("transient-for", parent)
+            .build();
         dialog.imp().account.replace(account.to_owned());
         dialog
     }
@@ -118,7 +124,8 @@ impl AddContactDialog {
         imp.address_row.set_sensitive(!busy);
         imp.name_row.set_sensitive(!busy);
         imp.spinner.set_spinning(busy);
-        imp.add_stack.set_visible_child_name(if busy { "spinner" } else { "label" });
+        imp.add_stack
+            .set_visible_child_name(if busy { "spinner" } else { "label" });
         self.on_input_changed();
     }
 
@@ -137,7 +144,9 @@ impl AddContactDialog {
         };
         let name = Some(imp.name_row.text().trim().to_owned()).filter(|n| !n.is_empty());
         let account = imp.account.borrow().clone();
-        let Some(service) = Application::instance().and_then(|app| app.service()) else { return };
+        let Some(service) = Application::instance().and_then(|app| app.service()) else {
+            return;
+        };
         self.show_error(None);
         self.set_busy(true);
         glib::spawn_future_local(glib::clone!(
@@ -145,7 +154,12 @@ impl AddContactDialog {
             self,
             async move {
                 let result = service
-                    .request(|reply| Command::AddContact { account, jid, name, reply })
+                    .request(|reply| Command::AddContact {
+                        account,
+                        jid,
+                        name,
+                        reply,
+                    })
                     .await;
                 dialog.set_busy(false);
                 match result {

@@ -81,7 +81,9 @@ impl ConnectionBanner {
     /// The text shown, when the banner is revealed.
     pub fn message(&self) -> Option<String> {
         let imp = self.imp();
-        imp.revealer.reveals_child().then(|| imp.message.text().to_string())
+        imp.revealer
+            .reveals_child()
+            .then(|| imp.message.text().to_string())
     }
 
     fn watch_accounts(&self) {
@@ -126,24 +128,37 @@ impl ConnectionBanner {
         let (text, busy, error) = match &state {
             ConnectionState::Connecting => (gettext("Connecting…"), true, false),
             ConnectionState::Reconnecting { reason } => (
-                gettext_f("Connection lost ({reason}). Reconnecting…", &[("reason", reason)]),
+                gettext_f(
+                    "Connection lost ({reason}). Reconnecting…",
+                    &[("reason", reason)],
+                ),
                 true,
                 false,
             ),
-            ConnectionState::Offline { reason: Some(error) } => (error.user_message(), false, true),
+            ConnectionState::Offline {
+                reason: Some(error),
+            } => (error.user_message(), false, true),
             ConnectionState::Offline { reason: None } => (gettext("Offline"), false, false),
             ConnectionState::Online => unreachable!("filtered above"),
         };
         let text = if several {
-            gettext_f("{account}: {message}", &[("account", &jid), ("message", &text)])
+            gettext_f(
+                "{account}: {message}",
+                &[("account", &jid), ("message", &text)],
+            )
         } else {
             text
         };
         imp.message.set_text(&text);
         imp.spinner.set_spinning(busy);
         imp.spinner.set_visible(busy);
-        imp.retry_button.set_visible(!matches!(state, ConnectionState::Connecting));
-        imp.retry_button.set_label(&if busy { gettext("_Retry Now") } else { gettext("_Retry") });
+        imp.retry_button
+            .set_visible(!matches!(state, ConnectionState::Connecting));
+        imp.retry_button.set_label(&if busy {
+            gettext("_Retry Now")
+        } else {
+            gettext("_Retry")
+        });
         if error {
             imp.banner.add_css_class("error");
         } else {
@@ -153,7 +168,9 @@ impl ConnectionBanner {
     }
 
     fn retry(&self) {
-        let Some(service) = Application::instance().and_then(|app| app.service()) else { return };
+        let Some(service) = Application::instance().and_then(|app| app.service()) else {
+            return;
+        };
         if let Err(error) = service.send(Command::ConnectAll) {
             self.imp().message.set_text(&error.user_message());
         }

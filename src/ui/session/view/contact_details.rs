@@ -87,7 +87,9 @@ mod imp {
 
     impl ContactDetails {
         fn disconnect_contact(&self) {
-            if let (Some(contact), Some(handler)) = (self.contact.borrow().as_ref(), self.handler.take()) {
+            if let (Some(contact), Some(handler)) =
+                (self.contact.borrow().as_ref(), self.handler.take())
+            {
                 contact.disconnect(handler);
             }
         }
@@ -110,12 +112,16 @@ mod imp {
                 self.handler.replace(Some(handler));
                 self.update(contact);
             }
-            self.stack
-                .set_visible_child_name(if contact.is_some() { "contact" } else { "empty" });
+            self.stack.set_visible_child_name(if contact.is_some() {
+                "contact"
+            } else {
+                "empty"
+            });
             if contact.is_none() {
                 self.window_title.set_title("");
             }
-            self.obj().action_set_enabled("details.remove-contact", contact.is_some());
+            self.obj()
+                .action_set_enabled("details.remove-contact", contact.is_some());
             self.contact.replace(contact);
         }
 
@@ -129,9 +135,15 @@ mod imp {
             self.avatar.set_seed(jid.as_str());
 
             let presence = contact.presence();
-            let sees_status = matches!(contact.subscription(), Subscription::To | Subscription::Both);
+            let sees_status = matches!(
+                contact.subscription(),
+                Subscription::To | Subscription::Both
+            );
             let status = if !sees_status {
-                gettext_f("{name} does not share their status with you", &[("name", &name)])
+                gettext_f(
+                    "{name} does not share their status with you",
+                    &[("name", &name)],
+                )
             } else {
                 match contact.status_message() {
                     Some(message) => gettext_f(
@@ -141,8 +153,14 @@ mod imp {
                     None => presence.label(),
                 }
             };
-            self.presence_row.set_subtitle(&glib::markup_escape_text(&status));
-            for p in [Presence::Offline, Presence::Available, Presence::Away, Presence::Busy] {
+            self.presence_row
+                .set_subtitle(&glib::markup_escape_text(&status));
+            for p in [
+                Presence::Offline,
+                Presence::Available,
+                Presence::Away,
+                Presence::Busy,
+            ] {
                 self.presence_dot.remove_css_class(p.css_class());
             }
             self.presence_dot.add_css_class(presence.css_class());
@@ -155,8 +173,10 @@ mod imp {
                     &[("sharing", &sharing), ("name", &name)],
                 );
             }
-            self.subscription_row.set_subtitle(&glib::markup_escape_text(&sharing));
-            self.account_row.set_subtitle(&glib::markup_escape_text(&contact.account()));
+            self.subscription_row
+                .set_subtitle(&glib::markup_escape_text(&sharing));
+            self.account_row
+                .set_subtitle(&glib::markup_escape_text(&contact.account()));
         }
     }
 }
@@ -184,17 +204,25 @@ impl ContactDetails {
     }
 
     fn confirm_remove(&self) {
-        let Some(contact) = self.contact() else { return };
+        let Some(contact) = self.contact() else {
+            return;
+        };
         let parent = self.root().and_downcast::<gtk::Window>();
         let dialog = adw::MessageDialog::new(
             parent.as_ref(),
-            Some(&gettext_f("Remove {name}?", &[("name", &contact.display_name())])),
+            Some(&gettext_f(
+                "Remove {name}?",
+                &[("name", &contact.display_name())],
+            )),
             Some(&gettext_f(
                 "{address} will be removed from your contacts, and you will stop sharing your status with each other.",
                 &[("address", &contact.jid())],
             )),
         );
-        dialog.add_responses(&[("cancel", &gettext("_Cancel")), ("remove", &gettext("_Remove"))]);
+        dialog.add_responses(&[
+            ("cancel", &gettext("_Cancel")),
+            ("remove", &gettext("_Remove")),
+        ]);
         dialog.set_response_appearance("remove", adw::ResponseAppearance::Destructive);
         dialog.set_default_response(Some("cancel"));
         dialog.set_close_response("cancel");
@@ -214,12 +242,18 @@ impl ContactDetails {
     }
 
     fn remove(&self, contact: &ContactItem) {
-        let Some(app) = Application::instance() else { return };
+        let Some(app) = Application::instance() else {
+            return;
+        };
         let Some(service) = app.service() else { return };
         let (account, jid) = (contact.account(), contact.jid());
         glib::spawn_future_local(async move {
             let result = service
-                .request(|reply| Command::RemoveContact { account, jid: jid.clone(), reply })
+                .request(|reply| Command::RemoveContact {
+                    account,
+                    jid: jid.clone(),
+                    reply,
+                })
                 .await;
             if let Err(error) = result {
                 app.main_window().add_toast(&gettext_f(

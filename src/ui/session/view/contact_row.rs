@@ -3,12 +3,12 @@
 
 use std::cell::RefCell;
 
+use gtk::glib;
 use gtk::prelude::*;
 use gtk::subclass::prelude::*;
-use gtk::glib;
 
-use crate::ui::components::Avatar;
 use crate::service::Subscription;
+use crate::ui::components::Avatar;
 use crate::ui::session::model::{ContactItem, Presence};
 
 mod imp {
@@ -76,11 +76,26 @@ mod imp {
             self.unbind();
             if let Some(contact) = &contact {
                 let bindings = vec![
-                    contact.bind_property("display-name", &*self.title, "label").sync_create().build(),
-                    contact.bind_property("subtitle", &*self.subtitle, "label").sync_create().build(),
-                    contact.bind_property("display-name", &*self.avatar, "text").sync_create().build(),
-                    contact.bind_property("jid", &*self.avatar, "seed").sync_create().build(),
-                    contact.bind_property("pending-out", &*self.pending_icon, "visible").sync_create().build(),
+                    contact
+                        .bind_property("display-name", &*self.title, "label")
+                        .sync_create()
+                        .build(),
+                    contact
+                        .bind_property("subtitle", &*self.subtitle, "label")
+                        .sync_create()
+                        .build(),
+                    contact
+                        .bind_property("display-name", &*self.avatar, "text")
+                        .sync_create()
+                        .build(),
+                    contact
+                        .bind_property("jid", &*self.avatar, "seed")
+                        .sync_create()
+                        .build(),
+                    contact
+                        .bind_property("pending-out", &*self.pending_icon, "visible")
+                        .sync_create()
+                        .build(),
                 ];
                 self.bindings.replace(bindings);
                 let obj = self.obj();
@@ -103,12 +118,20 @@ mod imp {
 
         fn update_presence(&self, contact: &ContactItem) {
             let dot = &*self.presence_dot;
-            for presence in [Presence::Offline, Presence::Available, Presence::Away, Presence::Busy] {
+            for presence in [
+                Presence::Offline,
+                Presence::Available,
+                Presence::Away,
+                Presence::Busy,
+            ] {
                 dot.remove_css_class(presence.css_class());
             }
             // Only a contact whose status we receive gets a dot; an absent
             // dot means "unknown", not "offline".
-            let known = matches!(contact.subscription(), Subscription::To | Subscription::Both);
+            let known = matches!(
+                contact.subscription(),
+                Subscription::To | Subscription::Both
+            );
             dot.add_css_class(contact.presence().css_class());
             dot.set_visible(known);
             dot.set_tooltip_text(Some(&contact.presence().label()));

@@ -53,11 +53,19 @@ mod imp {
             let leaflet = &*self.leaflet;
             // Title buttons only at the window's edges; back only when folded.
             leaflet
-                .bind_property("folded", &self.sidebar.header_bar(), "show-end-title-buttons")
+                .bind_property(
+                    "folded",
+                    &self.sidebar.header_bar(),
+                    "show-end-title-buttons",
+                )
                 .sync_create()
                 .build();
             leaflet
-                .bind_property("folded", &self.details.header_bar(), "show-start-title-buttons")
+                .bind_property(
+                    "folded",
+                    &self.details.header_bar(),
+                    "show-start-title-buttons",
+                )
                 .sync_create()
                 .build();
             leaflet

@@ -65,7 +65,10 @@ mod imp {
             });
             factory.connect_bind(|_, item| {
                 let item = item.downcast_ref::<gtk::ListItem>().expect("ListItem");
-                let row = item.child().and_downcast::<ContactRow>().expect("ContactRow");
+                let row = item
+                    .child()
+                    .and_downcast::<ContactRow>()
+                    .expect("ContactRow");
                 row.set_contact(item.item().and_downcast::<ContactItem>());
             });
             factory.connect_unbind(|_, item| {
@@ -109,7 +112,11 @@ impl Sidebar {
             let rank = |c: &ContactItem| u8::from(c.presence() == Presence::Offline);
             rank(a)
                 .cmp(&rank(b))
-                .then_with(|| a.display_name().to_lowercase().cmp(&b.display_name().to_lowercase()))
+                .then_with(|| {
+                    a.display_name()
+                        .to_lowercase()
+                        .cmp(&b.display_name().to_lowercase())
+                })
                 .then_with(|| a.jid().cmp(&b.jid()))
                 .into()
         });
@@ -143,17 +150,23 @@ impl Sidebar {
 
         let requests = session.requests();
         imp.requests_list.bind_model(Some(&requests), |item| {
-            let request = item.downcast_ref::<SubscriptionRequest>().expect("SubscriptionRequest");
+            let request = item
+                .downcast_ref::<SubscriptionRequest>()
+                .expect("SubscriptionRequest");
             SubscriptionRequestRow::new(request).upcast()
         });
         requests.connect_items_changed(glib::clone!(
             #[weak(rename_to = sidebar)]
             self,
             move |requests, _, _, _| {
-                sidebar.imp().requests_revealer.set_reveal_child(requests.n_items() > 0);
+                sidebar
+                    .imp()
+                    .requests_revealer
+                    .set_reveal_child(requests.n_items() > 0);
             }
         ));
-        imp.requests_revealer.set_reveal_child(requests.n_items() > 0);
+        imp.requests_revealer
+            .set_reveal_child(requests.n_items() > 0);
     }
 
     pub fn header_bar(&self) -> adw::HeaderBar {
@@ -180,7 +193,11 @@ impl Sidebar {
 
     /// The sorted roster, as shown.
     pub fn roster(&self) -> Option<gio::ListModel> {
-        self.imp().selection.borrow().as_ref().map(|s| s.clone().upcast())
+        self.imp()
+            .selection
+            .borrow()
+            .as_ref()
+            .map(|s| s.clone().upcast())
     }
 
     fn set_selected_contact(&self, contact: Option<ContactItem>) {
@@ -192,7 +209,11 @@ impl Sidebar {
 
     fn on_contacts_changed(&self, contacts: &gio::ListStore) {
         let imp = self.imp();
-        let page = if contacts.n_items() > 0 { "roster" } else { "empty" };
+        let page = if contacts.n_items() > 0 {
+            "roster"
+        } else {
+            "empty"
+        };
         imp.roster_stack.set_visible_child_name(page);
         // A removed contact's details must not stay on screen.
         let selected = imp.selected_contact.borrow().clone();

@@ -71,8 +71,12 @@ impl SubscriptionRequestRow {
     }
 
     fn answer(&self, accept: bool) {
-        let Some(request) = self.request() else { return };
-        let Some(app) = Application::instance() else { return };
+        let Some(request) = self.request() else {
+            return;
+        };
+        let Some(app) = Application::instance() else {
+            return;
+        };
         let Some(service) = app.service() else { return };
         self.set_sensitive(false);
         glib::spawn_future_local(glib::clone!(
