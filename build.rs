@@ -20,7 +20,11 @@ fn main() {
 
 fn compile_resources(manifest: &Path, out: &Path) {
     let xml = manifest.join("resources/resources.gresource.xml");
-    let source_dirs = [manifest.join("resources"), manifest.join("src"), manifest.join("data")];
+    let source_dirs = [
+        manifest.join("resources"),
+        manifest.join("src"),
+        manifest.join("data"),
+    ];
     let mut deps = Command::new("glib-compile-resources");
     deps.arg("--generate-dependencies");
     for dir in &source_dirs {
@@ -36,7 +40,10 @@ fn compile_resources(manifest: &Path, out: &Path) {
     for dir in &source_dirs {
         compile.arg("--sourcedir").arg(dir);
     }
-    run(compile.arg("--target").arg(out.join("sotto.gresource")).arg(&xml));
+    run(compile
+        .arg("--target")
+        .arg(out.join("sotto.gresource"))
+        .arg(&xml));
 }
 
 /// Installed builds use the schema meson installs; `cargo run` and the UI
@@ -47,7 +54,9 @@ fn compile_schemas(manifest: &Path, out: &Path) {
     let dir = out.join("schemas");
     std::fs::create_dir_all(&dir).expect("create schema dir");
     std::fs::copy(&schema, dir.join("im.sotto.Sotto.gschema.xml")).expect("copy schema");
-    run(Command::new("glib-compile-schemas").arg("--strict").arg(&dir));
+    run(Command::new("glib-compile-schemas")
+        .arg("--strict")
+        .arg(&dir));
 }
 
 fn run(command: &mut Command) -> Vec<u8> {

@@ -30,12 +30,17 @@ fn configure(template: &Path, dir: &Path, name: &str, values: &[(&str, &str)]) -
     for (key, value) in values {
         text = text.replace(&format!("@{key}@"), value);
     }
-    let leftover = text
-        .split('@')
-        .skip(1)
-        .step_by(2)
-        .find(|s| !s.is_empty() && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_'));
-    assert!(leftover.is_none(), "unsubstituted placeholder @{}@ in {}", leftover.unwrap_or_default(), template.display());
+    let leftover = text.split('@').skip(1).step_by(2).find(|s| {
+        !s.is_empty()
+            && s.chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+    });
+    assert!(
+        leftover.is_none(),
+        "unsubstituted placeholder @{}@ in {}",
+        leftover.unwrap_or_default(),
+        template.display()
+    );
     let out = dir.join(name);
     std::fs::write(&out, text).expect("write configured file");
     out
@@ -53,7 +58,10 @@ fn desktop_file_is_valid() {
         );
         validate("desktop-file-validate", &[desktop.as_os_str()]);
         let text = std::fs::read_to_string(&desktop).unwrap();
-        assert!(text.contains("MimeType=x-scheme-handler/xmpp;"), "xmpp: links open Sotto");
+        assert!(
+            text.contains("MimeType=x-scheme-handler/xmpp;"),
+            "xmpp: links open Sotto"
+        );
         assert!(text.contains(&format!("Icon={app_id}\n")));
     }
 }
@@ -67,9 +75,19 @@ fn metainfo_is_valid() {
         "im.sotto.Sotto.metainfo.xml",
         &[("app-id", "im.sotto.Sotto")],
     );
-    validate("appstreamcli", &["validate".as_ref(), "--no-net".as_ref(), metainfo.as_os_str()]);
+    validate(
+        "appstreamcli",
+        &[
+            "validate".as_ref(),
+            "--no-net".as_ref(),
+            metainfo.as_os_str(),
+        ],
+    );
     let text = std::fs::read_to_string(&metainfo).unwrap();
-    assert!(text.contains("<release version=\"0.1.0\""), "release notes for 0.1.0");
+    assert!(
+        text.contains("<release version=\"0.1.0\""),
+        "release notes for 0.1.0"
+    );
     assert!(text.contains("<content_rating type=\"oars-1.1\">"));
     // The screenshot the metainfo names is the one kept in the tree.
     assert!(text.contains("screenshots/main.png"));
@@ -80,7 +98,11 @@ fn metainfo_is_valid() {
 fn gsettings_schema_compiles_strictly() {
     validate(
         "glib-compile-schemas",
-        &["--strict".as_ref(), "--dry-run".as_ref(), root().join("data").as_os_str()],
+        &[
+            "--strict".as_ref(),
+            "--dry-run".as_ref(),
+            root().join("data").as_os_str(),
+        ],
     );
 }
 
@@ -90,9 +112,16 @@ fn app_icons_exist_and_are_svg() {
         "data/icons/hicolor/scalable/apps/im.sotto.Sotto.svg",
         "data/icons/hicolor/symbolic/apps/im.sotto.Sotto-symbolic.svg",
     ] {
-        let text = std::fs::read_to_string(root().join(icon)).unwrap_or_else(|e| panic!("{icon}: {e}"));
-        assert!(text.contains("<svg") && text.contains("</svg>"), "{icon} is an SVG");
-        validate("xmllint", &["--noout".as_ref(), root().join(icon).as_os_str()]);
+        let text =
+            std::fs::read_to_string(root().join(icon)).unwrap_or_else(|e| panic!("{icon}: {e}"));
+        assert!(
+            text.contains("<svg") && text.contains("</svg>"),
+            "{icon} is an SVG"
+        );
+        validate(
+            "xmllint",
+            &["--noout".as_ref(), root().join(icon).as_os_str()],
+        );
     }
 }
 
@@ -111,7 +140,10 @@ fn potfiles_lists_existing_files() {
     let files = potfiles();
     assert!(!files.is_empty());
     for file in &files {
-        assert!(root().join(file).is_file(), "po/POTFILES lists {file}, which does not exist");
+        assert!(
+            root().join(file).is_file(),
+            "po/POTFILES lists {file}, which does not exist"
+        );
     }
 }
 
@@ -130,7 +162,9 @@ fn potfiles_lists_every_translatable_source() {
                 stack.push(path);
                 continue;
             }
-            let Ok(text) = std::fs::read_to_string(&path) else { continue };
+            let Ok(text) = std::fs::read_to_string(&path) else {
+                continue;
+            };
             let translatable = match path.extension().and_then(|e| e.to_str()) {
                 Some("rs") => ["gettext(\"", "gettext_f(\"", "ngettext_f(\"", "gettext(\n"]
                     .iter()
@@ -138,7 +172,11 @@ fn potfiles_lists_every_translatable_source() {
                 Some("ui") => text.contains("translatable=\"yes\""),
                 _ => false,
             };
-            let relative = path.strip_prefix(root()).unwrap().to_string_lossy().into_owned();
+            let relative = path
+                .strip_prefix(root())
+                .unwrap()
+                .to_string_lossy()
+                .into_owned();
             if translatable && !listed.contains(&relative) && !relative.ends_with("i18n.rs") {
                 missing.push(relative);
             }
@@ -151,16 +189,27 @@ fn potfiles_lists_every_translatable_source() {
 #[test]
 fn translations_compile() {
     let linguas = std::fs::read_to_string(root().join("po/LINGUAS")).expect("po/LINGUAS");
-    let languages: Vec<&str> = linguas.split_whitespace().filter(|l| !l.starts_with('#')).collect();
+    let languages: Vec<&str> = linguas
+        .split_whitespace()
+        .filter(|l| !l.starts_with('#'))
+        .collect();
     assert!(!languages.is_empty(), "at least one translation");
     let dir = tempfile::tempdir().expect("tempdir");
     for lang in languages {
         let po = root().join(format!("po/{lang}.po"));
-        assert!(po.is_file(), "po/LINGUAS names {lang}, but po/{lang}.po is missing");
+        assert!(
+            po.is_file(),
+            "po/LINGUAS names {lang}, but po/{lang}.po is missing"
+        );
         let mo = dir.path().join(format!("{lang}.mo"));
         validate(
             "msgfmt",
-            &["--check".as_ref(), "-o".as_ref(), mo.as_os_str(), po.as_os_str()],
+            &[
+                "--check".as_ref(),
+                "-o".as_ref(),
+                mo.as_os_str(),
+                po.as_os_str(),
+            ],
         );
     }
 }

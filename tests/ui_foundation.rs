@@ -372,7 +372,7 @@ async fn scenario(ctx: &Ctx) -> TestResult {
         .activate_action("details.remove-contact", None)
         .map_err(|e| e.to_string())?;
     let confirm = wait_toplevel::<adw::MessageDialog>().await?;
-    screenshot(ctx, &window, "remove-contact-confirm").await?;
+    screenshot(ctx, &confirm, "remove-contact-confirm").await?;
     confirm.response("remove");
     wait_for("Erin to leave the roster", || {
         !roster_names(&roster).contains(&"Erin Example".to_owned())
@@ -389,6 +389,11 @@ async fn scenario(ctx: &Ctx) -> TestResult {
         banner.message().is_some_and(|m| !m.contains("Connecting"))
     })
     .await?;
+    ensure!(
+        bob_item.presence() == sotto::ui::session::model::Presence::Offline,
+        "Bob still shows as {:?} while we are offline",
+        bob_item.presence()
+    );
     let retry: gtk::Button = find(&banner, "retry_button")?;
     ensure!(retry.is_visible(), "no Retry button on the banner");
     screenshot(ctx, &window, "connection-error-banner").await?;
@@ -546,7 +551,13 @@ async fn resize(window: &sotto::ui::Window, width: i32, height: i32) -> TestResu
         close(window.width(), width) && close(window.height(), height)
     })
     .await;
-    result.map_err(|e| format!("{e}: asked {width}×{height}, have {}×{}", window.width(), window.height()))
+    result.map_err(|e| {
+        format!(
+            "{e}: asked {width}×{height}, have {}×{}",
+            window.width(),
+            window.height()
+        )
+    })
 }
 
 /// The widget with buildable id `id` (its template id) under `root`.

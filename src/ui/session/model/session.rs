@@ -7,7 +7,7 @@ use gtk::subclass::prelude::*;
 use gtk::{gio, glib};
 
 use super::{AccountItem, ContactItem, SubscriptionRequest};
-use crate::service::{Event, Snapshot};
+use crate::service::{ConnectionState, Event, PresenceInfo, Snapshot};
 
 mod imp {
     use std::sync::OnceLock;
@@ -122,6 +122,20 @@ impl Session {
             Event::Connection { account, state } => {
                 if let Some(item) = self.account(account) {
                     item.set_state(state.clone());
+                }
+                // Offline we know nobody's status: show none rather than stale.
+                if *state != ConnectionState::Online {
+                    let unknown = PresenceInfo {
+                        available: false,
+                        show: None,
+                        status: None,
+                    };
+                    for contact in imp.contacts.iter::<ContactItem>().flatten() {
+                        if contact.account() == *account {
+                            contact.set_presence(&unknown);
+                        }
+                    }
+                    self.emit_by_name::<()>("contacts-reordered", &[]);
                 }
             }
             Event::Roster { account, contacts } => self.replace_roster(account, contacts),

@@ -25,6 +25,8 @@ mod imp {
         #[template_child]
         pub spinner: TemplateChild<gtk::Spinner>,
         #[template_child]
+        pub title: TemplateChild<gtk::Label>,
+        #[template_child]
         pub message: TemplateChild<gtk::Label>,
         #[template_child]
         pub retry_button: TemplateChild<gtk::Button>,
@@ -125,31 +127,31 @@ impl ConnectionBanner {
             imp.spinner.set_spinning(false);
             return;
         };
-        let (text, busy, error) = match &state {
-            ConnectionState::Connecting => (gettext("Connecting…"), true, false),
+        let (title, detail, busy, error) = match &state {
+            ConnectionState::Connecting => (gettext("Connecting…"), None, true, false),
             ConnectionState::Reconnecting { reason } => (
-                gettext_f(
-                    "Connection lost ({reason}). Reconnecting…",
-                    &[("reason", reason)],
-                ),
+                gettext("Connection lost, reconnecting…"),
+                Some(reason.clone()),
                 true,
                 false,
             ),
             ConnectionState::Offline {
                 reason: Some(error),
-            } => (error.user_message(), false, true),
-            ConnectionState::Offline { reason: None } => (gettext("Offline"), false, false),
+            } => (gettext("Offline"), Some(error.user_message()), false, true),
+            ConnectionState::Offline { reason: None } => (gettext("Offline"), None, false, false),
             ConnectionState::Online => unreachable!("filtered above"),
         };
-        let text = if several {
+        let title = if several {
             gettext_f(
-                "{account}: {message}",
-                &[("account", &jid), ("message", &text)],
+                "{account}: {status}",
+                &[("account", &jid), ("status", &title)],
             )
         } else {
-            text
+            title
         };
-        imp.message.set_text(&text);
+        imp.title.set_text(&title);
+        imp.message.set_text(detail.as_deref().unwrap_or_default());
+        imp.message.set_visible(detail.is_some());
         imp.spinner.set_spinning(busy);
         imp.spinner.set_visible(busy);
         imp.retry_button
@@ -172,7 +174,9 @@ impl ConnectionBanner {
             return;
         };
         if let Err(error) = service.send(Command::ConnectAll) {
-            self.imp().message.set_text(&error.user_message());
+            let imp = self.imp();
+            imp.message.set_text(&error.user_message());
+            imp.message.set_visible(true);
         }
     }
 }
