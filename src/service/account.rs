@@ -475,24 +475,9 @@ impl Account {
             .set_wanted(self.row.id, &jid_str, true)
             .await
             .map_err(storage)?;
-        let item = Item {
-            jid: jid.clone(),
-            name: name.filter(|n| !n.trim().is_empty()),
-            subscription: RosterSubscription::None,
-            ask: Ask::None,
-            groups: vec![],
-            approved: None,
-        };
-        self.link
-            .iq(Iq::from_set(
-                link::new_id(),
-                Roster {
-                    ver: None,
-                    items: vec![item],
-                },
-            ))
-            .await
-            .map_err(|e| ServiceError::Refused(e.to_string()))?;
+        let name = name.filter(|n| !n.trim().is_empty());
+        self.roster_set(&jid, name, RosterSubscription::None)
+            .await?;
         let known = self
             .store
             .contact(self.row.id, &jid_str)
@@ -514,24 +499,8 @@ impl Account {
 
     async fn remove_contact(&mut self, jid: BareJid) -> Result<(), ServiceError> {
         self.require_online()?;
-        let item = Item {
-            jid: jid.clone(),
-            name: None,
-            subscription: RosterSubscription::Remove,
-            ask: Ask::None,
-            groups: vec![],
-            approved: None,
-        };
-        self.link
-            .iq(Iq::from_set(
-                link::new_id(),
-                Roster {
-                    ver: None,
-                    items: vec![item],
-                },
-            ))
-            .await
-            .map_err(|e| ServiceError::Refused(e.to_string()))?;
+        self.roster_set(&jid, None, RosterSubscription::Remove)
+            .await?;
         let jid_str = jid.to_string();
         self.store
             .set_wanted(self.row.id, &jid_str, false)
@@ -578,6 +547,35 @@ impl Account {
             .map_err(storage)?;
         self.emit_contact(&jid_str).await;
         Ok(())
+    }
+
+    /// Add, rename or (with `Remove`) delete one roster item on the server.
+    async fn roster_set(
+        &self,
+        jid: &BareJid,
+        name: Option<String>,
+        subscription: RosterSubscription,
+    ) -> Result<(), ServiceError> {
+        let item = Item {
+            jid: jid.clone(),
+            name,
+            subscription,
+            ask: Ask::None,
+            groups: vec![],
+            approved: None,
+        };
+        let set = Iq::from_set(
+            link::new_id(),
+            Roster {
+                ver: None,
+                items: vec![item],
+            },
+        );
+        self.link
+            .iq(set)
+            .await
+            .map(|_| ())
+            .map_err(|e| ServiceError::Refused(e.to_string()))
     }
 
     async fn send_presence(&self, p: Presence) -> Result<(), ServiceError> {
