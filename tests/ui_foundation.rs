@@ -12,7 +12,6 @@
 mod support;
 
 use std::cell::RefCell;
-use std::future::Future;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::rc::Rc;
@@ -509,20 +508,15 @@ fn position(roster: &gio::ListModel, name: &str) -> Result<u32, String> {
 }
 
 /// Iterate the main loop until `cond` holds.
-fn wait_for<'a>(
-    what: &'a str,
-    mut cond: impl FnMut() -> bool + 'a,
-) -> impl Future<Output = TestResult> + 'a {
-    async move {
-        let deadline = Instant::now() + TIMEOUT;
-        while !cond() {
-            if Instant::now() > deadline {
-                return Err(format!("timed out waiting for {what}"));
-            }
-            glib::timeout_future(Duration::from_millis(20)).await;
+async fn wait_for(what: &str, mut cond: impl FnMut() -> bool) -> TestResult {
+    let deadline = Instant::now() + TIMEOUT;
+    while !cond() {
+        if Instant::now() > deadline {
+            return Err(format!("timed out waiting for {what}"));
         }
-        Ok(())
+        glib::timeout_future(Duration::from_millis(20)).await;
     }
+    Ok(())
 }
 
 async fn wait_toplevel<W: IsA<gtk::Window> + IsA<gtk::Widget>>() -> Result<W, String> {
