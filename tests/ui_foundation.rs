@@ -73,7 +73,7 @@ fn main() -> ExitCode {
 
     sotto::ui::init();
     let app = sotto::ui::Application::new();
-    app.set_flags(gio::ApplicationFlags::NON_UNIQUE);
+    app.set_flags(app.flags() | gio::ApplicationFlags::NON_UNIQUE);
     let ctx = Rc::new(Ctx {
         app: app.clone(),
         prosody: RefCell::new(prosody),
@@ -404,6 +404,19 @@ async fn scenario(ctx: &Ctx) -> TestResult {
         banner.message().is_none()
     })
     .await?;
+
+    // An xmpp: link to someone new offers to add them, address filled in.
+    let link = format!("xmpp:erin@{domain}?roster;name=Erin");
+    ctx.app.open(&[gio::File::for_uri(&link)], "");
+    let offer = wait_toplevel::<AddContactDialog>().await?;
+    let offered: adw::EntryRow = find(&offer, "address_row")?;
+    ensure!(
+        offered.text() == format!("erin@{domain}"),
+        "the xmpp: link filled in {:?}",
+        offered.text()
+    );
+    offer.close();
+    wait_for("the offer to close", || !offer.is_visible()).await?;
 
     // Preferences show the account and offer to remove it.
     ctx.app.activate_action("preferences", None);

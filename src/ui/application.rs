@@ -76,6 +76,20 @@ mod imp {
             }
         }
 
+        /// `xmpp:` links (the desktop file registers the scheme): offer to
+        /// add the address as a contact.
+        fn open(&self, files: &[gio::File], _hint: &str) {
+            self.activate();
+            let Some(uri) = files.first().map(|f| f.uri()) else {
+                return;
+            };
+            let Some(jid) = jid_from_xmpp_uri(&uri) else {
+                tracing::warn!(%uri, "not an xmpp: address");
+                return;
+            };
+            self.obj().main_window().offer_contact(&jid);
+        }
+
         fn shutdown(&self) {
             if let Some(service) = self.service.take() {
                 // The window is gone; wait (bounded) until the service has
@@ -103,6 +117,7 @@ impl Application {
         glib::Object::builder()
             .property("application-id", config::APP_ID)
             .property("resource-base-path", "/im/sotto/Sotto")
+            .property("flags", gio::ApplicationFlags::HANDLES_OPEN)
             .build()
     }
 
@@ -239,8 +254,41 @@ impl Application {
     }
 }
 
+/// The bare JID of an `xmpp:` URI (RFC 5122), without query or fragment.
+fn jid_from_xmpp_uri(uri: &str) -> Option<String> {
+    let rest = uri.strip_prefix("xmpp:")?.trim_start_matches("//");
+    let jid = rest.split(['?', '#']).next()?;
+    let jid = glib::Uri::unescape_string(jid, None::<&str>).map(|s| s.to_string())?;
+    crate::ui::address::check_bare_jid(&jid)
+        .ok()
+        .map(str::to_owned)
+}
+
 impl Default for Application {
     fn default() -> Self {
         Self::new()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::jid_from_xmpp_uri;
+
+    #[test]
+    fn xmpp_uris_give_the_bare_jid() {
+        assert_eq!(
+            jid_from_xmpp_uri("xmpp:romeo@montague.net"),
+            Some("romeo@montague.net".into())
+        );
+        assert_eq!(
+            jid_from_xmpp_uri("xmpp:romeo@montague.net?message;body=hi"),
+            Some("romeo@montague.net".into())
+        );
+        assert_eq!(
+            jid_from_xmpp_uri("xmpp:juliet%40capulet.lit"),
+            Some("juliet@capulet.lit".into())
+        );
+        assert_eq!(jid_from_xmpp_uri("https://example.org"), None);
+        assert_eq!(jid_from_xmpp_uri("xmpp:nobody"), None);
     }
 }

@@ -213,6 +213,34 @@ impl Window {
         }
     }
 
+    /// Someone opened an `xmpp:` link: show the contact if we have them,
+    /// else offer to add them.
+    pub fn offer_contact(&self, jid: &str) {
+        let Some(session) = self.application_session() else {
+            return;
+        };
+        let Some(account) = session.first_account() else {
+            return;
+        };
+        let sidebar = self.imp().session_view.sidebar();
+        let position = sidebar.roster().and_then(|roster| {
+            (0..roster.n_items()).find(|&i| {
+                roster
+                    .item(i)
+                    .and_downcast::<crate::ui::session::model::ContactItem>()
+                    .is_some_and(|c| c.jid() == jid)
+            })
+        });
+        match position {
+            Some(position) => sidebar.select(position),
+            None => {
+                let dialog = AddContactDialog::new(self, &account.jid());
+                dialog.set_address(jid);
+                dialog.present();
+            }
+        }
+    }
+
     fn load_window_size(&self) {
         let Some(settings) = &self.imp().settings else {
             return;

@@ -97,6 +97,11 @@ impl AddContactDialog {
         dialog
     }
 
+    /// Prefill the address (from an `xmpp:` link).
+    pub fn set_address(&self, jid: &str) {
+        self.imp().address_row.set_text(jid);
+    }
+
     fn on_input_changed(&self) {
         let imp = self.imp();
         let filled = !imp.address_row.text().trim().is_empty();
