@@ -117,6 +117,25 @@ fn a_wrong_password_is_refused_with_a_clear_message() {
 }
 
 #[test]
+fn a_password_changed_elsewhere_stops_the_retries_cleanly() {
+    let server = Prosody::start();
+    server.create_user("gina", "old-password");
+    let cli = Cli::new();
+    cli.add_account(&server, "gina", "old-password").ok();
+    server.create_user("gina", "new-password");
+    let run = cli.run(&["listen", "--timeout", "10"]);
+    assert_ne!(run.code, 0);
+    assert!(
+        run.stderr.contains("refused the password"),
+        "{}",
+        run.stderr
+    );
+    // The stream is abandoned without tripping tokio-xmpp's worker.
+    assert!(!run.stderr.contains("panicked"), "{}", run.stderr);
+    assert_eq!(run.stderr.trim().lines().count(), 1, "{}", run.stderr);
+}
+
+#[test]
 fn a_server_that_is_down_gives_a_clear_message() {
     let mut server = Prosody::start();
     server.create_user("frank", "pw");

@@ -281,6 +281,10 @@ async fn scenario(ctx: &Ctx) -> TestResult {
     .map_err(|e| format!("dave cannot add alice: {e}"))?;
     let requests = ctx.app.session().requests();
     wait_for("Dave's subscription request", || requests.n_items() == 1).await?;
+    ensure!(
+        ctx.app.session().contact(&alice_jid, &dave_jid).is_none(),
+        "Dave is listed twice: as a request and as a contact"
+    );
     let requests_revealer: gtk::Revealer = find(&sidebar, "requests_revealer")?;
     ensure!(
         requests_revealer.reveals_child(),

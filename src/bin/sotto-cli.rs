@@ -393,6 +393,7 @@ fn contact_json(account: &str, c: &Contact) -> serde_json::Value {
         "subscription": c.subscription,
         "pending_out": c.pending_out,
         "pending_in": c.pending_in,
+        "in_roster": c.in_roster,
         "groups": c.groups,
     })
 }

@@ -154,6 +154,7 @@ impl Account {
                     }
                     Some(Incoming::Closed) | None => {
                         self.online = false;
+                        self.forget_presences();
                         let reason = self.stopped_by.clone();
                         self.set_state(ConnectionState::Offline { reason: reason.clone() });
                         for w in self.sync_waiters.drain(..) {
@@ -174,6 +175,7 @@ impl Account {
                             let _ = self.link.send(Presence::unavailable()).await;
                         }
                         self.link.close().await;
+                        self.forget_presences();
                         self.set_state(ConnectionState::Offline { reason: None });
                         let _ = reply.send(());
                         return;
@@ -211,7 +213,7 @@ impl Account {
             Incoming::Reset { bound_jid } => {
                 tracing::debug!(%bound_jid, "stream bound");
                 self.online = true;
-                self.presences.clear();
+                self.forget_presences();
                 self.set_state(ConnectionState::Online);
                 self.after_reset().await;
             }
@@ -221,6 +223,7 @@ impl Account {
             }
             Incoming::Suspended => {
                 self.online = false;
+                self.forget_presences();
                 self.set_state(ConnectionState::Reconnecting {
                     reason: crate::i18n::gettext("The connection was interrupted."),
                 });
@@ -362,6 +365,25 @@ impl Account {
             .link
             .send(Iq::from_error(id, error).with_to(reply_to))
             .await;
+    }
+
+    /// Without a stream we know nothing about anyone's presence: say so,
+    /// instead of leaving contacts shown as online.
+    fn forget_presences(&mut self) {
+        for (jid, resources) in std::mem::take(&mut self.presences) {
+            if resources.is_empty() {
+                continue;
+            }
+            self.emit(Event::Presence {
+                account: self.row.jid.clone(),
+                jid: jid.to_string(),
+                presence: PresenceInfo {
+                    available: false,
+                    show: None,
+                    status: None,
+                },
+            });
+        }
     }
 
     async fn on_presence(&mut self, p: Presence) {
@@ -645,5 +667,6 @@ pub(crate) fn contact_from_row(row: &ContactRow) -> Contact {
         pending_out: row.pending_out,
         pending_in: row.pending_in,
         groups: row.group_list(),
+        in_roster: row.in_roster,
     }
 }

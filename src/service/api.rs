@@ -135,6 +135,9 @@ pub struct Contact {
     /// They asked for a subscription and wait for our answer.
     pub pending_in: bool,
     pub groups: Vec<String>,
+    /// False for someone who only asked to subscribe: a request, not yet a
+    /// contact.
+    pub in_roster: bool,
 }
 
 impl Contact {

@@ -26,7 +26,9 @@ use tokio_xmpp::xmlstream::{
 /// How to reach the server.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Endpoint {
-    /// `_xmpp-client._tcp` SRV records of the JID's domain (fallback :5222).
+    /// The JID's domain's SRV records: `_xmpps-client._tcp` (direct TLS,
+    /// XEP-0368) and `_xmpp-client._tcp` (STARTTLS), merged by priority;
+    /// without any, the domain on port 5222 with STARTTLS.
     Srv,
     /// An explicit `HOST:PORT` speaking STARTTLS.
     StartTls { host: String, port: u16 },
@@ -125,14 +127,24 @@ impl Connector {
         })
     }
 
-    async fn tcp(&self, domain: &str) -> Result<TcpStream, XmppError> {
-        let dns = match &self.endpoint {
-            Endpoint::Srv => DnsConfig::srv_default_client(domain),
-            Endpoint::StartTls { host, port } | Endpoint::DirectTls { host, port } => {
-                DnsConfig::no_srv(host, *port)
-            }
+    /// Connect TCP to the first reachable candidate; `true` = direct TLS.
+    async fn tcp(&self, domain: &str) -> Result<(TcpStream, bool), XmppError> {
+        let candidates = match &self.endpoint {
+            Endpoint::Srv => srv_candidates(domain).await,
+            Endpoint::StartTls { host, port } => vec![Candidate::new(host, *port, false)],
+            Endpoint::DirectTls { host, port } => vec![Candidate::new(host, *port, true)],
         };
-        dns.resolve().await
+        let mut last = XmppError::Disconnected;
+        for c in candidates {
+            match DnsConfig::no_srv(&c.host, c.port).resolve().await {
+                Ok(tcp) => return Ok((tcp, c.direct_tls)),
+                Err(e) => {
+                    tracing::debug!(host = %c.host, port = c.port, "candidate unreachable: {e}");
+                    last = e;
+                }
+            }
+        }
+        Err(last)
     }
 
     async fn tls<S>(
@@ -193,10 +205,10 @@ impl ServerConnector for Connector {
             from: None,
             id: None,
         };
-        let tcp = self.tcp(domain).await?;
-        let (tls, binding) = match self.endpoint {
-            Endpoint::DirectTls { .. } => self.tls(tcp, domain).await?,
-            Endpoint::Srv | Endpoint::StartTls { .. } => {
+        let (tcp, direct_tls) = self.tcp(domain).await?;
+        let (tls, binding) = match direct_tls {
+            true => self.tls(tcp, domain).await?,
+            false => {
                 let plain = initiate_stream(BufStream::new(tcp), ns, header(), timeouts).await?;
                 let (features, mut plain) = plain.recv_features().await?;
                 if !features.can_starttls() {
@@ -235,6 +247,75 @@ impl ServerConnector for Connector {
     }
 }
 
+/// One place to try, from SRV or configuration.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Candidate {
+    host: String,
+    port: u16,
+    direct_tls: bool,
+}
+
+impl Candidate {
+    fn new(host: &str, port: u16, direct_tls: bool) -> Candidate {
+        Candidate {
+            host: host.to_owned(),
+            port,
+            direct_tls,
+        }
+    }
+}
+
+/// SRV records as `(priority, weight, target, port, direct_tls)`.
+type SrvRecord = (u16, u16, String, u16, bool);
+
+/// XEP-0368: both SRV sets form one list ordered by priority; at equal
+/// priority, direct TLS first (it saves a round trip), then by weight.
+/// A lone "." target means the service is explicitly not offered.
+fn order_candidates(domain: &str, mut records: Vec<SrvRecord>) -> Vec<Candidate> {
+    records.retain(|r| !r.2.is_empty() && r.2 != ".");
+    if records.is_empty() {
+        return vec![Candidate::new(domain, 5222, false)];
+    }
+    records.sort_by(|a, b| {
+        a.0.cmp(&b.0)
+            .then(b.4.cmp(&a.4))
+            .then(b.1.cmp(&a.1))
+    });
+    records
+        .into_iter()
+        .map(|(_, _, target, port, direct)| {
+            Candidate::new(target.trim_end_matches('.'), port, direct)
+        })
+        .collect()
+}
+
+async fn srv_candidates(domain: &str) -> Vec<Candidate> {
+    use hickory_resolver::TokioResolver;
+    use hickory_resolver::proto::rr::RData;
+    let resolver = match TokioResolver::builder_tokio().map(|b| b.build()) {
+        Ok(Ok(r)) => r,
+        _ => return order_candidates(domain, Vec::new()),
+    };
+    let mut records = Vec::new();
+    for (service, direct) in [("_xmpps-client._tcp", true), ("_xmpp-client._tcp", false)] {
+        let name = format!("{service}.{domain}.");
+        if let Ok(lookup) = resolver.srv_lookup(name).await {
+            for answer in lookup.answers() {
+                if let RData::SRV(srv) = &answer.data {
+                    records.push((
+                        srv.priority,
+                        srv.weight,
+                        srv.target.to_ascii(),
+                        srv.port,
+                        direct,
+                    ));
+                }
+            }
+        }
+    }
+    order_candidates(domain, records)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -260,6 +341,35 @@ mod tests {
             Endpoint::parse("example.org:http")
                 .unwrap_err()
                 .contains("port number")
+        );
+    }
+
+    #[test]
+    fn srv_records_merge_by_priority_preferring_direct_tls() {
+        let recs = vec![
+            (10, 0, "starttls.example.org.".into(), 5222, false),
+            (5, 0, "backup.example.org.".into(), 443, true),
+            (10, 0, "tls.example.org.".into(), 5223, true),
+            (10, 50, "heavy.example.org.".into(), 5222, false),
+        ];
+        let got = order_candidates("example.org", recs);
+        let names: Vec<_> = got.iter().map(|c| (c.host.as_str(), c.direct_tls)).collect();
+        assert_eq!(
+            names,
+            [
+                ("backup.example.org", true),
+                ("tls.example.org", true),
+                ("heavy.example.org", false),
+                ("starttls.example.org", false),
+            ]
+        );
+    }
+
+    #[test]
+    fn without_srv_the_domain_is_tried_with_starttls() {
+        assert_eq!(
+            order_candidates("example.org", vec![(0, 0, ".".into(), 0, true)]),
+            [Candidate::new("example.org", 5222, false)]
         );
     }
 }

@@ -261,6 +261,8 @@ pub fn open(
     incoming: mpsc::UnboundedSender<Incoming>,
 ) -> Link {
     let reports = incoming.clone();
+    // Giving up hands the reconnect slot to the pump (see `pump`).
+    let (abandon_tx, abandon_rx) = mpsc::unbounded_channel::<oneshot::Sender<Connection>>();
     let mut last_handover: Option<std::time::Instant> = None;
     let mut churn = 0u32;
     let reconnector = Box::new(
@@ -269,6 +271,7 @@ pub fn open(
             let jid = jid.clone();
             let password = password.clone();
             let reports = reports.clone();
+            let abandon = abandon_tx.clone();
             // A connection we handed over that died within seconds never got
             // through negotiation: don't hammer the server with it.
             if last_handover.is_some_and(|t| t.elapsed() < Duration::from_secs(5)) {
@@ -278,7 +281,7 @@ pub fn open(
             }
             if churn >= 2 {
                 let _ = reports.send(Incoming::Attempt(AttemptReport::Stuck));
-                drop(slot);
+                let _ = abandon.send(slot);
                 return;
             }
             last_handover = Some(std::time::Instant::now());
@@ -296,8 +299,11 @@ pub fn open(
                             tracing::info!(%error, fatal, "connection attempt failed");
                             let _ = reports
                                 .send(Incoming::Attempt(AttemptReport::Failed { error, fatal }));
-                            if fatal || slot.is_closed() {
-                                // Dropping the slot ends the stream for good.
+                            if slot.is_closed() {
+                                return;
+                            }
+                            if fatal {
+                                let _ = abandon.send(slot);
                                 return;
                             }
                             tokio::time::sleep(delay).await;
@@ -311,15 +317,23 @@ pub fn open(
     let stream = StanzaStream::new(reconnector, 64);
     let (out_tx, out_rx) = mpsc::channel(64);
     let iqs: PendingIqs = Arc::default();
-    tokio::spawn(pump(stream, out_rx, iqs.clone(), incoming));
+    tokio::spawn(pump(stream, out_rx, abandon_rx, iqs.clone(), incoming));
     Link { out: out_tx, iqs }
 }
 
 /// Owns the `StanzaStream`: one task reads and writes it, so neither
 /// direction can starve the other.
+///
+/// Giving up: tokio-xmpp 6 panics its worker when a reconnect slot is
+/// dropped (`ReconnectAborted`), and `StanzaStream::close` waits for a
+/// worker that is waiting for that slot. So an abandoned slot is never
+/// answered and never dropped, and the stream is dropped instead of closed:
+/// one idle task stays behind per abandoned stream, which only happens after
+/// a fatal error or a stuck negotiation.
 async fn pump(
     mut stream: StanzaStream,
     mut out: mpsc::Receiver<Outgoing>,
+    mut abandoned: mpsc::UnboundedReceiver<oneshot::Sender<Connection>>,
     iqs: PendingIqs,
     incoming: mpsc::UnboundedSender<Incoming>,
 ) {
@@ -360,6 +374,12 @@ async fn pump(
                 }
                 None => break,
             },
+            Some(slot) = abandoned.recv() => {
+                std::mem::forget(slot);
+                drop(stream);
+                let _ = incoming.send(Incoming::Closed);
+                return;
+            }
         }
     }
     stream.close().await;

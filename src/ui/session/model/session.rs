@@ -141,8 +141,15 @@ impl Session {
             Event::Roster { account, contacts } => self.replace_roster(account, contacts),
             Event::ContactUpdated { account, contact } => {
                 match self.contact(account, &contact.jid) {
+                    // Someone who only asked is shown as a request, not twice.
+                    Some(_) if !contact.in_roster => retain(&imp.contacts, |c: &ContactItem| {
+                        !(c.account() == *account && c.jid() == contact.jid)
+                    }),
                     Some(item) => item.update(contact),
-                    None => imp.contacts.append(&ContactItem::new(account, contact)),
+                    None if contact.in_roster => {
+                        imp.contacts.append(&ContactItem::new(account, contact))
+                    }
+                    None => {}
                 }
                 self.sync_request(account, &contact.jid, contact.pending_in);
                 self.emit_by_name::<()>("contacts-reordered", &[]);
@@ -203,13 +210,15 @@ impl Session {
         let imp = self.imp();
         // Keep existing items (and so their presence and any selection).
         retain(&imp.contacts, |c: &ContactItem| {
-            c.account() != account || contacts.iter().any(|n| n.jid == c.jid())
+            c.account() != account
+                || contacts.iter().any(|n| n.in_roster && n.jid == c.jid())
         });
         let mut added = Vec::new();
         for contact in contacts {
             match self.contact(account, &contact.jid) {
                 Some(item) => item.update(contact),
-                None => added.push(ContactItem::new(account, contact)),
+                None if contact.in_roster => added.push(ContactItem::new(account, contact)),
+                None => {}
             }
             if contact.pending_in {
                 self.sync_request(account, &contact.jid, true);
