@@ -13,6 +13,7 @@ use tokio::sync::{mpsc, oneshot};
 use tokio_xmpp::connect::ServerConnector;
 use tokio_xmpp::parsers::iq::Iq;
 use tokio_xmpp::parsers::jid::{BareJid, Jid};
+use tokio_xmpp::parsers::message::Message;
 use tokio_xmpp::parsers::ns;
 use tokio_xmpp::parsers::sasl::DefinedCondition;
 use tokio_xmpp::stanzastream::{Connection, StanzaStream, StanzaToken};
@@ -66,6 +67,19 @@ pub enum IqError {
 }
 
 type PendingIqs = Arc<Mutex<HashMap<String, oneshot::Sender<Iq>>>>;
+/// MAM queries in flight: their result messages go to the query, not to the
+/// account's live traffic.
+type MamCollectors = Arc<Mutex<HashMap<String, mpsc::UnboundedSender<Message>>>>;
+
+/// One page of an archive query.
+#[derive(Debug)]
+pub struct MamPage {
+    /// The archived messages, oldest first, each with its archive id.
+    pub results: Vec<Message>,
+    pub complete: bool,
+    /// The archive id of the last result, to continue after.
+    pub last: Option<String>,
+}
 
 enum Outgoing {
     Stanza(Box<Stanza>, Option<oneshot::Sender<StanzaToken>>),
@@ -77,6 +91,7 @@ enum Outgoing {
 pub struct Link {
     out: mpsc::Sender<Outgoing>,
     iqs: PendingIqs,
+    mam: MamCollectors,
 }
 
 impl std::fmt::Debug for Outgoing {
@@ -125,6 +140,57 @@ impl Link {
             Ok(Ok(Iq::Error { error, .. })) => Err(IqError::Stanza(describe_stanza_error(&error))),
             Ok(Ok(_)) => Err(IqError::Stanza("unexpected answer".into())),
         }
+    }
+
+    /// One page of `archive` (None: our own) after archive id `after`.
+    /// The results arrive as messages before the IQ answer, on the same
+    /// stream, so they are all collected once the answer is in.
+    pub async fn mam_page(
+        &self,
+        archive: Option<BareJid>,
+        after: Option<String>,
+        max: usize,
+    ) -> Result<MamPage, IqError> {
+        use xmpp_parsers::mam::{Fin, Query, QueryId};
+        use xmpp_parsers::rsm::SetQuery;
+        let queryid = new_id();
+        let (tx, mut rx) = mpsc::unbounded_channel();
+        if let Ok(mut map) = self.mam.lock() {
+            map.insert(queryid.clone(), tx);
+        }
+        let query = Query {
+            queryid: Some(QueryId(queryid.clone())),
+            node: None,
+            form: None,
+            set: Some(SetQuery {
+                max: Some(max),
+                after,
+                before: None,
+                index: None,
+            }),
+            flip_page: false,
+        };
+        let mut iq = Iq::from_set(new_id(), query);
+        if let Some(to) = archive {
+            iq = iq.with_to(Jid::from(to));
+        }
+        let answer = self.iq(iq).await;
+        if let Ok(mut map) = self.mam.lock() {
+            map.remove(&queryid);
+        }
+        let payload = answer?;
+        let mut results = Vec::new();
+        while let Ok(m) = rx.try_recv() {
+            results.push(m);
+        }
+        let fin = payload
+            .and_then(|p| Fin::try_from(p).ok())
+            .ok_or_else(|| IqError::Stanza("the archive sent no <fin/>".into()))?;
+        Ok(MamPage {
+            results,
+            complete: fin.complete,
+            last: fin.set.last,
+        })
     }
 
     fn forget(&self, id: &str) {
@@ -317,8 +383,20 @@ pub fn open(
     let stream = StanzaStream::new(reconnector, 64);
     let (out_tx, out_rx) = mpsc::channel(64);
     let iqs: PendingIqs = Arc::default();
-    tokio::spawn(pump(stream, out_rx, abandon_rx, iqs.clone(), incoming));
-    Link { out: out_tx, iqs }
+    let mam: MamCollectors = Arc::default();
+    tokio::spawn(pump(
+        stream,
+        out_rx,
+        abandon_rx,
+        iqs.clone(),
+        mam.clone(),
+        incoming,
+    ));
+    Link {
+        out: out_tx,
+        iqs,
+        mam,
+    }
 }
 
 /// Owns the `StanzaStream`: one task reads and writes it, so neither
@@ -335,6 +413,7 @@ async fn pump(
     mut out: mpsc::Receiver<Outgoing>,
     mut abandoned: mpsc::UnboundedReceiver<oneshot::Sender<Connection>>,
     iqs: PendingIqs,
+    mam: MamCollectors,
     incoming: mpsc::UnboundedSender<Incoming>,
 ) {
     use tokio_xmpp::stanzastream::{Event as SEvent, StreamEvent};
@@ -351,6 +430,18 @@ async fn pump(
                         match waiter {
                             Some(tx) => { let _ = tx.send(iq); continue; }
                             None => Incoming::Stanza(Box::new(Stanza::Iq(iq))),
+                        }
+                    }
+                    Some(SEvent::Stanza(Stanza::Message(m))) => {
+                        let collector = m
+                            .payloads
+                            .iter()
+                            .find(|p| p.is("result", ns::MAM))
+                            .and_then(|r| r.attr("queryid"))
+                            .and_then(|q| mam.lock().ok().and_then(|map| map.get(q).cloned()));
+                        match collector {
+                            Some(tx) => { let _ = tx.send(m); continue; }
+                            None => Incoming::Stanza(Box::new(Stanza::Message(m))),
                         }
                     }
                     Some(SEvent::Stanza(s)) => Incoming::Stanza(Box::new(s)),

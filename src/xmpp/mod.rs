@@ -3,6 +3,7 @@
 
 pub mod connector;
 pub mod link;
+pub mod pep;
 
 pub use connector::{Connector, ConnectorError, Endpoint};
 pub use link::{AttemptReport, Incoming, IqError, Link};
