@@ -179,6 +179,6 @@ mod tests {
         assert!(xml.contains("pubsub#publish-options"), "{xml}");
         assert!(xml.contains("<value>open</value>"), "{xml}");
         assert!(xml.contains("<value>max</value>"), "{xml}");
-        assert!(xml.contains("id=\"42\""), "{xml}");
+        assert!(xml.contains("id='42'"), "{xml}");
     }
 }
