@@ -11,7 +11,8 @@ use anyhow::{Context, anyhow, bail};
 use clap::{Args, Parser, Subcommand};
 use serde_json::json;
 use sotto::service::{
-    self, Command, ConnectionState, Contact, Event, EventStream, ServerOverride, ServiceHandle,
+    self, ChatMessage, Command, ConnectionState, Contact, Event, EventStream, ServerOverride,
+    ServiceHandle, Trust,
     ServiceOptions,
 };
 use zeroize::Zeroizing;
@@ -44,6 +45,27 @@ enum Cmd {
     /// Manage contacts.
     #[command(subcommand)]
     Contact(ContactCmd),
+    /// Send a message (OMEMO-encrypted when the contact supports it).
+    Send { jid: String, text: String },
+    /// The conversation with JID from the local archive.
+    History {
+        jid: String,
+        #[command(flatten)]
+        json: JsonFlag,
+        /// How many of the latest messages.
+        #[arg(long, default_value_t = 50)]
+        limit: u32,
+    },
+    /// The OMEMO devices of JID (or your own address), with fingerprints and trust.
+    Devices {
+        jid: String,
+        #[command(flatten)]
+        json: JsonFlag,
+    },
+    /// Mark the device with this fingerprint as verified.
+    Trust { jid: String, fingerprint: String },
+    /// Never encrypt for the device with this fingerprint.
+    Distrust { jid: String, fingerprint: String },
     /// Stay online and print incoming events.
     Listen {
         #[command(flatten)]
@@ -193,13 +215,13 @@ async fn dispatch(s: &mut Session, cmd: Cmd) -> anyhow::Result<()> {
         Cmd::Status(JsonFlag { json }) => status(s, json).await,
         Cmd::Roster { json, offline } => {
             if !offline {
-                go_online(s).await?;
+                go_online(s, &mut |_| {}).await?;
             }
             print_roster(s, json.json).await
         }
         Cmd::Contact(c) => {
             let account = only_account(s).await?;
-            go_online(s).await?;
+            go_online(s, &mut |_| {}).await?;
             let (verb, jid) = match c {
                 ContactCmd::Add { jid, name } => {
                     let j = jid.clone();
@@ -257,6 +279,137 @@ async fn dispatch(s: &mut Session, cmd: Cmd) -> anyhow::Result<()> {
             Ok(())
         }
         Cmd::Listen { json, timeout } => listen(s, json.json, timeout).await,
+        Cmd::Send { jid, text } => send(s, jid, text).await,
+        Cmd::History { jid, json, limit } => {
+            let account = only_account(s).await?;
+            let messages = s
+                .handle
+                .request(|reply| Command::History {
+                    account,
+                    jid,
+                    before: None,
+                    limit,
+                    reply,
+                })
+                .await
+                .map_err(service_err)?;
+            for m in &messages {
+                if json.json {
+                    println!("{}", message_json(m));
+                } else {
+                    println!("{}", describe_message(m));
+                }
+            }
+            Ok(())
+        }
+        Cmd::Devices { jid, json } => {
+            let account = only_account(s).await?;
+            if let Err(e) = go_online(s, &mut |_| {}).await {
+                eprintln!("sotto-cli: offline ({e}); showing what is stored");
+            }
+            let devices = s
+                .handle
+                .request(|reply| Command::Devices {
+                    account,
+                    jid,
+                    reply,
+                })
+                .await
+                .map_err(service_err)?;
+            for d in &devices {
+                if json.json {
+                    println!("{}", serde_json::to_string(d)?);
+                } else {
+                    println!(
+                        "{}\t{}\t{}\t{}{}{}",
+                        d.device_id,
+                        d.fingerprint.as_deref().unwrap_or("(fingerprint unknown)"),
+                        d.trust.as_str(),
+                        d.namespaces.join(","),
+                        if d.active { "" } else { "\t(inactive)" },
+                        if d.own { "\t(this device)" } else { "" },
+                    );
+                }
+            }
+            Ok(())
+        }
+        Cmd::Trust { jid, fingerprint } => set_trust(s, jid, fingerprint, Trust::Verified).await,
+        Cmd::Distrust { jid, fingerprint } => {
+            set_trust(s, jid, fingerprint, Trust::Distrusted).await
+        }
+    }
+}
+
+async fn set_trust(
+    s: &mut Session,
+    jid: String,
+    fingerprint: String,
+    trust: Trust,
+) -> anyhow::Result<()> {
+    let account = only_account(s).await?;
+    let device = s
+        .handle
+        .request(|reply| Command::SetTrust {
+            account,
+            jid,
+            fingerprint,
+            trust,
+            reply,
+        })
+        .await
+        .map_err(service_err)?;
+    println!("{} device {}: {}", device.jid, device.device_id, trust.as_str());
+    Ok(())
+}
+
+async fn send(s: &mut Session, jid: String, text: String) -> anyhow::Result<()> {
+    let account = only_account(s).await?;
+    go_online(s, &mut |_| {}).await?;
+    let message = s
+        .handle
+        .request(|reply| Command::SendMessage {
+            account,
+            to: jid,
+            body: text,
+            reply,
+        })
+        .await
+        .map_err(service_err)?;
+    // Wait for the server's ack (XEP-0198) before going offline.
+    let deadline = tokio::time::sleep(Duration::from_secs(30));
+    tokio::pin!(deadline);
+    loop {
+        tokio::select! {
+            _ = &mut deadline => bail!("the server did not confirm the message in time; it stays queued"),
+            ev = s.events.next() => match ev {
+                Some(Event::Message { message: m }) if m.id == message.id && m.state != "pending" => {
+                    if m.state == "failed" {
+                        bail!("{}", m.error.unwrap_or_default());
+                    }
+                    println!("{}", m.id);
+                    return Ok(());
+                }
+                Some(_) => {}
+                None => bail!("the service stopped"),
+            }
+        }
+    }
+}
+
+fn message_json(m: &ChatMessage) -> serde_json::Value {
+    let mut v = serde_json::to_value(m).unwrap_or_default();
+    if let Some(obj) = v.as_object_mut() {
+        obj.insert("event".into(), "message".into());
+    }
+    v
+}
+
+fn describe_message(m: &ChatMessage) -> String {
+    let lock = if m.encrypted { "🔒 " } else { "" };
+    match (&m.body, &m.error) {
+        (Some(body), _) => format!("{lock}{}: {body}", m.sender),
+        (None, Some(error)) => format!("{lock}{}: [cannot show this message: {error}]", m.sender),
+        (None, None) => format!("{lock}{}: [empty]", m.sender),
     }
 }
 
@@ -288,7 +441,7 @@ async fn only_account(s: &Session) -> anyhow::Result<String> {
 
 /// Connect every account and wait until each has its roster, or fail
 /// with the first connection problem.
-async fn go_online(s: &mut Session) -> anyhow::Result<()> {
+async fn go_online(s: &mut Session, seen: &mut dyn FnMut(&Event)) -> anyhow::Result<()> {
     only_account(s).await?;
     s.handle.send(Command::ConnectAll).map_err(service_err)?;
     let handle = s.handle.clone();
@@ -310,7 +463,7 @@ async fn go_online(s: &mut Session) -> anyhow::Result<()> {
                 Some(Event::Connection { state: ConnectionState::Offline { reason: Some(e) }, .. }) => {
                     bail!("{}", e.user_message())
                 }
-                Some(_) => {}
+                Some(ev) => seen(&ev),
                 None => bail!("the service stopped"),
             },
             _ = &mut deadline => bail!("the server did not answer within 45 seconds"),
@@ -327,7 +480,7 @@ async fn status(s: &mut Session, json: bool) -> anyhow::Result<()> {
     if snap.accounts.is_empty() {
         bail!("no account yet: add one with `sotto-cli account add JID --password-stdin`");
     }
-    let online = go_online(s).await;
+    let online = go_online(s, &mut |_| {}).await;
     for account in &snap.accounts {
         let (state, reason) = match &online {
             Ok(()) => ("online", None),
@@ -399,7 +552,8 @@ fn contact_json(account: &str, c: &Contact) -> serde_json::Value {
 }
 
 async fn listen(s: &mut Session, json: bool, timeout: Option<u64>) -> anyhow::Result<()> {
-    go_online(s).await?;
+    // Messages from the archive arrive while connecting: print them too.
+    go_online(s, &mut |ev| print_event(ev, json)).await?;
     eprintln!("Listening; press Ctrl+C to stop.");
     let deadline = async {
         match timeout {
@@ -414,18 +568,26 @@ async fn listen(s: &mut Session, json: bool, timeout: Option<u64>) -> anyhow::Re
             _ = tokio::signal::ctrl_c() => return Ok(()),
             ev = s.events.next() => {
                 let Some(ev) = ev else { return Ok(()) };
-                if json {
-                    println!("{}", serde_json::to_string(&ev)?);
-                } else {
-                    println!("{}", describe(&ev));
-                }
+                print_event(&ev, json);
             }
         }
     }
 }
 
+fn print_event(ev: &Event, json: bool) {
+    let line = match (ev, json) {
+        (Event::Message { message }, true) => message_json(message).to_string(),
+        (_, true) => serde_json::to_string(ev).unwrap_or_default(),
+        (_, false) => describe(ev),
+    };
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "{line}");
+    let _ = out.flush();
+}
+
 fn describe(ev: &Event) -> String {
     match ev {
+        Event::Message { message } => describe_message(message),
         Event::Connection { account, state } => format!("{account}: {state:?}"),
         Event::SubscriptionRequest { jid, .. } => {
             format!("{jid} asks to see your presence (sotto-cli contact accept {jid})")

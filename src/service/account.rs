@@ -1,6 +1,10 @@
 //! One task per logged-in account: it owns the stream, keeps the roster and
 //! presence in sync with the server, and answers the requests routed to it.
 
+mod caps;
+mod chat;
+mod e2e;
+
 use std::collections::HashMap;
 
 use tokio::sync::{mpsc, oneshot};
@@ -13,9 +17,11 @@ use xmpp_parsers::stanza_error::{DefinedCondition, ErrorType, StanzaError};
 use zeroize::Zeroizing;
 
 use super::api::{
-    ConnectionError, ConnectionState, Contact, Event, PresenceInfo, Reply, ServiceError,
-    Subscription,
+    ChatMessage, ConnectionError, ConnectionState, Contact, DeviceInfo, Event, PresenceInfo,
+    Reply, ServiceError, Subscription,
 };
+pub(crate) use chat::history;
+pub(crate) use e2e::{device_infos, normalize_fingerprint};
 use crate::store::{AccountRow, ContactRow, Store, contacts::RosterItem};
 use crate::xmpp::{AttemptReport, Connector, Incoming, Link, link};
 
@@ -37,6 +43,15 @@ pub(crate) enum AccountCommand {
     },
     Sync {
         reply: Reply<()>,
+    },
+    Send {
+        to: BareJid,
+        body: String,
+        reply: Reply<ChatMessage>,
+    },
+    Devices {
+        jid: BareJid,
+        reply: Reply<Vec<DeviceInfo>>,
     },
     Close {
         reply: oneshot::Sender<()>,
@@ -81,6 +96,9 @@ pub(crate) fn spawn(
         roster_synced: false,
         sync_waiters: Vec::new(),
         presences: HashMap::new(),
+        e2e: None,
+        catching_up: false,
+        resent_pending: false,
     };
     let task = tokio::spawn(account.run(rx, in_rx));
     Ok(AccountHandle { tx, task })
@@ -104,6 +122,12 @@ struct Account {
     sync_waiters: Vec<Reply<()>>,
     /// Available resources per contact.
     presences: HashMap<BareJid, HashMap<String, PresenceInfo>>,
+    /// OMEMO, once set up on this connection.
+    e2e: Option<e2e::E2e>,
+    /// Processing the archive backlog (see `catch_up`).
+    catching_up: bool,
+    /// Messages left pending by an earlier run were sent again.
+    resent_pending: bool,
 }
 
 fn storage(e: crate::store::StoreError) -> ServiceError {
@@ -266,7 +290,25 @@ impl Account {
             Ok(None) => self.emit_roster().await,
             Err(e) => tracing::warn!("roster fetch failed: {e}"),
         }
-        let _ = self.link.send(Presence::available()).await;
+        if let Err(e) = self.omemo_setup().await {
+            tracing::warn!("OMEMO set-up failed: {e}");
+            self.emit(Event::Error {
+                message: crate::i18n::gettext_f(
+                    "Encryption could not be set up on the server: {detail}",
+                    &[("detail", &e)],
+                ),
+            });
+        }
+        // Before presence: live messages only flow once we are available,
+        // so the backlog is processed first.
+        self.catch_up().await;
+        let carbons = Iq::from_set(link::new_id(), xmpp_parsers::carbons::Enable);
+        if let Err(e) = self.link.iq(carbons).await {
+            tracing::info!("carbons not enabled: {e}");
+        }
+        let mut presence = Presence::available();
+        presence.payloads.push(caps::caps().into());
+        let _ = self.link.send(presence).await;
         // A ping to our server is a barrier: the server handles stanzas in
         // order, so pending subscription requests and presences it sends in
         // answer to our initial presence are queued before the pong.
@@ -276,6 +318,10 @@ impl Account {
             tracing::debug!("ping after login: {e}");
         }
         self.roster_synced = true;
+        if !self.resent_pending {
+            self.resent_pending = true;
+            self.resend_pending().await;
+        }
     }
 
     async fn emit_roster(&self) {
@@ -310,8 +356,7 @@ impl Account {
         match stanza {
             Stanza::Iq(iq) => self.on_iq(iq).await,
             Stanza::Presence(p) => self.on_presence(p).await,
-            // Messages are handled by the messaging layer (issue 4).
-            Stanza::Message(_) => {}
+            Stanza::Message(m) => self.on_message(m).await,
         }
     }
 
@@ -348,6 +393,19 @@ impl Account {
                 }
                 let _ = self.link.send(Iq::empty_result(reply_to, id)).await;
             }
+            return;
+        }
+        if !is_set && payload.is("query", xmpp_parsers::ns::DISCO_INFO) {
+            let node = payload.attr("node").map(str::to_owned);
+            let mut info = caps::disco_info();
+            info.node = node;
+            let answer = Iq::Result {
+                from: None,
+                to: Some(reply_to),
+                id,
+                payload: Some(info.into()),
+            };
+            let _ = self.link.send(answer).await;
             return;
         }
         if !is_set && payload.is("ping", xmpp_parsers::ns::PING) {
@@ -467,6 +525,22 @@ impl Account {
             }
             AccountCommand::Answer { jid, accept, reply } => {
                 let _ = reply.send(self.answer(jid, accept).await);
+            }
+            AccountCommand::Send { to, body, reply } => {
+                let _ = reply.send(self.send_chat(to, body).await);
+            }
+            AccountCommand::Devices { jid, reply } => {
+                if self.online && self.e2e.is_some() {
+                    if jid != self.jid {
+                        self.refresh_device_lists(&jid).await;
+                    }
+                    self.fill_identities(&jid).await;
+                }
+                let _ = reply.send(
+                    self.device_infos(&jid.to_string())
+                        .await
+                        .map_err(storage),
+                );
             }
             // `run` handles Close before dispatching here.
             AccountCommand::Close { reply } => {
@@ -619,18 +693,34 @@ async fn drain_offline(
         None => ServiceError::NotConnected,
     };
     while let Some(cmd) = commands.recv().await {
-        match cmd {
+        if cmd.fail(err()) {
+            return;
+        }
+    }
+}
+
+impl AccountCommand {
+    /// Answer with `error`; true for `Close`.
+    pub(crate) fn fail(self, error: ServiceError) -> bool {
+        match self {
             AccountCommand::AddContact { reply, .. }
             | AccountCommand::RemoveContact { reply, .. }
             | AccountCommand::Answer { reply, .. }
             | AccountCommand::Sync { reply } => {
-                let _ = reply.send(Err(err()));
+                let _ = reply.send(Err(error));
+            }
+            AccountCommand::Send { reply, .. } => {
+                let _ = reply.send(Err(error));
+            }
+            AccountCommand::Devices { reply, .. } => {
+                let _ = reply.send(Err(error));
             }
             AccountCommand::Close { reply } => {
                 let _ = reply.send(());
-                return;
+                return true;
             }
         }
+        false
     }
 }
 

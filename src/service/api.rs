@@ -65,8 +65,130 @@ pub enum Command {
     /// Wait until the roster of every online account was fetched from the
     /// server (used by `sotto-cli roster` to print fresh data).
     Sync { reply: Reply<()> },
+    /// Send a chat message: stored first, then sent (OMEMO-encrypted when the
+    /// conversation's policy says so). The reply carries the stored message;
+    /// its state follows as [`Event::Message`] updates.
+    SendMessage {
+        account: String,
+        to: String,
+        body: String,
+        reply: Reply<ChatMessage>,
+    },
+    /// A window of a conversation from the archive, oldest first: the
+    /// `limit` messages before `before` (`(timestamp, id)`), or the latest.
+    History {
+        account: String,
+        jid: String,
+        before: Option<(i64, i64)>,
+        limit: u32,
+        reply: Reply<Vec<ChatMessage>>,
+    },
+    /// The OMEMO devices of a contact (or, with our own address, our own),
+    /// with fingerprints and trust.
+    Devices {
+        account: String,
+        jid: String,
+        reply: Reply<Vec<DeviceInfo>>,
+    },
+    /// Record a trust decision for the device with this fingerprint.
+    SetTrust {
+        account: String,
+        jid: String,
+        fingerprint: String,
+        trust: Trust,
+        reply: Reply<DeviceInfo>,
+    },
+    /// Sticky per-conversation encryption: `Some(true)` OMEMO, `Some(false)`
+    /// plain, `None` the default policy.
+    SetEncryption {
+        account: String,
+        jid: String,
+        encryption: Option<bool>,
+        reply: Reply<()>,
+    },
     /// Stop the service; the reply comes once everything is flushed.
     Shutdown { reply: oneshot::Sender<()> },
+}
+
+/// A message as the front ends see it (one row of the archive).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ChatMessage {
+    pub id: i64,
+    pub account: String,
+    /// The conversation's JID (the peer, or the room).
+    pub conversation: String,
+    /// `in` or `out`.
+    pub direction: String,
+    pub sender: String,
+    pub sender_device: Option<u32>,
+    /// `omemo0`, `omemo2`, or `None` for plain messages.
+    pub namespace: Option<String>,
+    pub encrypted: bool,
+    /// Whether the sending device was trusted (received encrypted messages).
+    pub trusted: Option<bool>,
+    pub body: Option<String>,
+    /// Why it could not be decrypted, or why sending failed.
+    pub error: Option<String>,
+    /// Unix milliseconds.
+    pub timestamp: i64,
+    /// `pending`, `sent`, `delivered`, `read`, `failed`, `received`.
+    pub state: String,
+    pub corrected: bool,
+    /// Devices encrypted for / left out and why (JSON), for sent messages.
+    pub encryption_info: Option<serde_json::Value>,
+}
+
+/// Trust levels (ARCHITECTURE.md "Trust").
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Trust {
+    Undecided,
+    Verified,
+    Blind,
+    Distrusted,
+}
+
+impl Trust {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Trust::Undecided => "undecided",
+            Trust::Verified => "verified",
+            Trust::Blind => "blind",
+            Trust::Distrusted => "distrusted",
+        }
+    }
+
+    pub fn parse(s: &str) -> Trust {
+        match s {
+            "verified" => Trust::Verified,
+            "blind" => Trust::Blind,
+            "distrusted" => Trust::Distrusted,
+            _ => Trust::Undecided,
+        }
+    }
+
+    /// Whether this device gets message keys.
+    pub fn is_trusted(self) -> bool {
+        matches!(self, Trust::Verified | Trust::Blind)
+    }
+}
+
+/// One OMEMO device of a contact or of ourselves.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct DeviceInfo {
+    pub jid: String,
+    pub device_id: u32,
+    /// Namespaces the device is listed in (`omemo0`, `omemo2`).
+    pub namespaces: Vec<String>,
+    pub label: Option<String>,
+    /// Hex of the Curve25519 identity key (as in QR codes), when known.
+    pub fingerprint: Option<String>,
+    pub trust: Trust,
+    /// Still in the published device list.
+    pub active: bool,
+    /// This very device.
+    pub own: bool,
+    pub last_seen: Option<i64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -104,6 +226,25 @@ pub enum Event {
     SubscriptionRequest {
         account: String,
         jid: String,
+    },
+    /// A message was stored or changed (new, state, correction).
+    Message {
+        message: ChatMessage,
+    },
+    /// Catching up with the server archive after connecting.
+    CatchUp {
+        account: String,
+        /// Messages processed so far.
+        done: u64,
+        finished: bool,
+    },
+    /// A known device of a contact now shows another identity key: it is
+    /// not encrypted to until the user decides (ARCHITECTURE.md "Trust").
+    IdentityChanged {
+        account: String,
+        jid: String,
+        device_id: u32,
+        fingerprint: String,
     },
     /// Something went wrong that is not tied to one request.
     Error {
@@ -269,6 +410,12 @@ pub enum ServiceError {
     Secrets(String),
     #[error("the service has stopped")]
     Stopped,
+    /// Nothing was sent: the message could not be encrypted for anyone
+    /// trusted, and Sotto never falls back to plain text by itself.
+    #[error("cannot encrypt: {0}")]
+    CannotEncrypt(String),
+    #[error("unknown device: {0}")]
+    UnknownDevice(String),
 }
 
 impl ServiceError {
@@ -297,6 +444,14 @@ impl ServiceError {
                 &[("detail", d)],
             ),
             ServiceError::Stopped => gettext("The background service has stopped."),
+            ServiceError::CannotEncrypt(d) => gettext_f(
+                "The message was not sent: it could not be encrypted for any trusted device ({detail}). It was not sent unencrypted either.",
+                &[("detail", d)],
+            ),
+            ServiceError::UnknownDevice(d) => gettext_f(
+                "No device with the fingerprint {fingerprint} is known for this contact.",
+                &[("fingerprint", d)],
+            ),
         }
     }
 }

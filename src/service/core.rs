@@ -89,6 +89,10 @@ fn storage(e: crate::store::StoreError) -> ServiceError {
     ServiceError::Storage(e.to_string())
 }
 
+fn storage_err(e: crate::store::StoreError) -> ServiceError {
+    ServiceError::Storage(e.to_string())
+}
+
 fn parse_jid(s: &str) -> Result<BareJid, ServiceError> {
     let jid = BareJid::new(s.trim()).map_err(|_| ServiceError::InvalidJid(s.to_owned()))?;
     if jid.node().is_none() {
@@ -215,8 +219,137 @@ impl Core {
                 }
             },
             Command::Sync { reply } => self.sync(reply),
+            Command::SendMessage {
+                account,
+                to,
+                body,
+                reply,
+            } => match parse_jid(&to) {
+                Ok(to) if !body.trim().is_empty() => {
+                    self.route(&account, reply, |reply| AccountCommand::Send { to, body, reply })
+                }
+                Ok(_) => {
+                    let _ = reply.send(Err(ServiceError::Refused(crate::i18n::gettext(
+                        "an empty message",
+                    ))));
+                }
+                Err(e) => {
+                    let _ = reply.send(Err(e));
+                }
+            },
+            Command::History {
+                account,
+                jid,
+                before,
+                limit,
+                reply,
+            } => {
+                let result = match self.account_id(&account).await {
+                    Ok(id) => account::history(&self.store, id, &account, jid.trim(), before, limit)
+                        .await
+                        .map_err(storage_err),
+                    Err(e) => Err(e),
+                };
+                let _ = reply.send(result);
+            }
+            Command::Devices {
+                account,
+                jid,
+                reply,
+            } => match parse_jid(&jid) {
+                Ok(jid) if self.accounts.contains_key(&account) => {
+                    self.route(&account, reply, |reply| AccountCommand::Devices { jid, reply })
+                }
+                Ok(jid) => {
+                    let result = self.devices_offline(&account, &jid.to_string()).await;
+                    let _ = reply.send(result);
+                }
+                Err(e) => {
+                    let _ = reply.send(Err(e));
+                }
+            },
+            Command::SetTrust {
+                account,
+                jid,
+                fingerprint,
+                trust,
+                reply,
+            } => {
+                let _ = reply.send(self.set_trust(&account, &jid, &fingerprint, trust).await);
+            }
+            Command::SetEncryption {
+                account,
+                jid,
+                encryption,
+                reply,
+            } => {
+                let result = match (self.account_id(&account).await, parse_jid(&jid)) {
+                    (Ok(id), Ok(jid)) => {
+                        let value = encryption.map(|on| if on { "omemo" } else { "none" });
+                        self.store
+                            .set_conversation_encryption(id, &jid.to_string(), value)
+                            .await
+                            .map_err(storage_err)
+                    }
+                    (Err(e), _) | (_, Err(e)) => Err(e),
+                };
+                let _ = reply.send(result);
+            }
             Command::Shutdown { .. } => {}
         }
+    }
+
+    async fn account_id(&self, account: &str) -> Result<i64, ServiceError> {
+        match self.store.account(account).await {
+            Ok(Some(row)) => Ok(row.id),
+            Ok(None) => Err(ServiceError::UnknownAccount(account.to_owned())),
+            Err(e) => Err(storage_err(e)),
+        }
+    }
+
+    async fn devices_offline(&self, account: &str, jid: &str) -> Result<Vec<DeviceInfo>, ServiceError> {
+        let id = self.account_id(account).await?;
+        let own = self.store.load_own_device(id).await.map_err(storage_err)?;
+        account::device_infos(&self.store, id, jid, own.as_ref())
+            .await
+            .map_err(storage_err)
+    }
+
+    /// Trust decisions work offline: they are local facts.
+    async fn set_trust(
+        &self,
+        account: &str,
+        jid: &str,
+        fingerprint: &str,
+        trust: Trust,
+    ) -> Result<DeviceInfo, ServiceError> {
+        let jid = parse_jid(jid)?.to_string();
+        let id = self.account_id(account).await?;
+        let wanted = account::normalize_fingerprint(fingerprint);
+        let own = self.store.load_own_device(id).await.map_err(storage_err)?;
+        let devices = account::device_infos(&self.store, id, &jid, own.as_ref())
+            .await
+            .map_err(storage_err)?;
+        let device = devices
+            .into_iter()
+            .find(|d| !d.own && d.fingerprint.as_deref() == Some(wanted.as_str()))
+            .ok_or_else(|| ServiceError::UnknownDevice(fingerprint.to_owned()))?;
+        let key = hex::decode(&wanted).map_err(|_| ServiceError::UnknownDevice(fingerprint.to_owned()))?;
+        self.store
+            .set_trust(
+                id,
+                &jid,
+                device.device_id,
+                &key,
+                trust
+                    .as_str()
+                    .parse::<crate::store::omemo::TrustLevel>()
+                    .unwrap_or(crate::store::omemo::TrustLevel::Undecided),
+                crate::store::omemo::TrustSource::Manual,
+            )
+            .await
+            .map_err(storage_err)?;
+        Ok(DeviceInfo { trust, ..device })
     }
 
     /// Hand a request to the account's task.
@@ -542,17 +675,7 @@ async fn close_account(handle: AccountHandle) {
 
 /// An account task that is gone cannot answer: say so.
 fn fail_command(cmd: AccountCommand) {
-    match cmd {
-        AccountCommand::AddContact { reply, .. }
-        | AccountCommand::RemoveContact { reply, .. }
-        | AccountCommand::Answer { reply, .. }
-        | AccountCommand::Sync { reply } => {
-            let _ = reply.send(Err(ServiceError::NotConnected));
-        }
-        AccountCommand::Close { reply } => {
-            let _ = reply.send(());
-        }
-    }
+    cmd.fail(ServiceError::NotConnected);
 }
 
 fn absolute(p: &Path) -> String {

@@ -142,13 +142,15 @@ impl Link {
         }
     }
 
-    /// One page of `archive` (None: our own) after archive id `after`.
+    /// One page of `archive` (None: our own) after archive id `after`, or
+    /// before `before` (`Some("")`: the last page).
     /// The results arrive as messages before the IQ answer, on the same
     /// stream, so they are all collected once the answer is in.
     pub async fn mam_page(
         &self,
         archive: Option<BareJid>,
         after: Option<String>,
+        before: Option<String>,
         max: usize,
     ) -> Result<MamPage, IqError> {
         use xmpp_parsers::mam::{Fin, Query, QueryId};
@@ -165,7 +167,7 @@ impl Link {
             set: Some(SetQuery {
                 max: Some(max),
                 after,
-                before: None,
+                before,
                 index: None,
             }),
             flip_page: false,

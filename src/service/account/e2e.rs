@@ -1,0 +1,612 @@
+//! OMEMO in the service (ARCHITECTURE.md "OMEMO", "Trust"): our device,
+//! device lists and bundles in both namespaces, sessions, trust, and the
+//! encrypt/decrypt steps the messaging layer calls. The protocol itself is
+//! the pure `crate::omemo`; this file is the I/O and the bookkeeping.
+
+use std::collections::{HashMap, HashSet};
+use std::time::{Duration, Instant};
+
+use tokio_xmpp::parsers::jid::BareJid;
+use xmpp_parsers::minidom::Element;
+
+use super::Account;
+use crate::omemo::{
+    Bundle, DeviceList, DeviceListEntry, EncryptedMessage, Namespace, OmemoError, OwnDevice,
+    Session,
+};
+use crate::service::api::{DeviceInfo, Event, Trust};
+use crate::store::omemo as ostore;
+use crate::xmpp::link::IqError;
+use crate::xmpp::pep::{self, NodeConfig};
+
+pub(crate) const NAMESPACES: [Namespace; 2] = [Namespace::TwoMemo, Namespace::OldMemo];
+/// A device we could not decrypt from gets at most one repair message per
+/// this interval (ARCHITECTURE.md: repair, rate-limited).
+const REPAIR_INTERVAL: Duration = Duration::from_secs(3600);
+const DEVICE_LABEL: &str = "Sotto";
+
+/// OMEMO state of one connected account.
+pub(crate) struct E2e {
+    pub own: OwnDevice,
+    /// Pre-keys consumed during catch-up, removed when it ends.
+    pub deferred_pre_keys: Vec<u32>,
+    /// Session completions (empty messages) held until catch-up ends.
+    pub held_replies: Vec<(Namespace, String, u32)>,
+    pub repairs: HashMap<(String, u32), Instant>,
+    /// Contacts whose device lists were fetched on this connection.
+    pub fetched: HashSet<String>,
+}
+
+pub(crate) fn now_secs() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+pub(crate) fn ns_str(ns: Namespace) -> &'static str {
+    match ns {
+        Namespace::OldMemo => "omemo0",
+        Namespace::TwoMemo => "omemo2",
+    }
+}
+
+/// Canonical key bytes for trust: the Curve25519 form, the same in both
+/// namespaces (and the one QR codes carry).
+pub(crate) fn trust_key(identity: &crate::omemo::IdentityKey) -> Vec<u8> {
+    identity
+        .curve25519()
+        .map(|k| k.to_vec())
+        .unwrap_or_else(|| identity.as_bytes().to_vec())
+}
+
+/// A fingerprint as people type it: hex, any case, spaces and colons ignored.
+pub(crate) fn normalize_fingerprint(s: &str) -> String {
+    s.chars()
+        .filter(|c| c.is_ascii_hexdigit())
+        .map(|c| c.to_ascii_lowercase())
+        .collect()
+}
+
+/// How one device fared when encrypting a message.
+#[derive(Debug, Clone, serde::Serialize)]
+pub(crate) struct Recipient {
+    pub jid: String,
+    pub device_id: u32,
+    pub namespace: &'static str,
+    /// `None` when it got the key; otherwise why not.
+    pub left_out: Option<String>,
+}
+
+impl Account {
+    fn e2e(&self) -> Option<&E2e> {
+        self.e2e.as_ref()
+    }
+
+    /// Publish-options first; a server that refuses them gets the node
+    /// configured and the item published again (Prosody 0.12 honours the
+    /// options, others answer precondition-not-met).
+    async fn publish(
+        &self,
+        node: &str,
+        item: &str,
+        payload: Element,
+        config: NodeConfig,
+    ) -> Result<(), IqError> {
+        match self
+            .link
+            .iq(pep::publish_request(node, item, payload.clone(), Some(config)))
+            .await
+        {
+            Ok(_) => return Ok(()),
+            Err(IqError::Stanza(e)) => {
+                tracing::info!(node, "publish-options refused ({e}); configuring the node")
+            }
+            Err(e) => return Err(e),
+        }
+        if self
+            .link
+            .iq(pep::configure_request(node, config))
+            .await
+            .is_err()
+        {
+            // The node may not exist yet: create it by publishing, then configure.
+            self.link
+                .iq(pep::publish_request(node, item, payload.clone(), None))
+                .await?;
+            return self
+                .link
+                .iq(pep::configure_request(node, config))
+                .await
+                .map(drop);
+        }
+        self.link
+            .iq(pep::publish_request(node, item, payload, None))
+            .await
+            .map(drop)
+    }
+
+    async fn fetch_device_list(
+        &self,
+        jid: &BareJid,
+        ns: Namespace,
+    ) -> Result<Option<DeviceList>, IqError> {
+        let answer = self
+            .link
+            .iq(pep::items_request(jid, DeviceList::pep_node(ns), None))
+            .await;
+        let payload = match answer {
+            Ok(p) => p,
+            // No node: this contact has no devices in this namespace.
+            Err(IqError::Stanza(e)) => {
+                tracing::debug!(%jid, ns = ns_str(ns), "no device list: {e}");
+                return Ok(None);
+            }
+            Err(e) => return Err(e),
+        };
+        let Some(items) = pep::result_items(payload.as_ref()) else {
+            return Ok(None);
+        };
+        let list = pep::item_payloads(items, pep::NS_PUBSUB)
+            .into_iter()
+            .next()
+            .and_then(|(_, p)| match DeviceList::from_xml(ns, &p) {
+                Ok(l) => Some(l),
+                Err(e) => {
+                    tracing::info!(%jid, "unusable device list: {e}");
+                    None
+                }
+            });
+        Ok(list)
+    }
+
+    async fn fetch_bundle(&self, jid: &BareJid, ns: Namespace, device_id: u32) -> Result<Bundle, String> {
+        let probe = Bundle {
+            namespace: ns,
+            device_id,
+            identity_key: crate::omemo::IdentityKey::Curve25519([0; 32]),
+            signed_pre_key_id: 0,
+            signed_pre_key: [0; 32],
+            signed_pre_key_signature: Vec::new(),
+            pre_keys: Vec::new(),
+        };
+        let (node, item) = probe.pep_location();
+        let payload = self
+            .link
+            .iq(pep::items_request(jid, &node, Some(&item)))
+            .await
+            .map_err(|e| format!("no bundle: {e}"))?;
+        let items = pep::result_items(payload.as_ref()).ok_or("no bundle published")?;
+        let (_, bundle) = pep::item_payloads(items, pep::NS_PUBSUB)
+            .into_iter()
+            .next()
+            .ok_or("no bundle published")?;
+        Bundle::from_xml(ns, device_id, &bundle).map_err(|e| e.to_string())
+    }
+
+    /// On every fresh stream: load or create our device, make sure both
+    /// device lists name it, and publish fresh bundles.
+    pub(crate) async fn omemo_setup(&mut self) -> Result<(), String> {
+        let mut lists = HashMap::new();
+        for ns in NAMESPACES {
+            let list = self
+                .fetch_device_list(&self.jid, ns)
+                .await
+                .map_err(|e| e.to_string())?
+                .unwrap_or(DeviceList {
+                    namespace: ns,
+                    devices: Vec::new(),
+                });
+            lists.insert(ns, list);
+        }
+        let stored = self
+            .store
+            .load_own_device(self.row.id)
+            .await
+            .map_err(|e| e.to_string())?;
+        let now = now_secs();
+        let (mut own, mut changed) = match stored {
+            Some(own) => (own, false),
+            None => {
+                let taken: Vec<u32> = lists.values().flat_map(|l| l.ids()).collect();
+                (OwnDevice::generate(&mut rand::rng(), &taken, now), true)
+            }
+        };
+        changed |= own.rotate_signed_pre_key_if_due(&mut rand::rng(), now);
+        changed |= own.replenish_pre_keys(&mut rand::rng()) > 0;
+        if changed {
+            let mut tx = self.store.begin().await.map_err(|e| e.to_string())?;
+            ostore::save_own_device_in(&mut tx, self.row.id, &own)
+                .await
+                .map_err(|e| e.to_string())?;
+            tx.commit().await.map_err(|e| e.to_string())?;
+        }
+        let own_id = own.device_id();
+        for ns in NAMESPACES {
+            let Some(mut list) = lists.remove(&ns) else {
+                continue;
+            };
+            if !list.devices.iter().any(|d| d.id == own_id) {
+                list.devices
+                    .push(DeviceListEntry::signed(own_id, DEVICE_LABEL, own.identity()));
+                self.publish(
+                    DeviceList::pep_node(ns),
+                    "current",
+                    list.to_xml(),
+                    NodeConfig { max_items: None },
+                )
+                .await
+                .map_err(|e| format!("publishing the device list: {e}"))?;
+            }
+            self.record_device_list(&self.jid.clone(), ns, &list).await;
+        }
+        self.e2e = Some(E2e {
+            own,
+            deferred_pre_keys: Vec::new(),
+            held_replies: Vec::new(),
+            repairs: HashMap::new(),
+            fetched: HashSet::new(),
+        });
+        self.publish_bundles().await
+    }
+
+    pub(crate) async fn publish_bundles(&self) -> Result<(), String> {
+        let Some(e2e) = self.e2e() else {
+            return Ok(());
+        };
+        for ns in NAMESPACES {
+            let bundle = e2e.own.bundle(ns);
+            let (node, item) = bundle.pep_location();
+            let max_items = (ns == Namespace::TwoMemo).then_some("max");
+            self.publish(&node, &item, bundle.to_xml(), NodeConfig { max_items })
+                .await
+                .map_err(|e| format!("publishing the bundle: {e}"))?;
+        }
+        Ok(())
+    }
+
+    async fn record_device_list(&self, jid: &BareJid, ns: Namespace, list: &DeviceList) {
+        let entries: Vec<(u32, Option<String>)> = list
+            .devices
+            .iter()
+            .map(|d| (d.id, d.label.clone()))
+            .collect();
+        let result = async {
+            let mut tx = self.store.begin().await?;
+            ostore::apply_device_list_in(&mut tx, self.row.id, &jid.to_string(), ns, &entries)
+                .await?;
+            tx.commit().await?;
+            Ok::<_, crate::store::StoreError>(())
+        }
+        .await;
+        if let Err(e) = result {
+            tracing::warn!("storing a device list failed: {e}");
+        }
+    }
+
+    /// Fetch and record both device lists of `jid`.
+    pub(crate) async fn refresh_device_lists(&self, jid: &BareJid) {
+        for ns in NAMESPACES {
+            match self.fetch_device_list(jid, ns).await {
+                Ok(Some(list)) => self.record_device_list(jid, ns, &list).await,
+                Ok(None) => {}
+                Err(e) => tracing::info!(%jid, "device list fetch failed: {e}"),
+            }
+        }
+    }
+
+    /// Learn the identity keys of listed devices we know no key for (from
+    /// their bundles), so they can be shown with fingerprints and verified.
+    pub(crate) async fn fill_identities(&self, jid: &BareJid) {
+        let Ok(devices) = self.store.devices(self.row.id, Some(&jid.to_string())).await else {
+            return;
+        };
+        for d in devices.iter().filter(|d| d.active && d.identity_key.is_none()) {
+            match self.fetch_bundle(jid, d.namespace, d.device_id).await {
+                Ok(bundle) => {
+                    let key = trust_key(&bundle.identity_key);
+                    let _ = self
+                        .store
+                        .set_device_identity(self.row.id, &d.jid, d.namespace, d.device_id, &key)
+                        .await;
+                }
+                Err(e) => tracing::info!(%jid, device = d.device_id, "no bundle: {e}"),
+            }
+        }
+    }
+
+    /// A PEP notification for one of the OMEMO device list nodes.
+    pub(crate) async fn on_device_list_event(&mut self, from: BareJid, node: &str, items: &Element) {
+        let Some(ns) = NAMESPACES
+            .into_iter()
+            .find(|ns| DeviceList::pep_node(*ns) == node)
+        else {
+            return;
+        };
+        let Some((_, payload)) = pep::item_payloads(items, pep::NS_PUBSUB_EVENT)
+            .into_iter()
+            .next()
+        else {
+            return;
+        };
+        let Ok(mut list) = DeviceList::from_xml(ns, &payload) else {
+            tracing::info!(%from, "ignoring an unusable device list");
+            return;
+        };
+        if from == self.jid
+            && let Some(e2e) = self.e2e()
+        {
+            // Another client of ours replaced the list without us: put us back.
+            let own_id = e2e.own.device_id();
+            if !list.devices.iter().any(|d| d.id == own_id) {
+                list.devices.push(DeviceListEntry::signed(
+                    own_id,
+                    DEVICE_LABEL,
+                    e2e.own.identity(),
+                ));
+                if let Err(e) = self
+                    .publish(
+                        DeviceList::pep_node(ns),
+                        "current",
+                        list.to_xml(),
+                        NodeConfig { max_items: None },
+                    )
+                    .await
+                {
+                    tracing::warn!("re-adding our device to the list failed: {e}");
+                }
+            }
+        }
+        self.record_device_list(&from, ns, &list).await;
+    }
+
+    /// Trust of one device, deciding (BTBV) and recording it the first time
+    /// its key is seen. An identity change is announced.
+    pub(crate) async fn trust_of(&self, jid: &str, device_id: u32, key: &[u8]) -> Trust {
+        let btbv = self.btbv().await;
+        match self
+            .store
+            .decide_new_device(self.row.id, jid, device_id, key, btbv)
+            .await
+        {
+            Ok(decision) => {
+                if decision.identity_changed {
+                    self.emit(Event::IdentityChanged {
+                        account: self.row.jid.clone(),
+                        jid: jid.to_owned(),
+                        device_id,
+                        fingerprint: hex::encode(key),
+                    });
+                }
+                Trust::parse(decision.level.as_str())
+            }
+            Err(e) => {
+                tracing::warn!("trust lookup failed: {e}");
+                Trust::Undecided
+            }
+        }
+    }
+
+    async fn btbv(&self) -> bool {
+        !matches!(
+            self.store.setting("omemo.blind_trust").await.ok().flatten().as_deref(),
+            Some("false")
+        )
+    }
+
+    /// Sessions for every device that should get this message: the peer's
+    /// active devices and our own other active devices. Missing sessions are
+    /// built from bundles. Returns the sessions (grouped by namespace) and a
+    /// record of every device and whether it got the key.
+    pub(crate) async fn sessions_for(
+        &mut self,
+        peer: &BareJid,
+    ) -> (Vec<Session>, Vec<Recipient>) {
+        let mut sessions = Vec::new();
+        let mut report = Vec::new();
+        let own_id = match self.e2e() {
+            Some(e) => e.own.device_id(),
+            None => return (sessions, report),
+        };
+        for jid in [peer.clone(), self.jid.clone()] {
+            let jid_str = jid.to_string();
+            let first_time = self
+                .e2e
+                .as_mut()
+                .is_some_and(|e| e.fetched.insert(jid_str.clone()));
+            if first_time && jid != self.jid {
+                self.refresh_device_lists(&jid).await;
+            }
+            let devices = match self.store.devices(self.row.id, Some(&jid_str)).await {
+                Ok(d) => d,
+                Err(e) => {
+                    tracing::warn!("device lookup failed: {e}");
+                    continue;
+                }
+            };
+            // Per device, :2 where it is listed there, else 0.3.
+            let mut chosen: HashMap<u32, Namespace> = HashMap::new();
+            for d in devices.iter().filter(|d| d.active) {
+                if jid == self.jid && d.device_id == own_id {
+                    continue;
+                }
+                let ns = d.namespace;
+                let entry = chosen.entry(d.device_id).or_insert(ns);
+                if ns == Namespace::TwoMemo {
+                    *entry = ns;
+                }
+            }
+            let mut ids: Vec<_> = chosen.into_iter().collect();
+            ids.sort_by_key(|(id, _)| *id);
+            for (device_id, ns) in ids {
+                let mut rec = Recipient {
+                    jid: jid_str.clone(),
+                    device_id,
+                    namespace: ns_str(ns),
+                    left_out: None,
+                };
+                match self.session_with(&jid, ns, device_id).await {
+                    Ok(session) => {
+                        let key = trust_key(session.peer_identity());
+                        let trust = self.trust_of(&jid_str, device_id, &key).await;
+                        if trust.is_trusted() {
+                            sessions.push(session);
+                        } else {
+                            rec.left_out = Some(format!("not trusted ({})", trust.as_str()));
+                        }
+                    }
+                    Err(e) => rec.left_out = Some(e),
+                }
+                report.push(rec);
+            }
+        }
+        (sessions, report)
+    }
+
+    /// A new session from the device's bundle (for repairs).
+    pub(crate) async fn new_session(
+        &self,
+        jid: &BareJid,
+        ns: Namespace,
+        device_id: u32,
+    ) -> Result<Session, String> {
+        let own = &self.e2e().ok_or("OMEMO is not ready")?.own;
+        let bundle = self.fetch_bundle(jid, ns, device_id).await?;
+        let key = trust_key(&bundle.identity_key);
+        let _ = self
+            .store
+            .set_device_identity(self.row.id, &jid.to_string(), ns, device_id, &key)
+            .await;
+        Session::from_bundle(&mut rand::rng(), own, &jid.to_string(), &bundle)
+            .map_err(|e| format!("bad bundle: {e}"))
+    }
+
+    async fn session_with(&self, jid: &BareJid, ns: Namespace, device_id: u32) -> Result<Session, String> {
+        let jid_str = jid.to_string();
+        let stored = async {
+            let mut conn = self.store.pool().acquire().await?;
+            ostore::load_session_in(&mut conn, self.row.id, ns, &jid_str, device_id).await
+        }
+        .await
+        .map_err(|e| e.to_string())?;
+        match stored {
+            Some(s) => Ok(s),
+            None => self.new_session(jid, ns, device_id).await,
+        }
+    }
+
+    /// Encrypt `payload` (per namespace: the body for 0.3, an SCE envelope
+    /// for :2) for the given sessions; sessions are advanced and must be
+    /// saved by the caller once the stanza is queued.
+    pub(crate) fn encrypt_for(
+        &self,
+        sessions: &mut [Session],
+        payload: &dyn Fn(Namespace) -> Option<Vec<u8>>,
+    ) -> Result<Vec<EncryptedMessage>, OmemoError> {
+        let own_id = self
+            .e2e()
+            .map(|e| e.own.device_id())
+            .ok_or(OmemoError::NoSession)?;
+        let mut out = Vec::new();
+        for ns in NAMESPACES {
+            let mut group: Vec<&mut Session> =
+                sessions.iter_mut().filter(|s| s.namespace() == ns).collect();
+            if group.is_empty() {
+                continue;
+            }
+            let plaintext = payload(ns);
+            out.push(crate::omemo::encrypt(
+                &mut rand::rng(),
+                ns,
+                own_id,
+                &mut group,
+                plaintext.as_deref(),
+            )?);
+        }
+        Ok(out)
+    }
+
+    pub(crate) async fn save_sessions(&self, sessions: &[Session]) {
+        let result = async {
+            let mut tx = self.store.begin().await?;
+            for s in sessions {
+                ostore::save_session_in(&mut tx, self.row.id, s).await?;
+            }
+            tx.commit().await?;
+            Ok::<_, crate::store::StoreError>(())
+        }
+        .await;
+        if let Err(e) = result {
+            tracing::warn!("saving sessions failed: {e}");
+        }
+    }
+
+    /// Whether we may send a repair to this device now (rate limit).
+    pub(crate) fn repair_due(&mut self, jid: &str, device_id: u32) -> bool {
+        let Some(e2e) = self.e2e.as_mut() else {
+            return false;
+        };
+        let key = (jid.to_owned(), device_id);
+        match e2e.repairs.get(&key) {
+            Some(t) if t.elapsed() < REPAIR_INTERVAL => false,
+            _ => {
+                e2e.repairs.insert(key, Instant::now());
+                true
+            }
+        }
+    }
+
+    /// The devices of `jid` (ours when it is our own address) for display.
+    pub(crate) async fn device_infos(&self, jid: &str) -> Result<Vec<DeviceInfo>, crate::store::StoreError> {
+        device_infos(&self.store, self.row.id, jid, self.e2e().map(|e| &e.own)).await
+    }
+}
+
+/// Devices with trust, from the store alone (works offline).
+pub(crate) async fn device_infos(
+    store: &crate::store::Store,
+    account_id: i64,
+    jid: &str,
+    own: Option<&OwnDevice>,
+) -> Result<Vec<DeviceInfo>, crate::store::StoreError> {
+    let rows = store.devices(account_id, Some(jid)).await?;
+    let mut by_id: std::collections::BTreeMap<u32, DeviceInfo> = Default::default();
+    for r in rows {
+        let entry = by_id.entry(r.device_id).or_insert_with(|| DeviceInfo {
+            jid: r.jid.clone(),
+            device_id: r.device_id,
+            namespaces: Vec::new(),
+            label: None,
+            fingerprint: None,
+            trust: Trust::Undecided,
+            active: false,
+            own: own.is_some_and(|o| o.device_id() == r.device_id),
+            last_seen: None,
+        });
+        entry.namespaces.push(ns_str(r.namespace).to_owned());
+        entry.active |= r.active;
+        entry.label = entry.label.take().or(r.label.clone());
+        entry.last_seen = entry.last_seen.max(r.last_seen);
+        if entry.fingerprint.is_none()
+            && let Some(k) = &r.identity_key
+        {
+            entry.fingerprint = Some(hex::encode(k));
+        }
+    }
+    let mut out = Vec::new();
+    for (_, mut d) in by_id {
+        if d.own
+            && let Some(o) = own
+        {
+            d.fingerprint = crate::omemo::fingerprint::qr(&o.identity_key(Namespace::OldMemo));
+            d.trust = Trust::Verified;
+        } else if let Some(fp) = &d.fingerprint
+            && let Ok(key) = hex::decode(fp)
+            && let Some(t) = store.trust(account_id, &d.jid, d.device_id, &key).await?
+        {
+            d.trust = Trust::parse(t.level.as_str());
+        }
+        out.push(d);
+    }
+    Ok(out)
+}

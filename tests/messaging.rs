@@ -1,0 +1,149 @@
+//! Encrypted one-to-one messaging between two Sotto devices (two data dirs)
+//! through a real Prosody, driven by sotto-cli.
+
+mod support;
+
+use std::path::Path;
+
+use support::Prosody;
+use support::cli::{Cli, Run};
+
+fn messages(run: &Run) -> Vec<serde_json::Value> {
+    run.json_lines()
+        .into_iter()
+        .filter(|l| l["event"] == "message")
+        .collect()
+}
+
+/// Whether `needle` appears in any file under `dir`.
+fn appears_in(dir: &Path, needle: &str) -> bool {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return false;
+    };
+    entries.flatten().any(|e| {
+        let p = e.path();
+        if p.is_dir() {
+            appears_in(&p, needle)
+        } else {
+            std::fs::read(&p)
+                .map(|b| b.windows(needle.len()).any(|w| w == needle.as_bytes()))
+                .unwrap_or(false)
+        }
+    })
+}
+
+#[test]
+fn two_sotto_devices_exchange_encrypted_messages_and_the_server_sees_only_ciphertext() {
+    let server = Prosody::start();
+    server.create_user("alice", "alice-pw");
+    server.create_user("bob", "bob-pw");
+    server.make_friends("alice", "Alice", "bob", "Bob");
+    let alice = Cli::new();
+    let bob = Cli::new();
+    alice.add_account(&server, "alice", "alice-pw").ok();
+    bob.add_account(&server, "bob", "bob-pw").ok();
+    // Both devices publish their OMEMO devices when they first go online.
+    bob.run(&["listen", "--timeout", "1"]).ok();
+    alice.run(&["listen", "--timeout", "1"]).ok();
+
+    let secret = "the eagle lands at midnight";
+    alice.run(&["send", &server.jid("bob"), secret]).ok();
+
+    // Bob was offline: the message comes from the server's storage, once.
+    let run = bob.run(&["listen", "--json", "--timeout", "3"]).ok();
+    let got = messages(&run);
+    assert_eq!(got.len(), 1, "{}\n{}", run.stdout, run.stderr);
+    let m = &got[0];
+    assert_eq!(m["body"], secret, "{m}");
+    assert_eq!(m["encrypted"], true, "{m}");
+    assert_eq!(m["namespace"], "omemo2", "{m}");
+    assert_eq!(m["sender"], server.jid("alice"), "{m}");
+    assert_eq!(m["conversation"], server.jid("alice"), "{m}");
+    assert_eq!(m["trusted"], true, "blind trust before verification: {m}");
+    assert!(m["sender_device"].as_u64().is_some(), "{m}");
+    assert!(m["error"].is_null(), "{m}");
+
+    // And back.
+    bob.run(&["send", &server.jid("alice"), "roger that"]).ok();
+    let run = alice.run(&["listen", "--json", "--timeout", "3"]).ok();
+    let got = messages(&run);
+    assert!(
+        got.iter()
+            .any(|m| m["body"] == "roger that" && m["encrypted"] == true),
+        "{}\n{}",
+        run.stdout,
+        run.stderr
+    );
+
+    // Going online again brings nothing new: no duplicates, no errors.
+    let run = bob.run(&["listen", "--json", "--timeout", "2"]).ok();
+    assert!(messages(&run).is_empty(), "{}", run.stdout);
+    let history = bob
+        .run(&["history", &server.jid("alice"), "--json"])
+        .ok()
+        .json_lines();
+    assert_eq!(history.len(), 2, "{history:?}");
+    assert_eq!(history[0]["body"], secret);
+    assert_eq!(history[0]["direction"], "in");
+    assert_eq!(history[1]["body"], "roger that");
+    assert_eq!(history[1]["direction"], "out");
+    assert!(
+        history.iter().all(|m| m["error"].is_null()),
+        "{history:?}"
+    );
+
+    // The server stored the messages (archive, offline) only encrypted.
+    assert!(
+        !appears_in(&server.data_dir(), secret),
+        "plaintext found in the server's storage"
+    );
+    assert!(!appears_in(&server.data_dir(), "roger that"));
+}
+
+#[test]
+fn devices_and_trust_decisions_are_listed_and_a_distrusted_device_gets_no_key() {
+    let server = Prosody::start();
+    server.create_user("carol", "carol-pw");
+    server.create_user("dan", "dan-pw");
+    server.make_friends("carol", "Carol", "dan", "Dan");
+    let carol = Cli::new();
+    let dan = Cli::new();
+    carol.add_account(&server, "carol", "carol-pw").ok();
+    dan.add_account(&server, "dan", "dan-pw").ok();
+    dan.run(&["listen", "--timeout", "1"]).ok();
+
+    let devices = carol
+        .run(&["devices", &server.jid("dan"), "--json"])
+        .ok()
+        .json_lines();
+    assert_eq!(devices.len(), 1, "{devices:?}");
+    let dan_device = &devices[0];
+    let fingerprint = dan_device["fingerprint"]
+        .as_str()
+        .expect("fingerprint known after fetching the bundle or list")
+        .to_owned();
+    assert_eq!(fingerprint.len(), 64, "{dan_device}");
+
+    // Distrusted: nothing can be encrypted for Dan, so nothing is sent.
+    carol
+        .run(&["distrust", &server.jid("dan"), &fingerprint])
+        .ok();
+    let run = carol.run(&["send", &server.jid("dan"), "not for you"]);
+    assert_ne!(run.code, 0, "{}", run.stdout);
+    assert!(run.stderr.contains("not sent"), "{}", run.stderr);
+    let run = dan.run(&["listen", "--json", "--timeout", "2"]).ok();
+    assert!(messages(&run).is_empty(), "{}", run.stdout);
+
+    // Verified: messages flow again.
+    carol.run(&["trust", &server.jid("dan"), &fingerprint]).ok();
+    let listed = carol
+        .run(&["devices", &server.jid("dan"), "--json"])
+        .ok()
+        .json_lines();
+    assert_eq!(listed[0]["trust"], "verified", "{listed:?}");
+    carol.run(&["send", &server.jid("dan"), "now you may"]).ok();
+    let run = dan.run(&["listen", "--json", "--timeout", "3"]).ok();
+    let got = messages(&run);
+    assert_eq!(got.len(), 1, "{}", run.stdout);
+    assert_eq!(got[0]["body"], "now you may");
+}
