@@ -172,6 +172,16 @@ impl Session {
             }
             Event::SubscriptionRequest { account, jid } => self.sync_request(account, jid, true),
             Event::Error { message } => self.emit_by_name::<()>("error", &[message]),
+            // A changed identity key is never silent (ARCHITECTURE.md "Trust").
+            Event::IdentityChanged { jid, device_id, .. } => {
+                let message = crate::i18n::gettext_f(
+                    "The encryption key of one of {contact}'s devices ({device}) changed. Messages are not encrypted for it until you check it.",
+                    &[("contact", jid), ("device", &device_id.to_string())],
+                );
+                self.emit_by_name::<()>("error", &[&message]);
+            }
+            // Conversations get their screens with the chat view (issue 5).
+            Event::Message { .. } | Event::CatchUp { .. } => {}
         }
     }
 
