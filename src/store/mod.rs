@@ -5,6 +5,7 @@
 mod accounts;
 pub mod contacts;
 mod conversations;
+pub mod messages;
 mod settings;
 
 use std::path::Path;
@@ -17,6 +18,11 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 pub use accounts::AccountRow;
 pub use contacts::ContactRow;
 pub use conversations::ConversationRow;
+pub use messages::{
+    Direction, Encryption, Inserted, MessageRow, MessageState, NewMessage, find_duplicate_in,
+    insert_message_in, mark_outgoing_up_to_in, mark_read_in, set_mam_last_id_in,
+    set_room_mam_last_id_in, set_state_in,
+};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -108,6 +114,24 @@ impl Store {
     pub async fn cipher_version(&self) -> Result<Option<String>, StoreError> {
         Ok(sqlx::query_scalar("PRAGMA cipher_version")
             .fetch_optional(&self.pool)
+            .await?)
+    }
+
+    /// A write transaction for work that must commit as one (ARCHITECTURE
+    /// "Exactly-once decryption"); pass `&mut *tx` to the `*_in` functions.
+    ///
+    /// It commits with `synchronous=FULL`: these transactions carry key
+    /// material (ratchet state, pre-keys) that the network sees right after
+    /// the commit, and in WAL mode NORMAL may lose the last commits on power
+    /// loss. SQLite refuses to change that setting inside a transaction, so
+    /// it is set on the connection just before BEGIN (the connection keeps
+    /// it; archive writes set NORMAL again). IMMEDIATE takes the write lock
+    /// up front, so a read-then-write waits for another writer instead of
+    /// failing with SQLITE_BUSY.
+    pub async fn begin(&self) -> Result<sqlx::Transaction<'static, sqlx::Sqlite>, StoreError> {
+        Ok(self
+            .pool
+            .begin_with("PRAGMA synchronous = FULL; BEGIN IMMEDIATE")
             .await?)
     }
 
