@@ -5,7 +5,9 @@
 mod accounts;
 pub mod contacts;
 mod conversations;
+mod message_meta;
 pub mod messages;
+pub mod omemo;
 mod settings;
 
 use std::path::Path;
@@ -22,6 +24,9 @@ pub use messages::{
     Direction, Encryption, Inserted, MessageRow, MessageState, NewMessage, find_duplicate_in,
     insert_message_in, mark_outgoing_up_to_in, mark_read_in, set_mam_last_id_in,
     set_room_mam_last_id_in, set_state_in,
+};
+pub use omemo::{
+    DeviceListChange, DeviceRow, NewDeviceDecision, TrustLevel, TrustRow, TrustSource,
 };
 
 #[derive(Debug, thiserror::Error)]
