@@ -17,13 +17,13 @@ use xmpp_parsers::stanza_error::{DefinedCondition, ErrorType, StanzaError};
 use zeroize::Zeroizing;
 
 use super::api::{
-    ChatMessage, ConnectionError, ConnectionState, Contact, DeviceInfo, Event, PresenceInfo,
-    Reply, ServiceError, Subscription,
+    ChatMessage, ConnectionError, ConnectionState, Contact, DeviceInfo, Event, PresenceInfo, Reply,
+    ServiceError, Subscription,
 };
-pub(crate) use chat::history;
-pub(crate) use e2e::{device_infos, normalize_fingerprint};
 use crate::store::{AccountRow, ContactRow, Store, contacts::RosterItem};
 use crate::xmpp::{AttemptReport, Connector, Incoming, Link, link};
+pub(crate) use chat::history;
+pub(crate) use e2e::{device_infos, normalize_fingerprint};
 
 #[derive(Debug)]
 pub(crate) enum AccountCommand {
@@ -536,11 +536,7 @@ impl Account {
                     }
                     self.fill_identities(&jid).await;
                 }
-                let _ = reply.send(
-                    self.device_infos(&jid.to_string())
-                        .await
-                        .map_err(storage),
-                );
+                let _ = reply.send(self.device_infos(&jid.to_string()).await.map_err(storage));
             }
             // `run` handles Close before dispatching here.
             AccountCommand::Close { reply } => {

@@ -225,9 +225,9 @@ impl Core {
                 body,
                 reply,
             } => match parse_jid(&to) {
-                Ok(to) if !body.trim().is_empty() => {
-                    self.route(&account, reply, |reply| AccountCommand::Send { to, body, reply })
-                }
+                Ok(to) if !body.trim().is_empty() => self.route(&account, reply, |reply| {
+                    AccountCommand::Send { to, body, reply }
+                }),
                 Ok(_) => {
                     let _ = reply.send(Err(ServiceError::Refused(crate::i18n::gettext(
                         "an empty message",
@@ -245,9 +245,11 @@ impl Core {
                 reply,
             } => {
                 let result = match self.account_id(&account).await {
-                    Ok(id) => account::history(&self.store, id, &account, jid.trim(), before, limit)
-                        .await
-                        .map_err(storage_err),
+                    Ok(id) => {
+                        account::history(&self.store, id, &account, jid.trim(), before, limit)
+                            .await
+                            .map_err(storage_err)
+                    }
                     Err(e) => Err(e),
                 };
                 let _ = reply.send(result);
@@ -258,7 +260,10 @@ impl Core {
                 reply,
             } => match parse_jid(&jid) {
                 Ok(jid) if self.accounts.contains_key(&account) => {
-                    self.route(&account, reply, |reply| AccountCommand::Devices { jid, reply })
+                    self.route(&account, reply, |reply| AccountCommand::Devices {
+                        jid,
+                        reply,
+                    })
                 }
                 Ok(jid) => {
                     let result = self.devices_offline(&account, &jid.to_string()).await;
@@ -307,7 +312,11 @@ impl Core {
         }
     }
 
-    async fn devices_offline(&self, account: &str, jid: &str) -> Result<Vec<DeviceInfo>, ServiceError> {
+    async fn devices_offline(
+        &self,
+        account: &str,
+        jid: &str,
+    ) -> Result<Vec<DeviceInfo>, ServiceError> {
         let id = self.account_id(account).await?;
         let own = self.store.load_own_device(id).await.map_err(storage_err)?;
         account::device_infos(&self.store, id, jid, own.as_ref())
@@ -334,7 +343,8 @@ impl Core {
             .into_iter()
             .find(|d| !d.own && d.fingerprint.as_deref() == Some(wanted.as_str()))
             .ok_or_else(|| ServiceError::UnknownDevice(fingerprint.to_owned()))?;
-        let key = hex::decode(&wanted).map_err(|_| ServiceError::UnknownDevice(fingerprint.to_owned()))?;
+        let key = hex::decode(&wanted)
+            .map_err(|_| ServiceError::UnknownDevice(fingerprint.to_owned()))?;
         self.store
             .set_trust(
                 id,

@@ -237,7 +237,9 @@ impl Account {
             }
             msg.bodies.insert(
                 xmpp_parsers::message::Lang::default(),
-                gettext("This message is encrypted with OMEMO, which your client does not support."),
+                gettext(
+                    "This message is encrypted with OMEMO, which your client does not support.",
+                ),
             );
             saved_sessions = sessions;
         } else {
@@ -280,10 +282,7 @@ impl Account {
                 // Dropped with the stream: stays pending, sent again on restart.
                 _ => return,
             };
-            if let Ok(Some(row)) = store
-                .set_state(row_id, new_state, error.as_deref())
-                .await
-            {
+            if let Ok(Some(row)) = store.set_state(row_id, new_state, error.as_deref()).await {
                 let _ = events.send(Event::Message {
                     message: chat_message(&account, &row),
                 });
@@ -309,11 +308,22 @@ impl Account {
 
     /// An empty OMEMO message: completes a session after a pre-key message,
     /// repairs a broken one, or moves a stale ratchet on.
-    pub(crate) async fn send_key_transport(&mut self, ns: Namespace, jid: &str, device_id: u32, fresh: bool) {
+    pub(crate) async fn send_key_transport(
+        &mut self,
+        ns: Namespace,
+        jid: &str,
+        device_id: u32,
+        fresh: bool,
+    ) {
         let Ok(peer) = BareJid::new(jid) else { return };
         let session = async {
             if !fresh {
-                let mut conn = self.store.pool().acquire().await.map_err(|e| e.to_string())?;
+                let mut conn = self
+                    .store
+                    .pool()
+                    .acquire()
+                    .await
+                    .map_err(|e| e.to_string())?;
                 if let Some(s) = ostore::load_session_in(&mut conn, self.row.id, ns, jid, device_id)
                     .await
                     .map_err(|e| e.to_string())?
@@ -337,7 +347,8 @@ impl Account {
         let mut msg = Message::chat(Some(Jid::from(peer)));
         msg.id = Some(xmpp_parsers::message::Id(link::new_id()));
         msg.payloads = encrypted.iter().map(EncryptedMessage::to_xml).collect();
-        msg.payloads.push(Element::builder("store", NS_HINTS).build());
+        msg.payloads
+            .push(Element::builder("store", NS_HINTS).build());
         if self.link.send(msg).await.is_ok() {
             self.save_sessions(&sessions).await;
         }
@@ -373,7 +384,11 @@ impl Account {
 
     /// A page of the archive: `result` wrappers around forwarded messages.
     async fn on_archived(&mut self, wrapper: Message) {
-        if !wrapper.from.as_ref().is_none_or(|f| f.to_bare() == self.jid) {
+        if wrapper
+            .from
+            .as_ref()
+            .is_some_and(|f| f.to_bare() != self.jid)
+        {
             return;
         }
         let Some(result) = child(&wrapper, "result", xmpp_parsers::ns::MAM) else {
@@ -388,10 +403,17 @@ impl Account {
     }
 
     async fn on_chat(&mut self, msg: Message, origin: Origin) {
-        if !matches!(msg.type_, MessageType::Chat | MessageType::Normal | MessageType::Error) {
+        if !matches!(
+            msg.type_,
+            MessageType::Chat | MessageType::Normal | MessageType::Error
+        ) {
             return;
         }
-        let sender = msg.from.as_ref().map(|f| f.to_bare()).unwrap_or_else(|| self.jid.clone());
+        let sender = msg
+            .from
+            .as_ref()
+            .map(|f| f.to_bare())
+            .unwrap_or_else(|| self.jid.clone());
         let outgoing = sender == self.jid;
         let peer = if outgoing {
             match msg.to.as_ref().map(|t| t.to_bare()) {
@@ -408,16 +430,24 @@ impl Account {
                     .payloads
                     .iter()
                     .find(|p| p.name() == "error")
-                    .map(|e| e.children().map(|c| c.name().to_owned()).collect::<Vec<_>>().join(", "))
+                    .map(|e| {
+                        e.children()
+                            .map(|c| c.name().to_owned())
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    })
                     .unwrap_or_else(|| gettext("the server returned an error"));
-                if let Ok(rows) = self
+                // Our message id is also its origin-id.
+                if let Ok(Some(row)) = self
                     .store
-                    .mark_outgoing_up_to(self.row.id, &peer_str, &id.0, MessageState::Failed)
+                    .message_by_origin_id(self.row.id, &peer_str, &id.0)
                     .await
+                    && let Ok(Some(row)) = self
+                        .store
+                        .set_state(row.id, MessageState::Failed, Some(&reason))
+                        .await
                 {
-                    for r in &rows {
-                        let _ = self.store.set_state(r.id, MessageState::Failed, Some(&reason)).await;
-                    }
+                    self.emit_message(&row);
                 }
             }
             return;
@@ -432,24 +462,23 @@ impl Account {
                         .and_then(|r| r.attr("id"))
                         .map(|id| (id.to_owned(), MessageState::Read))
                 });
-            if let Some((id, state)) = mark {
-                if let Ok(rows) = self
+            if let Some((id, state)) = mark
+                && let Ok(rows) = self
                     .store
                     .mark_outgoing_up_to(self.row.id, &peer_str, &id, state)
                     .await
-                {
-                    for r in &rows {
-                        self.emit_message(r);
-                    }
+            {
+                for r in &rows {
+                    self.emit_message(r);
                 }
             }
         } else if child(&msg, "displayed", NS_MARKERS).is_some() {
             // We read it on another device.
             let _ = self.store.mark_read(self.row.id, &peer_str).await;
         }
-        let encrypted = NAMESPACES.into_iter().find_map(|ns| {
-            child(&msg, "encrypted", ns.xmlns()).map(|e| (ns, e.clone()))
-        });
+        let encrypted = NAMESPACES
+            .into_iter()
+            .find_map(|ns| child(&msg, "encrypted", ns.xmlns()).map(|e| (ns, e.clone())));
         let body = msg.bodies.values().next().cloned();
         if encrypted.is_none() && body.is_none() {
             return;
@@ -478,11 +507,19 @@ impl Account {
             stanza_id_by,
             origin_id,
             message_id: msg.id.as_ref().map(|i| i.0.clone()),
-            direction: if outgoing { Direction::Out } else { Direction::In },
+            direction: if outgoing {
+                Direction::Out
+            } else {
+                Direction::In
+            },
             sender_jid: sender.to_string(),
             timestamp,
             body: None,
-            state: if outgoing { MessageState::Sent } else { MessageState::Received },
+            state: if outgoing {
+                MessageState::Sent
+            } else {
+                MessageState::Received
+            },
             replaces_id: child(&msg, "replace", NS_CORRECT)
                 .and_then(|r| r.attr("id"))
                 .map(str::to_owned),
@@ -519,7 +556,9 @@ impl Account {
                             .attr(nc!("id"), id.as_str())
                             .build(),
                     );
-                    receipt.payloads.push(Element::builder("store", NS_HINTS).build());
+                    receipt
+                        .payloads
+                        .push(Element::builder("store", NS_HINTS).build());
                     let _ = self.link.send(receipt).await;
                 }
             }
@@ -574,7 +613,8 @@ impl Account {
         }
         let mut tx = self.store.begin().await?;
         let existing =
-            ostore::load_session_in(&mut tx, self.row.id, ns, &sender, message.sender_device_id).await?;
+            ostore::load_session_in(&mut tx, self.row.id, ns, &sender, message.sender_device_id)
+                .await?;
         let mut existing = existing;
         let result = crate::omemo::decrypt(
             &mut rand::rng(),
@@ -591,7 +631,8 @@ impl Account {
                 tracing::info!(%sender, device = message.sender_device_id, "undecryptable: {e}");
                 let catching_up = self.catching_up;
                 if !catching_up && self.repair_due(&sender, message.sender_device_id) {
-                    self.send_key_transport(ns, &sender, message.sender_device_id, true).await;
+                    self.send_key_transport(ns, &sender, message.sender_device_id, true)
+                        .await;
                 }
                 if message.payload.is_none() {
                     return Ok(None);
@@ -636,7 +677,10 @@ impl Account {
                     {
                         Ok(env) => env.body(),
                         Err(e) => {
-                            new.error = Some(format!("{}: {e}", gettext("the encrypted envelope is not valid")));
+                            new.error = Some(format!(
+                                "{}: {e}",
+                                gettext("the encrypted envelope is not valid")
+                            ));
                             None
                         }
                     },
@@ -654,7 +698,13 @@ impl Account {
         let stored = match stored {
             Some(Inserted::New(row)) => {
                 let _ = self.store.set_trusted(row.id, trust.is_trusted()).await;
-                let row = self.store.message(row.id).await.ok().flatten().unwrap_or(row);
+                let row = self
+                    .store
+                    .message(row.id)
+                    .await
+                    .ok()
+                    .flatten()
+                    .unwrap_or(row);
                 Some(Inserted::New(row))
             }
             other => other,
@@ -715,7 +765,9 @@ impl Account {
                 // waiting for it comes as offline messages.
                 self.link.mam_page(None, None, Some(String::new()), 1).await
             } else {
-                self.link.mam_page(None, after.clone(), None, MAM_PAGE).await
+                self.link
+                    .mam_page(None, after.clone(), None, MAM_PAGE)
+                    .await
             };
             let page = match page {
                 Ok(p) => p,
@@ -774,7 +826,6 @@ impl Account {
             }
         }
     }
-
 }
 
 fn forwarded_message(wrapper: &Element) -> Option<Message> {

@@ -95,7 +95,12 @@ impl Account {
     ) -> Result<(), IqError> {
         match self
             .link
-            .iq(pep::publish_request(node, item, payload.clone(), Some(config)))
+            .iq(pep::publish_request(
+                node,
+                item,
+                payload.clone(),
+                Some(config),
+            ))
             .await
         {
             Ok(_) => return Ok(()),
@@ -160,7 +165,12 @@ impl Account {
         Ok(list)
     }
 
-    async fn fetch_bundle(&self, jid: &BareJid, ns: Namespace, device_id: u32) -> Result<Bundle, String> {
+    async fn fetch_bundle(
+        &self,
+        jid: &BareJid,
+        ns: Namespace,
+        device_id: u32,
+    ) -> Result<Bundle, String> {
         let probe = Bundle {
             namespace: ns,
             device_id,
@@ -227,8 +237,11 @@ impl Account {
                 continue;
             };
             if !list.devices.iter().any(|d| d.id == own_id) {
-                list.devices
-                    .push(DeviceListEntry::signed(own_id, DEVICE_LABEL, own.identity()));
+                list.devices.push(DeviceListEntry::signed(
+                    own_id,
+                    DEVICE_LABEL,
+                    own.identity(),
+                ));
                 self.publish(
                     DeviceList::pep_node(ns),
                     "current",
@@ -298,10 +311,17 @@ impl Account {
     /// Learn the identity keys of listed devices we know no key for (from
     /// their bundles), so they can be shown with fingerprints and verified.
     pub(crate) async fn fill_identities(&self, jid: &BareJid) {
-        let Ok(devices) = self.store.devices(self.row.id, Some(&jid.to_string())).await else {
+        let Ok(devices) = self
+            .store
+            .devices(self.row.id, Some(&jid.to_string()))
+            .await
+        else {
             return;
         };
-        for d in devices.iter().filter(|d| d.active && d.identity_key.is_none()) {
+        for d in devices
+            .iter()
+            .filter(|d| d.active && d.identity_key.is_none())
+        {
             match self.fetch_bundle(jid, d.namespace, d.device_id).await {
                 Ok(bundle) => {
                     let key = trust_key(&bundle.identity_key);
@@ -316,7 +336,12 @@ impl Account {
     }
 
     /// A PEP notification for one of the OMEMO device list nodes.
-    pub(crate) async fn on_device_list_event(&mut self, from: BareJid, node: &str, items: &Element) {
+    pub(crate) async fn on_device_list_event(
+        &mut self,
+        from: BareJid,
+        node: &str,
+        items: &Element,
+    ) {
         let Some(ns) = NAMESPACES
             .into_iter()
             .find(|ns| DeviceList::pep_node(*ns) == node)
@@ -389,7 +414,12 @@ impl Account {
 
     async fn btbv(&self) -> bool {
         !matches!(
-            self.store.setting("omemo.blind_trust").await.ok().flatten().as_deref(),
+            self.store
+                .setting("omemo.blind_trust")
+                .await
+                .ok()
+                .flatten()
+                .as_deref(),
             Some("false")
         )
     }
@@ -398,10 +428,7 @@ impl Account {
     /// active devices and our own other active devices. Missing sessions are
     /// built from bundles. Returns the sessions (grouped by namespace) and a
     /// record of every device and whether it got the key.
-    pub(crate) async fn sessions_for(
-        &mut self,
-        peer: &BareJid,
-    ) -> (Vec<Session>, Vec<Recipient>) {
+    pub(crate) async fn sessions_for(&mut self, peer: &BareJid) -> (Vec<Session>, Vec<Recipient>) {
         let mut sessions = Vec::new();
         let mut report = Vec::new();
         let own_id = match self.e2e() {
@@ -481,7 +508,12 @@ impl Account {
             .map_err(|e| format!("bad bundle: {e}"))
     }
 
-    async fn session_with(&self, jid: &BareJid, ns: Namespace, device_id: u32) -> Result<Session, String> {
+    async fn session_with(
+        &self,
+        jid: &BareJid,
+        ns: Namespace,
+        device_id: u32,
+    ) -> Result<Session, String> {
         let jid_str = jid.to_string();
         let stored = async {
             let mut conn = self.store.pool().acquire().await?;
@@ -509,8 +541,10 @@ impl Account {
             .ok_or(OmemoError::NoSession)?;
         let mut out = Vec::new();
         for ns in NAMESPACES {
-            let mut group: Vec<&mut Session> =
-                sessions.iter_mut().filter(|s| s.namespace() == ns).collect();
+            let mut group: Vec<&mut Session> = sessions
+                .iter_mut()
+                .filter(|s| s.namespace() == ns)
+                .collect();
             if group.is_empty() {
                 continue;
             }
@@ -557,7 +591,10 @@ impl Account {
     }
 
     /// The devices of `jid` (ours when it is our own address) for display.
-    pub(crate) async fn device_infos(&self, jid: &str) -> Result<Vec<DeviceInfo>, crate::store::StoreError> {
+    pub(crate) async fn device_infos(
+        &self,
+        jid: &str,
+    ) -> Result<Vec<DeviceInfo>, crate::store::StoreError> {
         device_infos(&self.store, self.row.id, jid, self.e2e().map(|e| &e.own)).await
     }
 }
