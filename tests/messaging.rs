@@ -87,10 +87,7 @@ fn two_sotto_devices_exchange_encrypted_messages_and_the_server_sees_only_cipher
     assert_eq!(history[0]["direction"], "in");
     assert_eq!(history[1]["body"], "roger that");
     assert_eq!(history[1]["direction"], "out");
-    assert!(
-        history.iter().all(|m| m["error"].is_null()),
-        "{history:?}"
-    );
+    assert!(history.iter().all(|m| m["error"].is_null()), "{history:?}");
 
     // The server stored the messages (archive, offline) only encrypted.
     assert!(

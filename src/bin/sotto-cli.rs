@@ -12,8 +12,7 @@ use clap::{Args, Parser, Subcommand};
 use serde_json::json;
 use sotto::service::{
     self, ChatMessage, Command, ConnectionState, Contact, Event, EventStream, ServerOverride,
-    ServiceHandle, Trust,
-    ServiceOptions,
+    ServiceHandle, ServiceOptions, Trust,
 };
 use zeroize::Zeroizing;
 
@@ -358,7 +357,12 @@ async fn set_trust(
         })
         .await
         .map_err(service_err)?;
-    println!("{} device {}: {}", device.jid, device.device_id, trust.as_str());
+    println!(
+        "{} device {}: {}",
+        device.jid,
+        device.device_id,
+        trust.as_str()
+    );
     Ok(())
 }
 

@@ -276,11 +276,7 @@ fn order_candidates(domain: &str, mut records: Vec<SrvRecord>) -> Vec<Candidate>
     if records.is_empty() {
         return vec![Candidate::new(domain, 5222, false)];
     }
-    records.sort_by(|a, b| {
-        a.0.cmp(&b.0)
-            .then(b.4.cmp(&a.4))
-            .then(b.1.cmp(&a.1))
-    });
+    records.sort_by(|a, b| a.0.cmp(&b.0).then(b.4.cmp(&a.4)).then(b.1.cmp(&a.1)));
     records
         .into_iter()
         .map(|(_, _, target, port, direct)| {
@@ -353,7 +349,10 @@ mod tests {
             (10, 50, "heavy.example.org.".into(), 5222, false),
         ];
         let got = order_candidates("example.org", recs);
-        let names: Vec<_> = got.iter().map(|c| (c.host.as_str(), c.direct_tls)).collect();
+        let names: Vec<_> = got
+            .iter()
+            .map(|c| (c.host.as_str(), c.direct_tls))
+            .collect();
         assert_eq!(
             names,
             [

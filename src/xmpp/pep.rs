@@ -63,9 +63,7 @@ pub fn item_payloads(items: &Element, ns: &str) -> Vec<(Option<String>, Element)
 
 /// The `<items/>` of an items result.
 pub fn result_items(payload: Option<&Element>) -> Option<&Element> {
-    payload?
-        .children()
-        .find(|c| c.is("items", NS_PUBSUB))
+    payload?.children().find(|c| c.is("items", NS_PUBSUB))
 }
 
 /// Publish one item, asking for an open access model.
@@ -114,7 +112,10 @@ pub fn configure_request(node: &str, config: NodeConfig) -> Iq {
             .append(
                 Element::builder("configure", NS_PUBSUB_OWNER)
                     .attr(nc!("node"), node)
-                    .append(form("http://jabber.org/protocol/pubsub#node_config", config))
+                    .append(form(
+                        "http://jabber.org/protocol/pubsub#node_config",
+                        config,
+                    ))
                     .build(),
             )
             .build(),
@@ -150,9 +151,7 @@ pub fn event_items(message: &xmpp_parsers::message::Message) -> Option<(&Element
         .payloads
         .iter()
         .find(|p| p.is("event", NS_PUBSUB_EVENT))?;
-    let items = event
-        .children()
-        .find(|c| c.is("items", NS_PUBSUB_EVENT))?;
+    let items = event.children().find(|c| c.is("items", NS_PUBSUB_EVENT))?;
     Some((items, items.attr("node")?.to_owned()))
 }
 

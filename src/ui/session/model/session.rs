@@ -220,8 +220,7 @@ impl Session {
         let imp = self.imp();
         // Keep existing items (and so their presence and any selection).
         retain(&imp.contacts, |c: &ContactItem| {
-            c.account() != account
-                || contacts.iter().any(|n| n.in_roster && n.jid == c.jid())
+            c.account() != account || contacts.iter().any(|n| n.in_roster && n.jid == c.jid())
         });
         let mut added = Vec::new();
         for contact in contacts {
