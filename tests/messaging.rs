@@ -109,6 +109,15 @@ fn devices_and_trust_decisions_are_listed_and_a_distrusted_device_gets_no_key() 
     dan.add_account(&server, "dan", "dan-pw").ok();
     dan.run(&["listen", "--timeout", "1"]).ok();
 
+    // Our own device: in `status`, with its fingerprint.
+    let status = dan.run(&["status", "--json"]).ok().json_lines();
+    assert!(status[0]["device_id"].as_u64().is_some(), "{status:?}");
+    assert_eq!(
+        status[0]["fingerprint"].as_str().map(str::len),
+        Some(64),
+        "{status:?}"
+    );
+
     let devices = carol
         .run(&["devices", &server.jid("dan"), "--json"])
         .ok()
@@ -120,6 +129,12 @@ fn devices_and_trust_decisions_are_listed_and_a_distrusted_device_gets_no_key() 
         .expect("fingerprint known after fetching the bundle or list")
         .to_owned();
     assert_eq!(fingerprint.len(), 64, "{dan_device}");
+    assert_eq!(dan_device["device_id"], status[0]["device_id"]);
+    assert_eq!(fingerprint, status[0]["fingerprint"].as_str().unwrap_or(""));
+    assert_eq!(
+        dan_device["trust"], "undecided",
+        "nothing decided yet: {dan_device}"
+    );
 
     // Distrusted: nothing can be encrypted for Dan, so nothing is sent.
     carol

@@ -490,15 +490,41 @@ async fn status(s: &mut Session, json: bool) -> anyhow::Result<()> {
             Ok(()) => ("online", None),
             Err(e) => ("offline", Some(e.to_string())),
         };
+        let devices = s
+            .handle
+            .request(|reply| Command::Devices {
+                account: account.jid.clone(),
+                jid: account.jid.clone(),
+                reply,
+            })
+            .await
+            .unwrap_or_default();
+        let this_device = devices.iter().find(|d| d.own);
         if json {
             println!(
                 "{}",
-                json!({ "account": account.jid, "state": state, "reason": reason, "server": account.server })
+                json!({
+                    "account": account.jid,
+                    "state": state,
+                    "reason": reason,
+                    "server": account.server,
+                    "device_id": this_device.map(|d| d.device_id),
+                    "fingerprint": this_device.and_then(|d| d.fingerprint.clone()),
+                    "devices": devices,
+                })
             );
         } else {
             match &reason {
                 Some(r) => println!("{}: {state} ({r})", account.jid),
                 None => println!("{}: {state}", account.jid),
+            }
+            for d in &devices {
+                println!(
+                    "  device {}{}: {}",
+                    d.device_id,
+                    if d.own { " (this device)" } else { "" },
+                    d.fingerprint.as_deref().unwrap_or("(fingerprint unknown)")
+                );
             }
         }
     }
