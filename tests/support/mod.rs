@@ -5,6 +5,7 @@
 
 pub mod certs;
 pub mod cli;
+pub mod peer;
 pub mod prosody;
 
 #[allow(unused_imports)]

@@ -1,0 +1,741 @@
+#!/usr/bin/env python3
+"""An independent OMEMO peer on XMPP for Sotto's interop tests (issue 4).
+
+A real XMPP client built on slixmpp + slixmpp-omemo (python-omemo with the
+oldmemo and twomemo backends from PyPI). It logs in over STARTTLS, verifying
+the server certificate against exactly the CA given with --ca-file, publishes
+its OMEMO device lists and bundles for the chosen namespaces, enables
+carbons and sends presence. Then it speaks JSON lines:
+
+stdout (only JSON, one object per line; logs go to stderr):
+  {"event":"online","jid":BARE,"full_jid":FULL,"device_id":N,"namespaces":[...]}
+  {"event":"message","from":BARE,"to":BARE,"ns":"old"|"two"|null,"device_id":N|null,
+   "encrypted":bool,"prekey":bool|null,"body":TEXT|null,"error":REASON|null,
+   "carbon":"sent"|"received"|null,"id":ID,"origin_id":ID|null,"type":TYPE,
+   "for_devices":[N...]|null}
+  {"event":"empty","from":BARE,"ns":...,"device_id":N,"prekey":bool,"carbon":...}
+      an empty OMEMO message (session completion / staleness prevention)
+  {"event":"message_error","from":JID,"id":ID,"condition":COND,"text":TEXT}
+  {"event":"trust_needed","devices":[{"jid","device_id","fingerprint"}]}  (--trust manual)
+  {"event":"disconnected","reason":...} / {"event":"error","reason":...}
+  Replies to commands carry the command's "req" value, if it had one.
+
+stdin commands (one JSON object per line, optional "req" echoed back):
+  {"cmd":"send","to":JID,"body":TEXT,"ns":"old"|"two"}
+      -> {"event":"sent","id":ID,"ns":..,"recipients":[{"jid","device_id","prekey"}],
+          "skipped":[{"jid","device_id","reason"}]}
+  {"cmd":"send_plain","to":JID,"body":TEXT} -> {"event":"sent","id":ID,"ns":null}
+  {"cmd":"devices","jid":JID}
+      -> {"event":"devices","jid":..,"old":[{"id","fingerprint","trust","active","label"}],"two":[...]}
+  {"cmd":"trust"|"distrust","jid":JID,"device_id":N} -> {"event":"trusted"|"distrusted",...}
+  {"cmd":"quit"} -> {"event":"bye"}, then the process exits.
+
+Errors never crash the bot: they are answered with {"event":"error","reason":...}.
+Undecryptable messages are reported with the reason, never dropped.
+
+The OMEMO:2 plaintext is an XEP-0420 SCE envelope, which slixmpp-omemo 2.2.0
+does not build or open: the bot encrypts and decrypts through python-omemo's
+SessionManager directly and builds/checks the envelope itself (build_sce from
+omemo_peer.py, the non-XMPP peer next to this file).
+"""
+
+import argparse
+import asyncio
+import base64
+import json
+import logging
+import os
+import ssl
+import sys
+import tempfile
+import threading
+import xml.etree.ElementTree as ET
+from typing import Any, Dict, FrozenSet, List, Optional, Set, Tuple
+
+# Keep stdout for JSON only: anything a library prints goes to stderr.
+_OUT = sys.stdout
+sys.stdout = sys.stderr
+
+import oldmemo  # noqa: E402
+import oldmemo.etree  # noqa: E402
+import twomemo  # noqa: E402
+import twomemo.etree  # noqa: E402
+import xeddsa  # noqa: E402
+from omemo.session_manager import (  # noqa: E402
+    MessageNotForUs,
+    NoEligibleDevices,
+    NoSession,
+    PublicDataInconsistency,
+    SenderDistrusted,
+    SenderNotFound,
+    StillUndecided,
+)
+from omemo.storage import Just, Nothing, Storage  # noqa: E402
+from omemo.types import DeviceInformation  # noqa: E402
+from slixmpp import JID, ClientXMPP  # noqa: E402
+from slixmpp.plugins import register_plugin  # noqa: E402
+from slixmpp.stanza import Message  # noqa: E402
+from slixmpp.xmlstream.handler import Callback  # noqa: E402
+from slixmpp.xmlstream.matcher import MatchXPath  # noqa: E402
+from slixmpp_omemo import TrustLevel, XEP_0384  # noqa: E402
+from slixmpp_omemo.xep_0384 import _make_session_manager  # noqa: E402
+
+from omemo_peer import CLIENT_NS, SCE_NS, build_sce  # noqa: E402
+
+log = logging.getLogger("xmpp_peer")
+
+OLD = oldmemo.oldmemo.NAMESPACE  # eu.siacs.conversations.axolotl
+TWO = twomemo.twomemo.NAMESPACE  # urn:xmpp:omemo:2
+NS_BY_TAG = {"old": OLD, "two": TWO}
+TAG_BY_NS = {OLD: "old", TWO: "two"}
+CARBONS_NS = "urn:xmpp:carbons:2"
+FORWARD_NS = "urn:xmpp:forward:0"
+EME_NS = "urn:xmpp:eme:0"
+HINTS_NS = "urn:xmpp:hints"
+SID_NS = "urn:xmpp:sid:0"
+FALLBACK = "I sent you an OMEMO encrypted message but your client doesn't seem to support that."
+
+
+def emit(obj: Dict[str, Any]) -> None:
+    _OUT.write(json.dumps(obj) + "\n")
+    _OUT.flush()
+
+
+def fingerprint(identity_key: bytes) -> str:
+    """Hex of the Curve25519 form of the identity key (what python-omemo's
+    format_identity_key groups, and what Conversations' QR URIs carry)."""
+    return xeddsa.ed25519_pub_to_curve25519_pub(identity_key).hex()
+
+
+class JsonFileStorage(Storage):
+    """python-omemo storage persisted as one JSON file, rewritten atomically
+    on every change, so a restarted bot keeps its device and sessions."""
+
+    def __init__(self, path: str) -> None:
+        super().__init__()
+        self.path = path
+        self.data: Dict[str, Any] = {}
+        if os.path.exists(path):
+            with open(path, "r", encoding="utf-8") as f:
+                self.data = json.load(f)
+
+    def _flush(self) -> None:
+        directory = os.path.dirname(os.path.abspath(self.path))
+        fd, tmp = tempfile.mkstemp(prefix=".xmpp-peer-", dir=directory)
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            json.dump(self.data, f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, self.path)
+
+    async def _load(self, key: str):  # type: ignore[override]
+        return Just(self.data[key]) if key in self.data else Nothing()
+
+    async def _store(self, key: str, value: Any) -> None:
+        self.data[key] = value
+        self._flush()
+
+    async def _delete(self, key: str) -> None:
+        if self.data.pop(key, None) is not None:
+            self._flush()
+
+
+class OmemoPlugin(XEP_0384):
+    """slixmpp-omemo's plugin with our storage, a trust mode, and only the
+    backends (namespaces) the bot was asked to speak."""
+
+    name = "xep_0384"
+    description = "OMEMO Encryption (Sotto test peer)"
+    dependencies = {"xep_0004", "xep_0030", "xep_0060", "xep_0163", "xep_0280", "xep_0334"}
+    default_config = {
+        "fallback_message": FALLBACK,
+        "json_file_path": None,
+        "namespaces": [OLD, TWO],
+        "blind_trust": True,
+    }
+
+    def plugin_init(self) -> None:
+        self._storage_impl = JsonFileStorage(self.json_file_path)
+        self._sm: Any = None
+        self._sm_task: Optional[asyncio.Task] = None
+        super().plugin_init()
+
+    @property
+    def storage(self) -> Storage:
+        return self._storage_impl
+
+    @property
+    def _btbv_enabled(self) -> bool:
+        return bool(self.blind_trust)
+
+    async def _devices_blindly_trusted(self, blindly_trusted: FrozenSet[DeviceInformation], identifier: Optional[str]) -> None:
+        log.info("blindly trusted: %s", [(d.bare_jid, d.device_id) for d in blindly_trusted])
+
+    async def _prompt_manual_trust(self, manually_trusted: FrozenSet[DeviceInformation], identifier: Optional[str]) -> None:
+        # Nobody to ask: leave them undecided (encryption then fails with
+        # StillUndecided) and tell the driver, which can send "trust".
+        emit({
+            "event": "trust_needed",
+            "devices": sorted(
+                ({"jid": d.bare_jid, "device_id": d.device_id, "fingerprint": fingerprint(d.identity_key)} for d in manually_trusted),
+                key=lambda d: (d["jid"], d["device_id"]),
+            ),
+        })
+
+    async def get_session_manager(self):  # type: ignore[override]
+        # As XEP_0384.get_session_manager/_prepare, but with our choice of
+        # backends (python-omemo purges the online data of backends that are
+        # no longer loaded).
+        if self._sm is not None:
+            return self._sm
+        if self._sm_task is None:
+            self._sm_task = asyncio.ensure_future(self._prepare())
+        return await asyncio.shield(self._sm_task)
+
+    async def _prepare(self):
+        backends = []
+        if TWO in self.namespaces:
+            backends.append(twomemo.Twomemo(self._storage_impl, 1000, None))
+        if OLD in self.namespaces:
+            backends.append(oldmemo.Oldmemo(self._storage_impl, 1000, None))
+        sm = await _make_session_manager(self.xmpp, self).create(
+            backends,
+            self._storage_impl,
+            self.xmpp.boundjid.bare,
+            initial_own_label=None,
+            undecided_trust_level_name=TrustLevel.UNDECIDED.value,
+        )
+        await sm.ensure_data_consistency()
+        await sm.after_history_sync()
+        self._sm = sm
+        self.xmpp.event("omemo_initialized")
+        return sm
+
+    async def _on_device_list_update(self, msg: Message) -> None:  # type: ignore[override]
+        # PEP notifications for a namespace we do not load would raise
+        # UnknownNamespace inside slixmpp's event loop: ignore them.
+        item = next(iter(msg["pubsub_event"]["items"]), None)
+        if item is not None:
+            if item.xml.find(f"{{{TWO}}}devices") is not None and TWO not in self.namespaces:
+                return
+            if item.xml.find(f"{{{OLD}}}list") is not None and OLD not in self.namespaces:
+                return
+        await super()._on_device_list_update(msg)
+
+
+register_plugin(OmemoPlugin)
+
+
+class SceError(ValueError):
+    pass
+
+
+def open_sce_strict(data: bytes, expected_from: str, expected_to: str) -> Tuple[str, Optional[str]]:
+    """Parse an XEP-0420 envelope as OMEMO:2 uses it: <from> and <to> are
+    required and must match the stanza; returns (body, time stamp)."""
+    try:
+        envelope = ET.fromstring(data)
+    except ET.ParseError as e:
+        raise SceError(f"SCE envelope is not XML: {e}") from e
+    if envelope.tag != f"{{{SCE_NS}}}envelope":
+        raise SceError(f"not an SCE envelope: root {envelope.tag}")
+    from_elt = envelope.find(f"{{{SCE_NS}}}from")
+    if from_elt is None:
+        raise SceError("SCE envelope without <from>")
+    if JID(from_elt.get("jid", "")).bare != expected_from:
+        raise SceError(f"SCE <from> {from_elt.get('jid')!r} does not match the sender {expected_from}")
+    to_elt = envelope.find(f"{{{SCE_NS}}}to")
+    if to_elt is None:
+        raise SceError("SCE envelope without <to>")
+    if JID(to_elt.get("jid", "")).bare != expected_to:
+        raise SceError(f"SCE <to> {to_elt.get('jid')!r} does not match the recipient {expected_to}")
+    content = envelope.find(f"{{{SCE_NS}}}content")
+    if content is None:
+        raise SceError("SCE envelope without <content>")
+    body = content.find(f"{{{CLIENT_NS}}}body")
+    if body is None:
+        raise SceError("SCE content without <body>")
+    time_elt = envelope.find(f"{{{SCE_NS}}}time")
+    return body.text or "", (time_elt.get("stamp") if time_elt is not None else None)
+
+
+def reason_of(e: BaseException) -> str:
+    """A short, stable reason (the words ARCHITECTURE.md uses) plus detail."""
+    if isinstance(e, MessageNotForUs):
+        short = "not encrypted for this device"
+    elif isinstance(e, NoSession):
+        short = "no session"
+    elif isinstance(e, SenderDistrusted):
+        short = "untrusted sender"
+    elif isinstance(e, SenderNotFound):
+        short = "unknown sender device"
+    elif isinstance(e, PublicDataInconsistency):
+        short = "identity key mismatch"
+    elif isinstance(e, SceError):
+        short = "bad SCE envelope"
+    elif isinstance(e, StillUndecided):
+        short = "undecided trust"
+    elif isinstance(e, NoEligibleDevices):
+        short = "no eligible devices"
+    else:
+        short = "decryption failed"
+    detail = f"{type(e).__name__}: {e}"
+    cause = e.__cause__
+    if cause is not None:
+        detail += f" ({type(cause).__name__}: {cause})"
+    return f"{short}: {detail}"
+
+
+class Bot(ClientXMPP):
+    def __init__(self, args: argparse.Namespace) -> None:
+        jid = JID(args.jid)
+        if not jid.resource:
+            jid = JID(f"{jid.bare}/{args.resource}")
+        super().__init__(jid, args.password)
+        self.args = args
+        self.namespaces = [NS_BY_TAG[t] for t in args.namespaces]
+
+        # Verify the server against exactly the given CA, never the system store.
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        ctx.check_hostname = True
+        ctx.verify_mode = ssl.CERT_REQUIRED
+        ctx.load_verify_locations(cafile=args.ca_file)
+        self.ssl_context = ctx
+        self.enable_direct_tls = False
+        self.enable_starttls = True
+        self.enable_plaintext = False
+
+        self.queue: asyncio.Queue = asyncio.Queue()
+        self.online: asyncio.Future = asyncio.get_event_loop().create_future()
+
+        for plugin in ["xep_0030", "xep_0060", "xep_0163", "xep_0199", "xep_0280", "xep_0334", "xep_0359", "xep_0380"]:
+            self.register_plugin(plugin)
+        self.register_plugin(
+            "xep_0384",
+            {"json_file_path": args.storage, "namespaces": self.namespaces, "blind_trust": args.trust == "blind"},
+            module=sys.modules[__name__],
+        )
+
+        self.add_event_handler("session_start", self.on_session_start)
+        # slixmpp's "message" event only fires for stanzas with a <body>:
+        # carbons and empty OMEMO messages have none. Take every message.
+        self.register_handler(Callback("sotto peer: all messages", MatchXPath("{jabber:client}message"), self.on_message))
+        self.add_event_handler("message_error", self.on_message_error)
+        self.add_event_handler("failed_auth", self.on_failed_auth)
+        self.add_event_handler("ssl_invalid_chain", self.on_bad_tls)
+        self.add_event_handler("connection_failed", self.on_connection_failed)
+        self.add_event_handler("disconnected", self.on_disconnected)
+
+    @property
+    def omemo(self) -> OmemoPlugin:
+        return self.plugin["xep_0384"]
+
+    # --- connection -------------------------------------------------------
+
+    def fail_startup(self, reason: str) -> None:
+        if not self.online.done():
+            self.online.set_exception(RuntimeError(reason))
+
+    def on_failed_auth(self, _stanza: Any) -> None:
+        self.fail_startup("authentication failed")
+
+    def on_bad_tls(self, e: Any) -> None:
+        self.fail_startup(f"server certificate not trusted: {e}")
+
+    def on_connection_failed(self, e: Any) -> None:
+        self.fail_startup(f"connection failed: {e}")
+
+    def on_disconnected(self, reason: Any) -> None:
+        if self.online.done():
+            emit({"event": "disconnected", "reason": str(reason)})
+
+    async def on_session_start(self, _event: Any) -> None:
+        try:
+            await self.get_roster()
+            await self.plugin["xep_0280"].enable()
+            self.send_presence()
+            sm = await self.omemo.get_session_manager()
+            own, _ = await sm.get_own_device_information()
+            info = {
+                "event": "online",
+                "jid": self.boundjid.bare,
+                "full_jid": str(self.boundjid),
+                "device_id": own.device_id,
+                "fingerprint": fingerprint(own.identity_key),
+                "namespaces": [TAG_BY_NS[n] for n in self.namespaces],
+            }
+            if not self.online.done():
+                self.online.set_result(info)
+            else:  # a reconnect
+                emit(info)
+        except Exception as e:  # noqa: BLE001
+            log.exception("startup failed")
+            self.fail_startup(f"startup failed: {type(e).__name__}: {e}")
+
+    # --- incoming ---------------------------------------------------------
+
+    def on_message(self, msg: Message) -> None:
+        # Serialized with the commands in one worker: python-omemo's state
+        # must not be touched by two coroutines at once.
+        self.queue.put_nowait(("stanza", msg))
+
+    def on_message_error(self, msg: Message) -> None:
+        err = msg.xml.find("{jabber:client}error")
+        condition = None
+        text = None
+        if err is not None:
+            for child in err:
+                tag = child.tag.split("}")[-1]
+                if tag == "text":
+                    text = child.text
+                elif condition is None:
+                    condition = tag
+        emit({"event": "message_error", "from": str(msg["from"]), "id": msg["id"] or None, "condition": condition, "text": text})
+
+    async def handle_stanza(self, outer: Message) -> None:
+        if outer["type"] == "error":
+            return  # reported by on_message_error
+        carbon: Optional[str] = None
+        msg = outer
+        for kind in ("sent", "received"):
+            wrapper = outer.xml.find(f"{{{CARBONS_NS}}}{kind}")
+            if wrapper is not None:
+                if outer["from"].bare != self.boundjid.bare:
+                    log.warning("ignoring a carbon from %s (not our account)", outer["from"])
+                    return
+                inner = wrapper.find(f"{{{FORWARD_NS}}}forwarded/{{jabber:client}}message")
+                if inner is None:
+                    emit({"event": "error", "reason": f"carbon {kind} without forwarded message"})
+                    return
+                carbon = kind
+                msg = Message(stream=self, xml=inner)
+                break
+        if msg["type"] == "error":
+            return
+        if carbon is None and msg["from"] == self.boundjid:
+            # The server hands a message to our own bare JID (e.g.
+            # python-omemo's session completion for another own device)
+            # back to us as well; it is ours, not for us.
+            log.info("ignoring our own message %s to %s", msg["id"], msg["to"])
+            return
+        encrypted = [n for n in (TWO, OLD) if msg.xml.find(f"{{{n}}}encrypted") is not None]
+        body = msg.xml.find("{jabber:client}body")
+        if not encrypted:
+            if body is None:
+                return  # chat states, receipts, PEP events, ...
+            emit(self.message_event(msg, carbon, ns=None, encrypted=False, body=body.text or ""))
+            return
+        await self.decrypt(msg, carbon, encrypted)
+
+    def message_event(self, msg: Message, carbon: Optional[str], **fields: Any) -> Dict[str, Any]:
+        origin = msg.xml.find(f"{{{SID_NS}}}origin-id")
+        event = {
+            "event": "message",
+            "from": msg["from"].bare,
+            "to": msg["to"].bare or self.boundjid.bare,
+            "ns": None,
+            "device_id": None,
+            "encrypted": False,
+            "prekey": None,
+            "body": None,
+            "error": None,
+            "carbon": carbon,
+            "id": msg["id"] or None,
+            "origin_id": origin.get("id") if origin is not None else None,
+            "type": msg["type"],
+            "for_devices": None,
+        }
+        event.update(fields)
+        return event
+
+    async def decrypt(self, msg: Message, carbon: Optional[str], namespaces: List[str]) -> None:
+        sender = msg["from"].bare
+        recipient = msg["to"].bare or self.boundjid.bare
+        sm = await self.omemo.get_session_manager()
+        last: Optional[Dict[str, Any]] = None
+        # Prefer :2 when both are present (as slixmpp-omemo does), but fall
+        # back to 0.3 if the :2 element holds nothing for this device.
+        for ns in namespaces:
+            tag = TAG_BY_NS[ns]
+            elt = msg.xml.find(f"{{{ns}}}encrypted")
+            base = dict(ns=tag, encrypted=True)
+            if ns not in self.namespaces:
+                last = self.message_event(msg, carbon, **base, error=f"namespace {ns} not enabled on this peer")
+                continue
+            try:
+                if ns == TWO:
+                    message = twomemo.etree.parse_message(elt, sender)
+                else:
+                    message = await oldmemo.etree.parse_message(elt, sender, self.boundjid.bare, sm)
+            except Exception as e:  # noqa: BLE001
+                last = self.message_event(msg, carbon, **base, error=f"malformed: {reason_of(e)}")
+                continue
+            own_id = (await sm.get_own_device_information())[0].device_id
+            mine = [(k, kex) for k, kex in message.keys if k.bare_jid == self.boundjid.bare and k.device_id == own_id]
+            base.update(
+                device_id=message.device_id,
+                prekey=(mine[0][1] is not None) if mine else None,
+                for_devices=sorted(k.device_id for k, _ in message.keys if k.bare_jid == self.boundjid.bare),
+            )
+            try:
+                plaintext, device, _ = await sm.decrypt(message)
+            except Exception as e:  # noqa: BLE001
+                last = self.message_event(msg, carbon, **base, error=reason_of(e))
+                if isinstance(e, MessageNotForUs):
+                    continue
+                break
+            if plaintext is None:
+                emit({
+                    "event": "empty", "from": sender, "ns": tag, "device_id": device.device_id,
+                    "prekey": base["prekey"], "carbon": carbon, "id": msg["id"] or None,
+                })
+                return
+            if ns == TWO:
+                try:
+                    text, stamp = open_sce_strict(plaintext, sender, recipient)
+                except SceError as e:
+                    emit(self.message_event(msg, carbon, **base, error=reason_of(e)))
+                    return
+                emit(self.message_event(msg, carbon, **base, body=text, sce_time=stamp))
+            else:
+                emit(self.message_event(msg, carbon, **base, body=plaintext.decode("utf-8", errors="replace")))
+            return
+        if last is not None:
+            emit(last)
+
+    # --- commands ---------------------------------------------------------
+
+    async def handle_command(self, line: str) -> bool:
+        """Returns False when the bot should quit."""
+        req = None
+        try:
+            cmd = json.loads(line)
+            if not isinstance(cmd, dict):
+                raise ValueError("a command is a JSON object")
+            req = cmd.get("req")
+            name = cmd.get("cmd")
+            if name == "quit":
+                self.reply(req, {"event": "bye"})
+                return False
+            handler = {
+                "send": self.cmd_send,
+                "send_plain": self.cmd_send_plain,
+                "devices": self.cmd_devices,
+                "trust": self.cmd_trust,
+                "distrust": self.cmd_distrust,
+            }.get(name)
+            if handler is None:
+                raise ValueError(f"unknown command {name!r}")
+            self.reply(req, await handler(cmd))
+        except Exception as e:  # noqa: BLE001
+            log.exception("command failed: %s", line.strip())
+            self.reply(req, {"event": "error", "reason": reason_of(e) if not isinstance(e, (ValueError, KeyError, TypeError, json.JSONDecodeError)) else f"{type(e).__name__}: {e}"})
+        return True
+
+    @staticmethod
+    def reply(req: Any, obj: Dict[str, Any]) -> None:
+        if req is not None:
+            obj["req"] = req
+        emit(obj)
+
+    def new_message(self, to: JID) -> Message:
+        msg = self.make_message(mto=to, mtype="chat")
+        if not msg["id"]:
+            msg["id"] = self.new_id()
+        return msg
+
+    @staticmethod
+    def add_origin_id(msg: Message) -> None:
+        ET.SubElement(msg.xml, f"{{{SID_NS}}}origin-id", id=msg["id"])
+
+    async def cmd_send_plain(self, cmd: Dict[str, Any]) -> Dict[str, Any]:
+        to = JID(cmd["to"])
+        msg = self.new_message(to)
+        msg["body"] = str(cmd["body"])
+        self.add_origin_id(msg)
+        msg.send()
+        return {"event": "sent", "id": msg["id"], "ns": None}
+
+    async def cmd_send(self, cmd: Dict[str, Any]) -> Dict[str, Any]:
+        to = JID(cmd["to"])
+        tag = cmd.get("ns", "two")
+        if tag not in NS_BY_TAG:
+            raise ValueError(f"ns must be 'old' or 'two', not {tag!r}")
+        ns = NS_BY_TAG[tag]
+        if ns not in self.namespaces:
+            raise ValueError(f"namespace {tag} is not enabled on this peer (--namespaces)")
+        body = str(cmd["body"])
+        sm = await self.omemo.get_session_manager()
+        # Do not rely on PEP notifications having arrived: fetch the
+        # recipient's and our own device lists now (cheap on loopback).
+        for bare in {to.bare, self.boundjid.bare}:
+            try:
+                await sm.refresh_device_list(ns, bare)
+            except Exception as e:  # noqa: BLE001
+                log.warning("device list refresh for %s failed: %s", bare, e)
+        plaintext = body.encode("utf-8") if ns == OLD else build_sce(body, self.boundjid.bare, to.bare)
+        messages, errors = await sm.encrypt(frozenset([to.bare]), {ns: plaintext}, backend_priority_order=[ns])
+        msg = self.new_message(to)
+        msg["body"] = self.omemo.fallback_message
+        recipients = []
+        for message in messages:
+            serialize = twomemo.etree.serialize_message if message.namespace == TWO else oldmemo.etree.serialize_message
+            msg.xml.append(serialize(message))
+            recipients.extend(
+                {"jid": k.bare_jid, "device_id": k.device_id, "prekey": kex is not None} for k, kex in message.keys
+            )
+        ET.SubElement(msg.xml, f"{{{EME_NS}}}encryption", namespace=ns, name="OMEMO" if ns == TWO else "OMEMO (0.3)")
+        ET.SubElement(msg.xml, f"{{{HINTS_NS}}}store")
+        self.add_origin_id(msg)
+        msg.send()
+        return {
+            "event": "sent",
+            "id": msg["id"],
+            "ns": tag,
+            "recipients": sorted(recipients, key=lambda r: (r["jid"], r["device_id"])),
+            "skipped": sorted(
+                ({"jid": e.bare_jid, "device_id": e.device_id, "reason": reason_of(e.exception)} for e in errors),
+                key=lambda r: (r["jid"], r["device_id"]),
+            ),
+        }
+
+    async def device_info(self, jid: str, refresh: bool) -> List[DeviceInformation]:
+        sm = await self.omemo.get_session_manager()
+        if refresh:
+            for ns in self.namespaces:
+                try:
+                    await sm.refresh_device_list(ns, jid)
+                except Exception as e:  # noqa: BLE001
+                    log.warning("device list refresh for %s failed: %s", jid, e)
+        return sorted(await sm.get_device_information(jid), key=lambda d: d.device_id)
+
+    async def cmd_devices(self, cmd: Dict[str, Any]) -> Dict[str, Any]:
+        jid = JID(cmd["jid"]).bare
+        devices = await self.device_info(jid, refresh=True)
+        out: Dict[str, Any] = {"event": "devices", "jid": jid, "old": [], "two": []}
+        for d in devices:
+            active = dict(d.active)
+            for ns in d.namespaces:
+                out[TAG_BY_NS[ns]].append({
+                    "id": d.device_id,
+                    "fingerprint": fingerprint(d.identity_key),
+                    "trust": d.trust_level_name,
+                    "active": bool(active.get(ns, False)),
+                    "label": d.label,
+                })
+        return out
+
+    async def set_trust(self, cmd: Dict[str, Any], level: TrustLevel) -> Dict[str, Any]:
+        jid = JID(cmd["jid"]).bare
+        device_id = int(cmd["device_id"])
+        devices = await self.device_info(jid, refresh=False)
+        device = next((d for d in devices if d.device_id == device_id), None)
+        if device is None:
+            devices = await self.device_info(jid, refresh=True)
+            device = next((d for d in devices if d.device_id == device_id), None)
+        if device is None:
+            raise ValueError(f"unknown device {device_id} of {jid}")
+        sm = await self.omemo.get_session_manager()
+        await sm.set_trust(jid, device.identity_key, level.value)
+        return {
+            "event": "trusted" if level is TrustLevel.TRUSTED else "distrusted",
+            "jid": jid,
+            "device_id": device_id,
+            "fingerprint": fingerprint(device.identity_key),
+        }
+
+    async def cmd_trust(self, cmd: Dict[str, Any]) -> Dict[str, Any]:
+        return await self.set_trust(cmd, TrustLevel.TRUSTED)
+
+    async def cmd_distrust(self, cmd: Dict[str, Any]) -> Dict[str, Any]:
+        return await self.set_trust(cmd, TrustLevel.DISTRUSTED)
+
+    # --- main loop --------------------------------------------------------
+
+    async def run(self) -> int:
+        self.connect(self.args.host, self.args.port)
+        try:
+            info = await asyncio.wait_for(asyncio.shield(self.online), self.args.connect_timeout)
+        except asyncio.TimeoutError:
+            emit({"event": "error", "reason": f"not online after {self.args.connect_timeout} s"})
+            return 2
+        except RuntimeError as e:
+            emit({"event": "error", "reason": str(e)})
+            return 2
+        emit(info)
+        start_stdin_reader(asyncio.get_event_loop(), self.queue)
+        while True:
+            kind, item = await self.queue.get()
+            if kind == "stanza":
+                try:
+                    await self.handle_stanza(item)
+                except Exception as e:  # noqa: BLE001
+                    log.exception("incoming stanza failed")
+                    emit({"event": "error", "reason": f"incoming stanza: {type(e).__name__}: {e}"})
+            elif kind == "line":
+                if item is None or not await self.handle_command(item):
+                    break
+        try:
+            await asyncio.wait_for(self.disconnect(wait=2.0), 5)
+        except Exception:  # noqa: BLE001
+            pass
+        return 0
+
+
+def start_stdin_reader(loop: asyncio.AbstractEventLoop, queue: asyncio.Queue) -> None:
+    def read() -> None:
+        for line in sys.stdin:
+            if line.strip():
+                loop.call_soon_threadsafe(queue.put_nowait, ("line", line))
+        loop.call_soon_threadsafe(queue.put_nowait, ("line", None))  # EOF: quit
+
+    threading.Thread(target=read, name="stdin", daemon=True).start()
+
+
+def parse_args() -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--jid", required=True)
+    p.add_argument("--password", required=True)
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, required=True, help="STARTTLS port")
+    p.add_argument("--ca-file", required=True, help="PEM: the only CA the server certificate may chain to")
+    p.add_argument("--storage", required=True, help="JSON file for the OMEMO state (created if missing)")
+    p.add_argument("--namespaces", default="old,two", help="comma-separated: old (0.3), two (:2)")
+    p.add_argument("--trust", choices=["blind", "manual"], default="blind")
+    p.add_argument("--resource", default=f"peer-{os.getpid()}")
+    p.add_argument("--connect-timeout", type=float, default=30.0)
+    p.add_argument("--verbose", action="store_true")
+    args = p.parse_args()
+    tags = [t.strip() for t in args.namespaces.split(",") if t.strip()]
+    if not tags or any(t not in NS_BY_TAG for t in tags):
+        p.error("--namespaces takes old, two or old,two")
+    args.namespaces = tags
+    if args.host not in ("127.0.0.1", "::1", "localhost"):
+        p.error("the test peer talks to loopback only")
+    return args
+
+
+async def amain(args: argparse.Namespace) -> int:
+    bot = Bot(args)
+    return await bot.run()
+
+
+def main() -> None:
+    args = parse_args()
+    logging.basicConfig(
+        stream=sys.stderr,
+        level=logging.DEBUG if args.verbose else logging.INFO,
+        format=f"%(asctime)s {args.jid} %(name)s %(levelname)s %(message)s",
+    )
+    try:
+        code = asyncio.run(amain(args))
+    except Exception as e:  # noqa: BLE001
+        log.exception("fatal")
+        emit({"event": "error", "reason": f"fatal: {type(e).__name__}: {e}"})
+        code = 3
+    sys.stderr.flush()
+    os._exit(code)  # do not wait for the stdin thread
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,680 @@
+//! An independent OMEMO peer on XMPP for the interop tests: the slixmpp +
+//! slixmpp-omemo (python-omemo) bot in tests/interop/xmpp_peer.py, logged in
+//! to the fixture [`Prosody`] and driven over JSON lines.
+//!
+//! Needs the venv from `scripts/python-venv.sh` (or `SOTTO_TEST_PYTHON`); a
+//! missing venv is a test failure with a clear message, never a skip.
+//! Set `SOTTO_PEER_VERBOSE=1` to see the bot's log (slixmpp/python-omemo
+//! debug output) on stderr as it happens; otherwise its last lines are shown
+//! when something fails.
+//!
+//! All calls block (std threads and channels): from an async test, call them
+//! from `tokio::task::spawn_blocking` or a multi-thread runtime.
+
+use std::collections::VecDeque;
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStdin, Command, Stdio};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+use super::prosody::Prosody;
+
+/// How long a command (send, devices, ...) may take before the test fails.
+const CALL_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long the bot may take to log in and publish its OMEMO data.
+const START_TIMEOUT: Duration = Duration::from_secs(40);
+const STDERR_TAIL: usize = 200;
+
+/// OMEMO version: 0.3 (`eu.siacs.conversations.axolotl`) or :2 (`urn:xmpp:omemo:2`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Ns {
+    Old,
+    Two,
+}
+
+impl Ns {
+    pub const BOTH: [Ns; 2] = [Ns::Old, Ns::Two];
+
+    /// The bot's tag: `"old"` or `"two"`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Ns::Old => "old",
+            Ns::Two => "two",
+        }
+    }
+
+    /// The XML namespace.
+    pub fn xmlns(self) -> &'static str {
+        match self {
+            Ns::Old => "eu.siacs.conversations.axolotl",
+            Ns::Two => "urn:xmpp:omemo:2",
+        }
+    }
+
+    pub fn from_tag(tag: &str) -> Option<Ns> {
+        match tag {
+            "old" => Some(Ns::Old),
+            "two" => Some(Ns::Two),
+            _ => None,
+        }
+    }
+}
+
+/// Trust policy of the bot: blind trust before verification (python-omemo's
+/// BTBV), or manual (new devices stay undecided; sending to them fails with
+/// "undecided trust" and the bot emits a `trust_needed` event).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Trust {
+    #[default]
+    Blind,
+    Manual,
+}
+
+#[derive(Clone, Debug)]
+pub struct PeerOptions {
+    /// Which OMEMO versions to publish and speak.
+    pub namespaces: Vec<Ns>,
+    /// JSON file with the bot's OMEMO state (device id, keys, sessions,
+    /// trust). `None`: a temp file that lives as long as the [`PythonPeer`]
+    /// (kept across [`PythonPeer::restart`]).
+    pub storage: Option<PathBuf>,
+    pub trust: Trust,
+    /// XMPP resource; `None`: `peer-<pid>`.
+    pub resource: Option<String>,
+}
+
+impl Default for PeerOptions {
+    fn default() -> Self {
+        PeerOptions {
+            namespaces: Ns::BOTH.to_vec(),
+            storage: None,
+            trust: Trust::Blind,
+            resource: None,
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Carbon {
+    Sent,
+    Received,
+}
+
+/// An incoming message as the bot saw it (live or carbon, encrypted or not).
+#[derive(Clone, Debug)]
+pub struct PeerMessage {
+    /// Bare JID of the sender (for a sent carbon: our own account).
+    pub from: String,
+    /// Bare JID of the addressee (for a sent carbon: the contact).
+    pub to: String,
+    /// `None` for a plaintext message.
+    pub ns: Option<Ns>,
+    /// Sending device (from the OMEMO header).
+    pub device_id: Option<u32>,
+    pub encrypted: bool,
+    /// Whether our key element carried a key exchange (pre-key message);
+    /// `None` when there was no key for this device.
+    pub prekey: Option<bool>,
+    pub body: Option<String>,
+    /// Why it could not be decrypted or checked, e.g. "not encrypted for this
+    /// device: …", "no session: …", "untrusted sender: …", "bad SCE envelope: …".
+    pub error: Option<String>,
+    pub carbon: Option<Carbon>,
+    pub id: Option<String>,
+    pub origin_id: Option<String>,
+    /// Device ids of our account the OMEMO header lists.
+    pub for_devices: Vec<u32>,
+    /// The whole event (type, sce_time, ...).
+    pub raw: Value,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DeviceInfo {
+    pub id: u32,
+    /// Hex of the Curve25519 identity key (64 chars, no 05 prefix).
+    pub fingerprint: String,
+    /// python-omemo's trust level name: UNDECIDED, BLINDLY_TRUSTED, TRUSTED, DISTRUSTED.
+    pub trust: String,
+    pub active: bool,
+    pub label: Option<String>,
+}
+
+#[derive(Clone, Debug)]
+pub struct Devices {
+    pub jid: String,
+    pub old: Vec<DeviceInfo>,
+    pub two: Vec<DeviceInfo>,
+}
+
+impl Devices {
+    pub fn get(&self, ns: Ns) -> &[DeviceInfo] {
+        match ns {
+            Ns::Old => &self.old,
+            Ns::Two => &self.two,
+        }
+    }
+
+    pub fn ids(&self, ns: Ns) -> Vec<u32> {
+        self.get(ns).iter().map(|d| d.id).collect()
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Recipient {
+    pub jid: String,
+    pub device_id: u32,
+    /// Sent as a pre-key (key exchange) message to this device.
+    pub prekey: bool,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Skipped {
+    pub jid: String,
+    pub device_id: u32,
+    pub reason: String,
+}
+
+/// What `send` reports: the stanza id (also the origin-id) and which devices
+/// got the key.
+#[derive(Clone, Debug)]
+pub struct Sent {
+    pub id: String,
+    pub recipients: Vec<Recipient>,
+    pub skipped: Vec<Skipped>,
+}
+
+impl Sent {
+    /// Whether `device_id` of `jid` got the key, and if so as pre-key message.
+    pub fn prekey_for(&self, jid: &str, device_id: u32) -> Option<bool> {
+        self.recipients
+            .iter()
+            .find(|r| r.jid == jid && r.device_id == device_id)
+            .map(|r| r.prekey)
+    }
+}
+
+/// The python interpreter of the test venv.
+pub fn python() -> PathBuf {
+    let p = match std::env::var_os("SOTTO_TEST_PYTHON") {
+        Some(p) => PathBuf::from(p),
+        None => PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/py-venv/bin/python"),
+    };
+    assert!(
+        p.exists(),
+        "python venv for the XMPP test peer is missing at {}: run scripts/python-venv.sh \
+         (or set SOTTO_TEST_PYTHON to a python with tests/interop/requirements.txt installed)",
+        p.display()
+    );
+    p
+}
+
+struct Launch {
+    port: u16,
+    ca_file: PathBuf,
+    jid: String,
+    password: String,
+    namespaces: Vec<Ns>,
+    storage: PathBuf,
+    trust: Trust,
+    resource: String,
+}
+
+pub struct PythonPeer {
+    child: Option<Child>,
+    stdin: Option<ChildStdin>,
+    events: Receiver<Value>,
+    /// Events read but not consumed yet (in arrival order).
+    pending: VecDeque<Value>,
+    stderr: Arc<Mutex<VecDeque<String>>>,
+    next_req: u64,
+    launch: Launch,
+    jid: String,
+    full_jid: String,
+    device_id: u32,
+    fingerprint: String,
+    _tmp: Option<tempfile::TempDir>,
+}
+
+impl PythonPeer {
+    /// Start the bot as `user` on `prosody` and wait until it is online
+    /// (logged in, OMEMO published, carbons on, presence sent).
+    pub fn start(prosody: &Prosody, user: &str, password: &str, opts: PeerOptions) -> PythonPeer {
+        assert!(
+            !opts.namespaces.is_empty(),
+            "PeerOptions::namespaces is empty"
+        );
+        let (storage, tmp) = match opts.storage {
+            Some(p) => (p, None),
+            None => {
+                let dir = tempfile::Builder::new()
+                    .prefix("sotto-xmpp-peer")
+                    .tempdir()
+                    .expect("temp dir");
+                (dir.path().join("omemo.json"), Some(dir))
+            }
+        };
+        let launch = Launch {
+            port: prosody.port(),
+            ca_file: prosody.ca_file().to_path_buf(),
+            jid: prosody.jid(user),
+            password: password.to_owned(),
+            namespaces: opts.namespaces,
+            storage,
+            trust: opts.trust,
+            resource: opts
+                .resource
+                .unwrap_or_else(|| format!("peer-{user}-{}", next_serial())),
+        };
+        let (child, stdin, events, stderr) = spawn(&launch);
+        let mut peer = PythonPeer {
+            child: Some(child),
+            stdin: Some(stdin),
+            events,
+            pending: VecDeque::new(),
+            stderr,
+            next_req: 1,
+            jid: launch.jid.clone(),
+            full_jid: String::new(),
+            device_id: 0,
+            fingerprint: String::new(),
+            launch,
+            _tmp: tmp,
+        };
+        peer.wait_online();
+        peer
+    }
+
+    fn wait_online(&mut self) {
+        let deadline = Instant::now() + START_TIMEOUT;
+        loop {
+            let remaining = deadline.saturating_duration_since(Instant::now());
+            match self.recv(remaining) {
+                Some(ev) if ev["event"] == "online" => {
+                    self.full_jid = ev["full_jid"].as_str().unwrap_or_default().to_owned();
+                    self.device_id = ev["device_id"].as_u64().expect("device_id") as u32;
+                    self.fingerprint = ev["fingerprint"].as_str().unwrap_or_default().to_owned();
+                    return;
+                }
+                Some(ev) if ev["event"] == "error" => {
+                    self.fail(&format!("the XMPP test peer did not come online: {ev}"))
+                }
+                Some(ev) => self.pending.push_back(ev),
+                None => self.fail(&format!(
+                    "the XMPP test peer {} was not online within {START_TIMEOUT:?}",
+                    self.launch.jid
+                )),
+            }
+        }
+    }
+
+    /// Stop the bot and start it again with the same storage and resource
+    /// (the OMEMO device and sessions survive). Unconsumed events are dropped.
+    pub fn restart(&mut self) {
+        self.stop();
+        let (child, stdin, events, stderr) = spawn(&self.launch);
+        self.child = Some(child);
+        self.stdin = Some(stdin);
+        self.events = events;
+        self.stderr = stderr;
+        self.pending.clear();
+        self.wait_online();
+    }
+
+    /// Bare JID.
+    pub fn jid(&self) -> &str {
+        &self.jid
+    }
+
+    pub fn full_jid(&self) -> &str {
+        &self.full_jid
+    }
+
+    pub fn device_id(&self) -> u32 {
+        self.device_id
+    }
+
+    /// Hex of this device's Curve25519 identity key.
+    pub fn fingerprint(&self) -> &str {
+        &self.fingerprint
+    }
+
+    pub fn storage_path(&self) -> &Path {
+        &self.launch.storage
+    }
+
+    /// Encrypt `body` in `ns` for all devices of `to` (bare, or full to
+    /// address one resource) and our own other devices, and send it as a
+    /// type=chat message with fallback body, EME, store hint and origin-id.
+    /// For :2 the plaintext is an SCE envelope. The bot fetches both device
+    /// lists right before encrypting (it does not wait for PEP).
+    pub fn send(&mut self, to: &str, body: &str, ns: Ns) -> Result<Sent, String> {
+        let ev = self.call(json!({"cmd": "send", "to": to, "body": body, "ns": ns.as_str()}))?;
+        let recipients = ev["recipients"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|r| Recipient {
+                jid: r["jid"].as_str().unwrap_or_default().to_owned(),
+                device_id: r["device_id"].as_u64().unwrap_or_default() as u32,
+                prekey: r["prekey"].as_bool().unwrap_or_default(),
+            })
+            .collect();
+        let skipped = ev["skipped"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|r| Skipped {
+                jid: r["jid"].as_str().unwrap_or_default().to_owned(),
+                device_id: r["device_id"].as_u64().unwrap_or_default() as u32,
+                reason: r["reason"].as_str().unwrap_or_default().to_owned(),
+            })
+            .collect();
+        Ok(Sent {
+            id: ev["id"].as_str().unwrap_or_default().to_owned(),
+            recipients,
+            skipped,
+        })
+    }
+
+    /// Send an unencrypted type=chat message (with origin-id); returns its id.
+    pub fn send_plain(&mut self, to: &str, body: &str) -> Result<String, String> {
+        let ev = self.call(json!({"cmd": "send_plain", "to": to, "body": body}))?;
+        Ok(ev["id"].as_str().unwrap_or_default().to_owned())
+    }
+
+    /// The devices python-omemo knows for `jid` after fetching its device
+    /// lists (and the bundles of new devices).
+    pub fn devices(&mut self, jid: &str) -> Devices {
+        let ev = self
+            .call(json!({"cmd": "devices", "jid": jid}))
+            .unwrap_or_else(|e| self.fail(&format!("devices {jid}: {e}")));
+        let list = |ns: &str| -> Vec<DeviceInfo> {
+            ev[ns]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .map(|d| DeviceInfo {
+                    id: d["id"].as_u64().unwrap_or_default() as u32,
+                    fingerprint: d["fingerprint"].as_str().unwrap_or_default().to_owned(),
+                    trust: d["trust"].as_str().unwrap_or_default().to_owned(),
+                    active: d["active"].as_bool().unwrap_or_default(),
+                    label: d["label"].as_str().map(str::to_owned),
+                })
+                .collect()
+        };
+        Devices {
+            jid: ev["jid"].as_str().unwrap_or_default().to_owned(),
+            old: list("old"),
+            two: list("two"),
+        }
+    }
+
+    /// Mark the identity key of `jid`'s device `device_id` trusted (verified).
+    pub fn trust(&mut self, jid: &str, device_id: u32) -> Result<(), String> {
+        self.call(json!({"cmd": "trust", "jid": jid, "device_id": device_id}))
+            .map(drop)
+    }
+
+    /// Mark the identity key of `jid`'s device `device_id` distrusted: no
+    /// more keys for it, and its messages fail with "untrusted sender".
+    pub fn distrust(&mut self, jid: &str, device_id: u32) -> Result<(), String> {
+        self.call(json!({"cmd": "distrust", "jid": jid, "device_id": device_id}))
+            .map(drop)
+    }
+
+    /// The next event of any kind (message, empty, message_error,
+    /// trust_needed, disconnected, online, error), or `None` after `timeout`.
+    pub fn next_event(&mut self, timeout: Duration) -> Option<Value> {
+        if let Some(ev) = self.pending.pop_front() {
+            return Some(ev);
+        }
+        self.recv(timeout)
+    }
+
+    /// The first event with `"event": kind`, waiting up to `timeout`. Other
+    /// events stay queued, in order, for later calls.
+    pub fn try_expect_event(&mut self, kind: &str, timeout: Duration) -> Option<Value> {
+        if let Some(i) = self.pending.iter().position(|e| e["event"] == kind) {
+            return self.pending.remove(i);
+        }
+        let deadline = Instant::now() + timeout;
+        loop {
+            let remaining = deadline.saturating_duration_since(Instant::now());
+            let ev = self.recv(remaining)?;
+            if ev["event"] == kind {
+                return Some(ev);
+            }
+            self.pending.push_back(ev);
+        }
+    }
+
+    /// Like [`Self::try_expect_event`], but a timeout fails the test.
+    pub fn expect_event(&mut self, kind: &str, timeout: Duration) -> Value {
+        match self.try_expect_event(kind, timeout) {
+            Some(ev) => ev,
+            None => self.fail(&format!(
+                "{}: no {kind:?} event within {timeout:?}; other events: {:?}",
+                self.full_jid, self.pending
+            )),
+        }
+    }
+
+    /// The next incoming message (other events stay queued); `None` after `timeout`.
+    pub fn try_expect_message(&mut self, timeout: Duration) -> Option<PeerMessage> {
+        self.try_expect_event("message", timeout)
+            .map(|ev| parse_message(&ev))
+    }
+
+    /// The next incoming message; a timeout fails the test.
+    pub fn expect_message(&mut self, timeout: Duration) -> PeerMessage {
+        parse_message(&self.expect_event("message", timeout))
+    }
+
+    /// Events received so far and not consumed.
+    pub fn drain_events(&mut self) -> Vec<Value> {
+        while let Ok(ev) = self.events.try_recv() {
+            self.pending.push_back(ev);
+        }
+        self.pending.drain(..).collect()
+    }
+
+    /// Ask the bot to log out and exit; kill it if it takes longer than 5 s.
+    pub fn stop(&mut self) {
+        if let Some(mut stdin) = self.stdin.take() {
+            let _ = writeln!(stdin, "{}", json!({"cmd": "quit"}));
+            let _ = stdin.flush();
+        }
+        if let Some(mut child) = self.child.take() {
+            let deadline = Instant::now() + Duration::from_secs(5);
+            while Instant::now() < deadline {
+                if let Ok(Some(_)) = child.try_wait() {
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// The last lines the bot logged on stderr.
+    pub fn log_tail(&self) -> String {
+        let lines = self.stderr.lock().unwrap();
+        lines.iter().cloned().collect::<Vec<_>>().join("\n")
+    }
+
+    fn call(&mut self, mut cmd: Value) -> Result<Value, String> {
+        let req = self.next_req;
+        self.next_req += 1;
+        cmd["req"] = json!(req);
+        let written = match self.stdin.as_mut() {
+            Some(stdin) => writeln!(stdin, "{cmd}").and_then(|_| stdin.flush()),
+            None => self.fail("the XMPP test peer was stopped"),
+        };
+        if let Err(e) = written {
+            self.fail(&format!("cannot write to the XMPP test peer: {e}"));
+        }
+        let deadline = Instant::now() + CALL_TIMEOUT;
+        loop {
+            let remaining = deadline.saturating_duration_since(Instant::now());
+            match self.recv(remaining) {
+                Some(ev) if ev["req"] == req => {
+                    return if ev["event"] == "error" {
+                        Err(ev["reason"].as_str().unwrap_or("error").to_owned())
+                    } else {
+                        Ok(ev)
+                    };
+                }
+                Some(ev) => self.pending.push_back(ev),
+                None => self.fail(&format!("no answer to {cmd} within {CALL_TIMEOUT:?}")),
+            }
+        }
+    }
+
+    /// One event from the bot's stdout; `None` on timeout. A bot that died
+    /// fails the test.
+    fn recv(&mut self, timeout: Duration) -> Option<Value> {
+        match self.events.recv_timeout(timeout) {
+            Ok(ev) => Some(ev),
+            Err(RecvTimeoutError::Timeout) => None,
+            Err(RecvTimeoutError::Disconnected) => {
+                let status = self.child.as_mut().and_then(|c| c.wait().ok());
+                self.fail(&format!("the XMPP test peer exited ({status:?})"))
+            }
+        }
+    }
+
+    fn fail(&self, what: &str) -> ! {
+        panic!(
+            "{what}\n--- {} ({}) log tail ---\n{}",
+            self.launch.jid,
+            self.launch.resource,
+            self.log_tail()
+        )
+    }
+}
+
+impl Drop for PythonPeer {
+    fn drop(&mut self) {
+        self.stdin.take();
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+fn next_serial() -> u32 {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static SERIAL: AtomicU32 = AtomicU32::new(1);
+    SERIAL.fetch_add(1, Ordering::Relaxed)
+}
+
+type Spawned = (
+    Child,
+    ChildStdin,
+    Receiver<Value>,
+    Arc<Mutex<VecDeque<String>>>,
+);
+
+fn spawn(l: &Launch) -> Spawned {
+    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/interop/xmpp_peer.py");
+    let verbose = std::env::var_os("SOTTO_PEER_VERBOSE").is_some_and(|v| v != "0");
+    let namespaces: Vec<&str> = l.namespaces.iter().map(|n| n.as_str()).collect();
+    let mut cmd = Command::new(python());
+    cmd.arg(&script)
+        .args(["--jid", &l.jid, "--password", &l.password])
+        .args(["--host", "127.0.0.1", "--port", &l.port.to_string()])
+        .arg("--ca-file")
+        .arg(&l.ca_file)
+        .arg("--storage")
+        .arg(&l.storage)
+        .args(["--namespaces", &namespaces.join(",")])
+        .args([
+            "--trust",
+            match l.trust {
+                Trust::Blind => "blind",
+                Trust::Manual => "manual",
+            },
+        ])
+        .args(["--resource", &l.resource])
+        // No __pycache__ next to the sources.
+        .env("PYTHONDONTWRITEBYTECODE", "1")
+        .env("PYTHONUNBUFFERED", "1")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    if verbose {
+        cmd.arg("--verbose");
+    }
+    let mut child = cmd
+        .spawn()
+        .unwrap_or_else(|e| panic!("start the XMPP test peer {}: {e}", script.display()));
+    let stdin = child.stdin.take().unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let stderr = child.stderr.take().unwrap();
+
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines() {
+            let Ok(line) = line else { break };
+            if line.trim().is_empty() {
+                continue;
+            }
+            let ev = serde_json::from_str::<Value>(&line)
+                .unwrap_or_else(|_| json!({"event": "bad_output", "line": line}));
+            if tx.send(ev).is_err() {
+                break;
+            }
+        }
+    });
+    let tail = Arc::new(Mutex::new(VecDeque::with_capacity(STDERR_TAIL)));
+    let tail2 = Arc::clone(&tail);
+    let who = format!("{}/{}", l.jid, l.resource);
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines() {
+            let Ok(line) = line else { break };
+            if verbose {
+                eprintln!("[{who}] {line}");
+            }
+            let mut t = tail2.lock().unwrap();
+            if t.len() == STDERR_TAIL {
+                t.pop_front();
+            }
+            t.push_back(line);
+        }
+    });
+    (child, stdin, rx, tail)
+}
+
+fn parse_message(ev: &Value) -> PeerMessage {
+    let s = |k: &str| ev[k].as_str().map(str::to_owned);
+    PeerMessage {
+        from: s("from").unwrap_or_default(),
+        to: s("to").unwrap_or_default(),
+        ns: ev["ns"].as_str().and_then(Ns::from_tag),
+        device_id: ev["device_id"].as_u64().map(|d| d as u32),
+        encrypted: ev["encrypted"].as_bool().unwrap_or_default(),
+        prekey: ev["prekey"].as_bool(),
+        body: s("body"),
+        error: s("error"),
+        carbon: match ev["carbon"].as_str() {
+            Some("sent") => Some(Carbon::Sent),
+            Some("received") => Some(Carbon::Received),
+            _ => None,
+        },
+        id: s("id"),
+        origin_id: s("origin_id"),
+        for_devices: ev["for_devices"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|d| d.as_u64().map(|d| d as u32))
+            .collect(),
+        raw: ev.clone(),
+    }
+}
