@@ -1,0 +1,135 @@
+//! Sotto against an independent OMEMO client over a real server: the
+//! python-omemo / slixmpp-omemo bot of tests/interop/xmpp_peer.py, in each
+//! namespace, Sotto first and the peer first.
+
+mod support;
+
+use std::time::{Duration, Instant};
+
+use support::Prosody;
+use support::cli::{Cli, Run};
+use support::peer::{Ns, PeerMessage, PeerOptions, PythonPeer};
+
+fn messages(run: &Run) -> Vec<serde_json::Value> {
+    run.json_lines()
+        .into_iter()
+        .filter(|l| l["event"] == "message")
+        .collect()
+}
+
+/// The next message with a body (empty OMEMO messages complete sessions).
+fn next_text(peer: &mut PythonPeer) -> PeerMessage {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while Instant::now() < deadline {
+        if let Some(m) = peer.try_expect_message(Duration::from_secs(2))
+            && (m.body.is_some() || m.error.is_some())
+        {
+            return m;
+        }
+    }
+    panic!("no message reached the peer; log:\n{}", peer.log_tail());
+}
+
+fn sotto_ns(ns: Ns) -> &'static str {
+    match ns {
+        Ns::Old => "omemo0",
+        Ns::Two => "omemo2",
+    }
+}
+
+fn setup(ns: Ns) -> (Prosody, Cli, PythonPeer) {
+    let server = Prosody::start();
+    server.create_user("alice", "alice-pw");
+    server.create_user("pat", "pat-pw");
+    server.make_friends("alice", "Alice", "pat", "Pat");
+    let alice = Cli::new();
+    alice.add_account(&server, "alice", "alice-pw").ok();
+    alice.run(&["listen", "--timeout", "1"]).ok();
+    let peer = PythonPeer::start(
+        &server,
+        "pat",
+        "pat-pw",
+        PeerOptions {
+            namespaces: vec![ns],
+            ..PeerOptions::default()
+        },
+    );
+    (server, alice, peer)
+}
+
+fn sotto_first(ns: Ns) {
+    let (server, alice, mut peer) = setup(ns);
+    let pat = server.jid("pat");
+    alice.run(&["send", &pat, "hello from Sotto"]).ok();
+    let m = next_text(&mut peer);
+    assert_eq!(m.body.as_deref(), Some("hello from Sotto"), "{:?}", m.raw);
+    assert!(m.encrypted, "{:?}", m.raw);
+    assert_eq!(m.ns, Some(ns), "{:?}", m.raw);
+    assert_eq!(m.prekey, Some(true), "the first message builds the session");
+    assert!(m.error.is_none(), "{:?}", m.raw);
+
+    peer.send(&server.jid("alice"), "hello from python", ns)
+        .expect("the peer encrypts for Sotto");
+    let run = alice.run(&["listen", "--json", "--timeout", "3"]).ok();
+    let got = messages(&run);
+    let m = got
+        .iter()
+        .find(|m| m["body"] == "hello from python")
+        .unwrap_or_else(|| panic!("{}\n{}", run.stdout, run.stderr));
+    assert_eq!(m["encrypted"], true);
+    assert_eq!(m["namespace"], sotto_ns(ns));
+    assert!(m["error"].is_null(), "{m}");
+
+    // The session is confirmed now: no more key exchange.
+    alice.run(&["send", &pat, "second"]).ok();
+    let m = next_text(&mut peer);
+    assert_eq!(m.body.as_deref(), Some("second"), "{:?}", m.raw);
+    assert_eq!(m.prekey, Some(false), "{:?}", m.raw);
+}
+
+fn peer_first(ns: Ns) {
+    let (server, alice, mut peer) = setup(ns);
+    let alice_jid = server.jid("alice");
+    let sent = peer
+        .send(&alice_jid, "python speaks first", ns)
+        .expect("the peer finds Sotto's device");
+    assert!(!sent.recipients.is_empty(), "{sent:?}");
+    let run = alice.run(&["listen", "--json", "--timeout", "3"]).ok();
+    let got = messages(&run);
+    assert_eq!(got.len(), 1, "{}\n{}", run.stdout, run.stderr);
+    assert_eq!(got[0]["body"], "python speaks first");
+    assert_eq!(got[0]["namespace"], sotto_ns(ns));
+    assert_eq!(got[0]["sender_device"], peer.device_id());
+
+    alice
+        .run(&["send", &server.jid("pat"), "Sotto answers"])
+        .ok();
+    let m = next_text(&mut peer);
+    assert_eq!(m.body.as_deref(), Some("Sotto answers"), "{:?}", m.raw);
+    assert_eq!(m.ns, Some(ns));
+    assert!(m.error.is_none(), "{:?}", m.raw);
+
+    // Restarting Sotto brings no duplicate and no error.
+    let run = alice.run(&["listen", "--json", "--timeout", "2"]).ok();
+    assert!(messages(&run).is_empty(), "{}", run.stdout);
+}
+
+#[test]
+fn sotto_first_omemo_0_3() {
+    sotto_first(Ns::Old);
+}
+
+#[test]
+fn sotto_first_omemo_2() {
+    sotto_first(Ns::Two);
+}
+
+#[test]
+fn peer_first_omemo_0_3() {
+    peer_first(Ns::Old);
+}
+
+#[test]
+fn peer_first_omemo_2() {
+    peer_first(Ns::Two);
+}
