@@ -133,3 +133,77 @@ fn peer_first_omemo_0_3() {
 fn peer_first_omemo_2() {
     peer_first(Ns::Two);
 }
+
+/// Sotto's second device gets carbons of what the first sends and of what
+/// the peer sends, and decrypts both; a peer with two devices gets Sotto's
+/// message on each.
+#[test]
+fn a_second_sotto_device_and_a_peer_with_two_devices() {
+    let (server, alice, mut pat1) = setup(Ns::Two);
+    let alice2 = Cli::new();
+    alice2.add_account(&server, "alice", "alice-pw").ok();
+    alice2.run(&["listen", "--timeout", "1"]).ok();
+    let mut pat2 = PythonPeer::start(
+        &server,
+        "pat",
+        "pat-pw",
+        PeerOptions {
+            namespaces: vec![Ns::Two],
+            resource: Some("second".into()),
+            ..PeerOptions::default()
+        },
+    );
+
+    // Alice's second device stays online and listens.
+    let listener = alice2
+        .command()
+        .args(["listen", "--json", "--timeout", "14"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn the listener");
+    std::thread::sleep(Duration::from_secs(4));
+
+    let pat = server.jid("pat");
+    alice.run(&["send", &pat, "to both of your devices"]).ok();
+    for peer in [&mut pat1, &mut pat2] {
+        let m = next_text(peer);
+        assert_eq!(
+            m.body.as_deref(),
+            Some("to both of your devices"),
+            "{:?}",
+            m.raw
+        );
+        assert!(m.error.is_none(), "{:?}", m.raw);
+    }
+    pat1.send(
+        &server.jid("alice"),
+        "from the first of Pat's devices",
+        Ns::Two,
+    )
+    .expect("pat encrypts for both of Alice's devices");
+
+    let out = listener.wait_with_output().expect("listener");
+    let run = Run::from_output(out);
+    let got = messages(&run);
+    let sent = got
+        .iter()
+        .find(|m| m["direction"] == "out")
+        .unwrap_or_else(|| {
+            panic!(
+                "no carbon of the sent message:\n{}\n{}",
+                run.stdout, run.stderr
+            )
+        });
+    assert_eq!(sent["body"], "to both of your devices", "{sent}");
+    assert_eq!(sent["conversation"], pat, "{sent}");
+    let received = got
+        .iter()
+        .find(|m| m["direction"] == "in")
+        .unwrap_or_else(|| panic!("no received message:\n{}\n{}", run.stdout, run.stderr));
+    assert_eq!(
+        received["body"], "from the first of Pat's devices",
+        "{received}"
+    );
+    assert!(got.iter().all(|m| m["error"].is_null()), "{got:?}");
+}

@@ -16,7 +16,7 @@ pub struct Run {
 }
 
 impl Run {
-    fn from(out: Output) -> Run {
+    pub fn from_output(out: Output) -> Run {
         Run {
             code: out.status.code().unwrap_or(-1),
             stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
@@ -86,7 +86,7 @@ impl Cli {
         if let Some(mut input) = child.stdin.take() {
             let _ = input.write_all(stdin.as_bytes());
         }
-        Run::from(child.wait_with_output().expect("wait sotto-cli"))
+        Run::from_output(child.wait_with_output().expect("wait sotto-cli"))
     }
 
     /// `account add` against the test server with its pinned CA.
