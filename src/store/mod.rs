@@ -140,6 +140,20 @@ impl Store {
             .await?)
     }
 
+    /// Like [`Store::begin`], at `synchronous=NORMAL`, for what arrives:
+    /// a power loss may undo the last commits, but ratchet state, consumed
+    /// pre-key, message and archive position roll back together, and the
+    /// message comes again from the archive. (Sending keeps FULL: a rolled
+    /// back sending chain would reuse message keys.)
+    pub async fn begin_received(
+        &self,
+    ) -> Result<sqlx::Transaction<'static, sqlx::Sqlite>, StoreError> {
+        Ok(self
+            .pool
+            .begin_with("PRAGMA synchronous = NORMAL; BEGIN IMMEDIATE")
+            .await?)
+    }
+
     pub fn pool(&self) -> &SqlitePool {
         &self.pool
     }

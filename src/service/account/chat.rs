@@ -611,7 +611,7 @@ impl Account {
             new.error = Some(gettext("not encrypted for this device"));
             return self.store.insert_message(self.row.id, &new).await.map(Some);
         }
-        let mut tx = self.store.begin().await?;
+        let mut tx = self.store.begin_received().await?;
         let existing =
             ostore::load_session_in(&mut tx, self.row.id, ns, &sender, message.sender_device_id)
                 .await?;

@@ -285,7 +285,7 @@ impl Account {
             .map(|d| (d.id, d.label.clone()))
             .collect();
         let result = async {
-            let mut tx = self.store.begin().await?;
+            let mut tx = self.store.begin_received().await?;
             ostore::apply_device_list_in(&mut tx, self.row.id, &jid.to_string(), ns, &entries)
                 .await?;
             tx.commit().await?;
