@@ -268,3 +268,57 @@ fn killing_sotto_during_catch_up_loses_and_duplicates_nothing() {
     assert_eq!(unique.len(), COUNT, "missing messages");
     assert_eq!(bodies.len(), COUNT, "duplicated messages");
 }
+
+/// Blind trust until the first verification, manual from then on: a device
+/// the contact adds later gets no key until the user decides, and the peer
+/// says so.
+#[test]
+fn after_a_verification_new_devices_wait_for_a_decision() {
+    let (server, alice, mut pat1) = setup(Ns::Two);
+    let pat = server.jid("pat");
+    let devices = alice.run(&["devices", &pat, "--json"]).ok().json_lines();
+    assert_eq!(devices.len(), 1, "{devices:?}");
+    assert_eq!(devices[0]["fingerprint"], pat1.fingerprint());
+    alice.run(&["trust", &pat, pat1.fingerprint()]).ok();
+
+    let mut pat2 = PythonPeer::start(
+        &server,
+        "pat",
+        "pat-pw",
+        PeerOptions {
+            namespaces: vec![Ns::Two],
+            resource: Some("new-phone".into()),
+            ..PeerOptions::default()
+        },
+    );
+    let listed = alice.run(&["devices", &pat, "--json"]).ok().json_lines();
+    let new = listed
+        .iter()
+        .find(|d| d["device_id"] == pat2.device_id())
+        .unwrap_or_else(|| panic!("the new device is listed: {listed:?}"));
+    alice.run(&["send", &pat, "for verified devices only"]).ok();
+    let m = next_text(&mut pat1);
+    assert_eq!(m.body.as_deref(), Some("for verified devices only"));
+    let m = next_text(&mut pat2);
+    assert!(
+        m.body.is_none(),
+        "an undecided device got the key: {:?}",
+        m.raw
+    );
+    assert!(
+        m.error
+            .as_deref()
+            .is_some_and(|e| e.contains("not encrypted for this device")),
+        "{:?}",
+        m.raw
+    );
+    let history = alice.run(&["history", &pat, "--json"]).ok().json_lines();
+    let info = history
+        .last()
+        .map(|m| m["encryption_info"].to_string())
+        .unwrap_or_default();
+    assert!(
+        info.contains("undecided"),
+        "the sent message records the left-out device and why: {info} ({new})"
+    );
+}
