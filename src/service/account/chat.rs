@@ -651,6 +651,8 @@ impl Account {
         };
         let key = trust_key(session.peer_identity());
         ostore::save_session_in(&mut tx, self.row.id, &session).await?;
+        ostore::touch_device_in(&mut tx, self.row.id, &sender, ns, message.sender_device_id)
+            .await?;
         if let Some(pk) = decrypted.consumed_pre_key {
             if self.catching_up {
                 if let Some(e) = self.e2e.as_mut() {

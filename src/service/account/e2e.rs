@@ -24,6 +24,8 @@ pub(crate) const NAMESPACES: [Namespace; 2] = [Namespace::TwoMemo, Namespace::Ol
 /// this interval (ARCHITECTURE.md: repair, rate-limited).
 const REPAIR_INTERVAL: Duration = Duration::from_secs(3600);
 const DEVICE_LABEL: &str = "Sotto";
+/// Default for the setting `omemo.stale_own_device_days`.
+const STALE_OWN_DEVICE_DAYS: i64 = 30;
 
 /// OMEMO state of one connected account.
 pub(crate) struct E2e {
@@ -431,6 +433,15 @@ impl Account {
     pub(crate) async fn sessions_for(&mut self, peer: &BareJid) -> (Vec<Session>, Vec<Recipient>) {
         let mut sessions = Vec::new();
         let mut report = Vec::new();
+        let stale_days: i64 = self
+            .store
+            .setting("omemo.stale_own_device_days")
+            .await
+            .ok()
+            .flatten()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(STALE_OWN_DEVICE_DAYS);
+        let stale_after_ms = stale_days.saturating_mul(86_400_000);
         let own_id = match self.e2e() {
             Some(e) => e.own.device_id(),
             None => return (sessions, report),
@@ -453,8 +464,20 @@ impl Account {
             };
             // Per device, :2 where it is listed there, else 0.3.
             let mut chosen: HashMap<u32, Namespace> = HashMap::new();
+            let stale_before = crate::store::now_ms() - stale_after_ms;
             for d in devices.iter().filter(|d| d.active) {
                 if jid == self.jid && d.device_id == own_id {
+                    continue;
+                }
+                // Own devices silent for long are not encrypted to (but stay
+                // listed): a lost phone should not get every message forever.
+                if jid == self.jid && d.last_seen.is_some_and(|t| t < stale_before) {
+                    report.push(Recipient {
+                        jid: jid_str.clone(),
+                        device_id: d.device_id,
+                        namespace: ns_str(d.namespace),
+                        left_out: Some("stale: silent for too long".into()),
+                    });
                     continue;
                 }
                 let ns = d.namespace;
