@@ -159,3 +159,78 @@ fn devices_and_trust_decisions_are_listed_and_a_distrusted_device_gets_no_key() 
     assert_eq!(got.len(), 1, "{}", run.stdout);
     assert_eq!(got[0]["body"], "now you may");
 }
+
+/// What the chat screens ask the service: conversation summaries with
+/// previews and unread counts, search, marking read.
+#[test]
+fn conversations_search_and_read_state() {
+    use sotto::service::{self, Command, ServiceOptions};
+    let server = Prosody::start();
+    server.create_user("erin", "erin-pw");
+    server.create_user("finn", "finn-pw");
+    server.make_friends("erin", "Erin", "finn", "Finn");
+    let erin = Cli::new();
+    let finn = Cli::new();
+    erin.add_account(&server, "erin", "erin-pw").ok();
+    finn.add_account(&server, "finn", "finn-pw").ok();
+    finn.run(&["listen", "--timeout", "1"]).ok();
+    erin.run(&["send", &server.jid("finn"), "the blue umbrella"])
+        .ok();
+    erin.run(&["send", &server.jid("finn"), "the red bicycle"])
+        .ok();
+    finn.run(&["listen", "--timeout", "2"]).ok();
+
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    runtime.block_on(async {
+        let (handle, _events) = service::start(ServiceOptions {
+            data_dir: finn.data_dir().to_path_buf(),
+            connect: false,
+        })
+        .await
+        .expect("service");
+        let list = handle
+            .request(|reply| Command::Conversations { reply })
+            .await
+            .expect("conversations");
+        assert_eq!(list.len(), 1, "{list:?}");
+        let c = &list[0];
+        assert_eq!(c.jid, server.jid("erin"));
+        assert_eq!(c.unread, 2, "{c:?}");
+        assert_eq!(c.last_body.as_deref(), Some("the red bicycle"), "{c:?}");
+        assert!(c.last_encrypted, "{c:?}");
+
+        let found = handle
+            .request(|reply| Command::Search {
+                query: "umbrel".into(),
+                limit: 10,
+                reply,
+            })
+            .await
+            .expect("search");
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert_eq!(found[0].body.as_deref(), Some("the blue umbrella"));
+        // Hostile query syntax is just text.
+        let none = handle
+            .request(|reply| Command::Search {
+                query: "\"* OR NEAR(".into(),
+                limit: 10,
+                reply,
+            })
+            .await
+            .expect("a strange query is not an error");
+        assert!(none.is_empty());
+
+        handle
+            .send(Command::MarkRead {
+                account: server.jid("finn"),
+                jid: server.jid("erin"),
+            })
+            .expect("mark read");
+        let list = handle
+            .request(|reply| Command::Conversations { reply })
+            .await
+            .expect("conversations");
+        assert_eq!(list[0].unread, 0, "{list:?}");
+        handle.shutdown().await;
+    });
+}

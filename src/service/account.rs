@@ -22,7 +22,7 @@ use super::api::{
 };
 use crate::store::{AccountRow, ContactRow, Store, contacts::RosterItem};
 use crate::xmpp::{AttemptReport, Connector, Incoming, Link, link};
-pub(crate) use chat::history;
+pub(crate) use chat::{chat_message, conversation_summary, history};
 pub(crate) use e2e::{device_infos, normalize_fingerprint};
 
 #[derive(Debug)]
@@ -52,6 +52,9 @@ pub(crate) enum AccountCommand {
     Devices {
         jid: BareJid,
         reply: Reply<Vec<DeviceInfo>>,
+    },
+    MarkRead {
+        jid: String,
     },
     Close {
         reply: oneshot::Sender<()>,
@@ -526,6 +529,7 @@ impl Account {
             AccountCommand::Answer { jid, accept, reply } => {
                 let _ = reply.send(self.answer(jid, accept).await);
             }
+            AccountCommand::MarkRead { jid } => self.mark_read(&jid).await,
             AccountCommand::Send { to, body, reply } => {
                 let _ = reply.send(self.send_chat(to, body).await);
             }
@@ -711,6 +715,7 @@ impl AccountCommand {
             AccountCommand::Devices { reply, .. } => {
                 let _ = reply.send(Err(error));
             }
+            AccountCommand::MarkRead { .. } => {}
             AccountCommand::Close { reply } => {
                 let _ = reply.send(());
                 return true;

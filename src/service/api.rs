@@ -106,6 +106,19 @@ pub enum Command {
         encryption: Option<bool>,
         reply: Reply<()>,
     },
+    /// The open conversations of every account, most recent first.
+    Conversations {
+        reply: Reply<Vec<ConversationSummary>>,
+    },
+    /// The user has seen the conversation: unread count to zero, and a
+    /// read marker (XEP-0333) to the contact when online.
+    MarkRead { account: String, jid: String },
+    /// Full-text search over the archive (all accounts), newest first.
+    Search {
+        query: String,
+        limit: u32,
+        reply: Reply<Vec<ChatMessage>>,
+    },
     /// Stop the service; the reply comes once everything is flushed.
     Shutdown { reply: oneshot::Sender<()> },
 }
@@ -231,6 +244,10 @@ pub enum Event {
     Message {
         message: ChatMessage,
     },
+    /// A conversation's summary changed (new message, read, setting).
+    ConversationUpdated {
+        conversation: ConversationSummary,
+    },
     /// Catching up with the server archive after connecting.
     CatchUp {
         account: String,
@@ -325,8 +342,18 @@ pub struct ConversationSummary {
     pub account: String,
     pub jid: String,
     pub name: String,
+    /// `chat`, `group` or `channel`.
+    pub kind: String,
     pub last_activity: Option<i64>,
     pub unread: u32,
+    /// The sticky choice: `Some(true)` OMEMO, `Some(false)` plain, `None`
+    /// the default policy.
+    pub encryption: Option<bool>,
+    /// The latest message, for the preview line.
+    pub last_body: Option<String>,
+    pub last_direction: Option<String>,
+    pub last_encrypted: bool,
+    pub last_state: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

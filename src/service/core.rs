@@ -300,8 +300,61 @@ impl Core {
                 };
                 let _ = reply.send(result);
             }
+            Command::Conversations { reply } => {
+                let _ = reply.send(self.conversations().await);
+            }
+            Command::MarkRead { account, jid } => match self.accounts.get(&account) {
+                Some(handle) => {
+                    let _ = handle.tx.send(AccountCommand::MarkRead { jid });
+                }
+                None => {
+                    if let Ok(id) = self.account_id(&account).await {
+                        let _ = self.store.mark_read(id, &jid).await;
+                    }
+                }
+            },
+            Command::Search {
+                query,
+                limit,
+                reply,
+            } => {
+                let result = async {
+                    let accounts = self.store.accounts().await?;
+                    let rows = self.store.search(None, &query, limit).await?;
+                    Ok(rows
+                        .iter()
+                        .map(|r| {
+                            let account = accounts
+                                .iter()
+                                .find(|a| a.id == r.account_id)
+                                .map(|a| a.jid.as_str())
+                                .unwrap_or_default();
+                            account::chat_message(account, r)
+                        })
+                        .collect())
+                }
+                .await
+                .map_err(storage_err);
+                let _ = reply.send(result);
+            }
             Command::Shutdown { .. } => {}
         }
+    }
+
+    async fn conversations(&self) -> Result<Vec<ConversationSummary>, ServiceError> {
+        let rows = self.store.accounts().await.map_err(storage_err)?;
+        let by_id: HashMap<i64, &str> = rows.iter().map(|r| (r.id, r.jid.as_str())).collect();
+        Ok(self
+            .store
+            .conversations()
+            .await
+            .map_err(storage_err)?
+            .into_iter()
+            .map(|c| {
+                let account = by_id.get(&c.account_id).copied().unwrap_or_default();
+                account::conversation_summary(account, c)
+            })
+            .collect())
     }
 
     async fn account_id(&self, account: &str) -> Result<i64, ServiceError> {
@@ -580,25 +633,7 @@ impl Core {
                 list.iter().map(account::contact_from_row).collect(),
             ));
         }
-        let by_id: HashMap<i64, &str> = rows.iter().map(|r| (r.id, r.jid.as_str())).collect();
-        let conversations = self
-            .store
-            .conversations()
-            .await
-            .map_err(storage)?
-            .into_iter()
-            .map(|c| ConversationSummary {
-                account: by_id
-                    .get(&c.account_id)
-                    .copied()
-                    .unwrap_or_default()
-                    .to_owned(),
-                name: c.name.clone().unwrap_or_else(|| c.jid.clone()),
-                jid: c.jid,
-                last_activity: c.last_activity,
-                unread: c.unread.clamp(0, u32::MAX as i64) as u32,
-            })
-            .collect();
+        let conversations = self.conversations().await?;
         Ok(Snapshot {
             accounts: rows
                 .iter()

@@ -64,6 +64,10 @@ impl Cli {
         }
     }
 
+    pub fn data_dir(&self) -> &Path {
+        &self.data_dir
+    }
+
     pub fn command(&self) -> Command {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_sotto-cli"));
         cmd.arg("--data-dir").arg(&self.data_dir);

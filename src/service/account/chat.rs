@@ -70,6 +70,25 @@ pub(crate) fn chat_message(account: &str, row: &MessageRow) -> ChatMessage {
     }
 }
 
+pub(crate) fn conversation_summary(
+    account: &str,
+    c: crate::store::ConversationRow,
+) -> crate::service::api::ConversationSummary {
+    crate::service::api::ConversationSummary {
+        account: account.to_owned(),
+        name: c.name.clone().unwrap_or_else(|| c.jid.clone()),
+        jid: c.jid,
+        kind: c.kind,
+        last_activity: c.last_activity,
+        unread: c.unread.clamp(0, i64::from(u32::MAX)) as u32,
+        encryption: c.encryption.as_deref().map(|e| e == "omemo"),
+        last_body: c.last_body,
+        last_direction: c.last_direction.map(|d| d.as_str().to_owned()),
+        last_encrypted: c.last_encryption.is_some_and(|e| e != Encryption::None),
+        last_state: c.last_state.map(|s| s.as_str().to_owned()),
+    }
+}
+
 fn child<'a>(m: &'a Message, name: &str, ns: &str) -> Option<&'a Element> {
     m.payloads.iter().find(|p| p.is(name, ns))
 }
@@ -91,6 +110,61 @@ impl Account {
         self.emit(Event::Message {
             message: chat_message(&self.row.jid, row),
         });
+        let store = self.store.clone();
+        let events = self.events.clone();
+        let (account_id, account, jid) = (
+            self.row.id,
+            self.row.jid.clone(),
+            row.conversation_jid.clone(),
+        );
+        tokio::spawn(async move {
+            if let Ok(Some(c)) = store.conversation(account_id, &jid).await {
+                let _ = events.send(Event::ConversationUpdated {
+                    conversation: conversation_summary(&account, c),
+                });
+            }
+        });
+    }
+
+    /// Unread to zero and, when online, a read marker for the latest
+    /// incoming message (XEP-0333: it covers the earlier ones).
+    pub(crate) async fn mark_read(&mut self, jid: &str) {
+        if let Err(e) = self.store.mark_read(self.row.id, jid).await {
+            tracing::warn!("mark read failed: {e}");
+            return;
+        }
+        if let Ok(Some(c)) = self.store.conversation(self.row.id, jid).await {
+            self.emit(Event::ConversationUpdated {
+                conversation: conversation_summary(&self.row.jid, c),
+            });
+        }
+        if !self.online {
+            return;
+        }
+        let latest = self
+            .store
+            .history(self.row.id, jid, None, 20)
+            .await
+            .ok()
+            .and_then(|rows| {
+                rows.into_iter()
+                    .rev()
+                    .find(|r| r.direction == Direction::In && r.message_id.is_some())
+            });
+        let (Some(row), Ok(to)) = (latest, BareJid::new(jid)) else {
+            return;
+        };
+        let mut marker = Message::chat(Some(Jid::from(to)));
+        marker.id = Some(xmpp_parsers::message::Id(link::new_id()));
+        marker.payloads.push(
+            Element::builder("displayed", NS_MARKERS)
+                .attr(nc!("id"), row.message_id.unwrap_or_default())
+                .build(),
+        );
+        marker
+            .payloads
+            .push(Element::builder("store", NS_HINTS).build());
+        let _ = self.link.send(marker).await;
     }
 
     // ---- sending -------------------------------------------------------

@@ -181,7 +181,7 @@ impl Session {
                 self.emit_by_name::<()>("error", &[&message]);
             }
             // Conversations get their screens with the chat view (issue 5).
-            Event::Message { .. } | Event::CatchUp { .. } => {}
+            Event::Message { .. } | Event::CatchUp { .. } | Event::ConversationUpdated { .. } => {}
         }
     }
 
