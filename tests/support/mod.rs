@@ -7,6 +7,7 @@ pub mod certs;
 pub mod cli;
 pub mod peer;
 pub mod prosody;
+pub mod proxy;
 
 #[allow(unused_imports)]
 pub use prosody::{Prosody, free_port};
