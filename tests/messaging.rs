@@ -198,6 +198,7 @@ fn conversations_search_and_read_state() {
         assert_eq!(c.unread, 2, "{c:?}");
         assert_eq!(c.last_body.as_deref(), Some("the red bicycle"), "{c:?}");
         assert!(c.last_encrypted, "{c:?}");
+        assert_eq!(c.encryption, None, "the receiving side chose nothing: {c:?}");
 
         let found = handle
             .request(|reply| Command::Search {

@@ -229,6 +229,14 @@ impl Account {
         {
             Inserted::New(r) | Inserted::Duplicate(r) | Inserted::Corrected(r) => r,
         };
+        if encrypt {
+            // Sticky from the first encrypted message on: if the contact's
+            // devices vanish later, nothing silently goes out in the clear.
+            let _ = self
+                .store
+                .set_conversation_encryption(self.row.id, &to.to_string(), Some("omemo"))
+                .await;
+        }
         self.emit_message(&row);
         if !self.online {
             return Ok(chat_message(&self.row.jid, &row));
