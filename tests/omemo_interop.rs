@@ -4,6 +4,8 @@
 //!
 //! Needs the venv from `scripts/python-venv.sh` (or SOTTO_TEST_PYTHON).
 
+mod support;
+
 use std::io::{BufRead, BufReader, Write};
 use std::path::PathBuf;
 use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
@@ -18,20 +20,6 @@ const PY_JID: &str = "python@example.org";
 const PY_DEVICE: u32 = 4242;
 const NOW: u64 = 1_700_000_000;
 
-fn python() -> PathBuf {
-    let p = match std::env::var_os("SOTTO_TEST_PYTHON") {
-        Some(p) => PathBuf::from(p),
-        None => PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/py-venv/bin/python"),
-    };
-    assert!(
-        p.exists(),
-        "python venv for the OMEMO interop tests is missing at {}: run scripts/python-venv.sh \
-         (or set SOTTO_TEST_PYTHON to a python with tests/interop/requirements.txt installed)",
-        p.display()
-    );
-    p
-}
-
 struct PyPeer {
     child: Child,
     stdin: ChildStdin,
@@ -42,7 +30,7 @@ struct PyPeer {
 impl PyPeer {
     fn start() -> Self {
         let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/interop/omemo_peer.py");
-        let mut child = Command::new(python())
+        let mut child = Command::new(support::peer::python())
             .arg(script)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
