@@ -205,7 +205,7 @@ pub fn python() -> PathBuf {
     };
     assert!(
         p.exists(),
-        "python venv for the XMPP test peer is missing at {}: run scripts/python-venv.sh \
+        "python venv for the interop tests is missing at {}: run scripts/python-venv.sh \
          (or set SOTTO_TEST_PYTHON to a python with tests/interop/requirements.txt installed)",
         p.display()
     );
