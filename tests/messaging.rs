@@ -198,7 +198,10 @@ fn conversations_search_and_read_state() {
         assert_eq!(c.unread, 2, "{c:?}");
         assert_eq!(c.last_body.as_deref(), Some("the red bicycle"), "{c:?}");
         assert!(c.last_encrypted, "{c:?}");
-        assert_eq!(c.encryption, None, "the receiving side chose nothing: {c:?}");
+        assert_eq!(
+            c.encryption, None,
+            "the receiving side chose nothing: {c:?}"
+        );
 
         let found = handle
             .request(|reply| Command::Search {
@@ -234,4 +237,65 @@ fn conversations_search_and_read_state() {
         assert_eq!(list[0].unread, 0, "{list:?}");
         handle.shutdown().await;
     });
+}
+
+/// XEP-0308: an edited message replaces the text on both sides; one row.
+#[test]
+fn a_corrected_message_is_replaced_on_both_sides() {
+    use sotto::service::{self, Command, ServiceOptions};
+    let server = Prosody::start();
+    server.create_user("gus", "gus-pw");
+    server.create_user("hal", "hal-pw");
+    server.make_friends("gus", "Gus", "hal", "Hal");
+    let gus = Cli::new();
+    let hal = Cli::new();
+    gus.add_account(&server, "gus", "gus-pw").ok();
+    hal.add_account(&server, "hal", "hal-pw").ok();
+    hal.run(&["listen", "--timeout", "1"]).ok();
+
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    runtime.block_on(async {
+        let (handle, _events) = service::start(ServiceOptions {
+            data_dir: gus.data_dir().to_path_buf(),
+            connect: true,
+        })
+        .await
+        .expect("service");
+        handle
+            .request(|reply| Command::Sync { reply })
+            .await
+            .expect("online");
+        let sent = handle
+            .request(|reply| Command::SendMessage {
+                account: server.jid("gus"),
+                to: server.jid("hal"),
+                body: "meet at noon".into(),
+                reply,
+            })
+            .await
+            .expect("sent");
+        let fixed = handle
+            .request(|reply| Command::CorrectMessage {
+                account: server.jid("gus"),
+                id: sent.id,
+                body: "meet at one".into(),
+                reply,
+            })
+            .await
+            .expect("corrected");
+        assert_eq!(fixed.id, sent.id);
+        assert!(fixed.corrected);
+        assert_eq!(fixed.body.as_deref(), Some("meet at one"));
+        handle.shutdown().await;
+    });
+
+    hal.run(&["listen", "--timeout", "2"]).ok();
+    let history = hal
+        .run(&["history", &server.jid("gus"), "--json"])
+        .ok()
+        .json_lines();
+    assert_eq!(history.len(), 1, "{history:?}");
+    assert_eq!(history[0]["body"], "meet at one", "{history:?}");
+    assert_eq!(history[0]["corrected"], true);
+    assert_eq!(history[0]["encrypted"], true);
 }

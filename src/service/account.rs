@@ -56,6 +56,11 @@ pub(crate) enum AccountCommand {
     MarkRead {
         jid: String,
     },
+    Correct {
+        id: i64,
+        body: String,
+        reply: Reply<ChatMessage>,
+    },
     Close {
         reply: oneshot::Sender<()>,
     },
@@ -530,6 +535,9 @@ impl Account {
                 let _ = reply.send(self.answer(jid, accept).await);
             }
             AccountCommand::MarkRead { jid } => self.mark_read(&jid).await,
+            AccountCommand::Correct { id, body, reply } => {
+                let _ = reply.send(self.correct(id, body).await);
+            }
             AccountCommand::Send { to, body, reply } => {
                 let _ = reply.send(self.send_chat(to, body).await);
             }
@@ -716,6 +724,9 @@ impl AccountCommand {
                 let _ = reply.send(Err(error));
             }
             AccountCommand::MarkRead { .. } => {}
+            AccountCommand::Correct { reply, .. } => {
+                let _ = reply.send(Err(error));
+            }
             AccountCommand::Close { reply } => {
                 let _ = reply.send(());
                 return true;

@@ -74,6 +74,14 @@ pub enum Command {
         body: String,
         reply: Reply<ChatMessage>,
     },
+    /// Replace the text of one of our sent messages (XEP-0308), by its
+    /// [`ChatMessage::id`].
+    CorrectMessage {
+        account: String,
+        id: i64,
+        body: String,
+        reply: Reply<ChatMessage>,
+    },
     /// A window of a conversation from the archive, oldest first: the
     /// `limit` messages before `before` (`(timestamp, id)`), or the latest.
     History {

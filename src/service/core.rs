@@ -237,6 +237,24 @@ impl Core {
                     let _ = reply.send(Err(e));
                 }
             },
+            Command::CorrectMessage {
+                account,
+                id,
+                body,
+                reply,
+            } => {
+                if body.trim().is_empty() {
+                    let _ = reply.send(Err(ServiceError::Refused(crate::i18n::gettext(
+                        "an empty message",
+                    ))));
+                } else {
+                    self.route(&account, reply, |reply| AccountCommand::Correct {
+                        id,
+                        body,
+                        reply,
+                    });
+                }
+            }
             Command::History {
                 account,
                 jid,

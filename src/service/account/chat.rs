@@ -241,12 +241,20 @@ impl Account {
         if !self.online {
             return Ok(chat_message(&self.row.jid, &row));
         }
-        let row = self.transmit(row).await?;
+        let row = self.transmit(row, None).await?;
         Ok(chat_message(&self.row.jid, &row))
     }
 
     /// Send a stored outgoing message (first time, or again after a restart).
-    pub(crate) async fn transmit(&mut self, row: MessageRow) -> Result<MessageRow, ServiceError> {
+    /// With `correction_of`, `row` is the corrected original carrying the
+    /// new text and a fresh id, sent as a XEP-0308 replacement: the stored
+    /// original keeps its state and encryption record.
+    pub(crate) async fn transmit(
+        &mut self,
+        row: MessageRow,
+        correction_of: Option<&str>,
+    ) -> Result<MessageRow, ServiceError> {
+        let tracked = correction_of.is_none();
         let Ok(to) = BareJid::new(&row.conversation_jid) else {
             return Err(ServiceError::InvalidJid(row.conversation_jid.clone()));
         };
@@ -262,6 +270,11 @@ impl Account {
             let got_key: Vec<&Recipient> = report.iter().filter(|r| r.left_out.is_none()).collect();
             let peer_got_key = got_key.iter().any(|r| r.jid == row.conversation_jid);
             let info = serde_json::to_value(&report).ok();
+            if (sessions.is_empty() || !peer_got_key) && !tracked {
+                return Err(ServiceError::CannotEncrypt(gettext(
+                    "none of the contact's devices is trusted or reachable",
+                )));
+            }
             if sessions.is_empty() || !peer_got_key {
                 let reason = if report.iter().all(|r| r.jid != row.conversation_jid) {
                     gettext("the contact has no OMEMO device")
@@ -312,9 +325,11 @@ impl Account {
                 } else {
                     Encryption::Omemo0
                 };
-                let _ = self.store.set_encryption(row.id, enc, info.as_ref()).await;
-                if let Ok(Some(r)) = self.store.message(row.id).await {
-                    row = r;
+                if tracked {
+                    let _ = self.store.set_encryption(row.id, enc, info.as_ref()).await;
+                    if let Ok(Some(r)) = self.store.message(row.id).await {
+                        row = r;
+                    }
                 }
             }
             msg.bodies.insert(
@@ -329,6 +344,13 @@ impl Account {
                 .insert(xmpp_parsers::message::Lang::default(), body.clone());
         }
         payloads.push(Element::builder("store", NS_HINTS).build());
+        if let Some(original) = correction_of {
+            payloads.push(
+                Element::builder("replace", NS_CORRECT)
+                    .attr(nc!("id"), original)
+                    .build(),
+            );
+        }
         payloads.push(
             Element::builder("origin-id", NS_SID)
                 .attr(nc!("id"), row.origin_id.clone().unwrap_or(id.clone()))
@@ -345,8 +367,66 @@ impl Account {
             .map_err(|_| ServiceError::NotConnected)?;
         // The ratchet moved: persist before anything else can use the sessions.
         self.save_sessions(&saved_sessions).await;
-        self.follow_token(row.id, token);
+        if tracked {
+            self.follow_token(row.id, token);
+        }
         Ok(row)
+    }
+
+    /// XEP-0308: replace the text of one of our messages, here and for the
+    /// contact. Encrypted like a new message.
+    pub(crate) async fn correct(
+        &mut self,
+        row_id: i64,
+        body: String,
+    ) -> Result<ChatMessage, ServiceError> {
+        let original = self
+            .store
+            .message(row_id)
+            .await
+            .map_err(storage)?
+            .filter(|r| r.direction == Direction::Out && r.account_id == self.row.id)
+            .ok_or_else(|| {
+                ServiceError::Refused(gettext("only your own messages can be edited"))
+            })?;
+        let Some(original_id) = original.message_id.clone() else {
+            return Err(ServiceError::Refused(gettext(
+                "this message cannot be edited",
+            )));
+        };
+        if !self.online {
+            return Err(ServiceError::NotConnected);
+        }
+        let new_id = link::new_id();
+        let wire = MessageRow {
+            message_id: Some(new_id.clone()),
+            origin_id: Some(new_id.clone()),
+            body: Some(body.clone()),
+            ..original.clone()
+        };
+        self.transmit(wire, Some(&original_id)).await?;
+        let correction = NewMessage {
+            conversation_jid: original.conversation_jid.clone(),
+            origin_id: Some(new_id.clone()),
+            message_id: Some(new_id),
+            direction: Direction::Out,
+            sender_jid: original.sender_jid.clone(),
+            body: Some(body),
+            encryption: original.encryption,
+            state: MessageState::Sent,
+            replaces_id: Some(original_id),
+            ..NewMessage::default()
+        };
+        let row = match self
+            .store
+            .insert_message(self.row.id, &correction)
+            .await
+            .map_err(storage)?
+        {
+            Inserted::New(r) | Inserted::Duplicate(r) | Inserted::Corrected(r) => r,
+        };
+        self.emit_message(&row);
+        Ok(chat_message(&self.row.jid, &row))
     }
 
     /// Pending → sent when the server acks the stanza (XEP-0198).
@@ -382,7 +462,7 @@ impl Account {
             }
         };
         for row in rows {
-            if let Err(e) = self.transmit(row).await {
+            if let Err(e) = self.transmit(row, None).await {
                 tracing::info!("a pending message could not be sent: {e}");
             }
         }
