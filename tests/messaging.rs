@@ -299,3 +299,69 @@ fn a_corrected_message_is_replaced_on_both_sides() {
     assert_eq!(history[0]["corrected"], true);
     assert_eq!(history[0]["encrypted"], true);
 }
+
+/// XEP-0085: typing notifications reach a contact who is online, and are
+/// not stored.
+#[test]
+fn typing_notifications_reach_the_contact() {
+    use sotto::service::{self, ChatState, Command, ServiceOptions};
+    let server = Prosody::start();
+    server.create_user("ivy", "ivy-pw");
+    server.create_user("jon", "jon-pw");
+    server.make_friends("ivy", "Ivy", "jon", "Jon");
+    let ivy = Cli::new();
+    let jon = Cli::new();
+    ivy.add_account(&server, "ivy", "ivy-pw").ok();
+    jon.add_account(&server, "jon", "jon-pw").ok();
+    let listener = jon
+        .command()
+        .args(["listen", "--json", "--timeout", "60"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("listener");
+    std::thread::sleep(std::time::Duration::from_secs(3));
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    runtime.block_on(async {
+        let (handle, _events) = service::start(ServiceOptions {
+            data_dir: ivy.data_dir().to_path_buf(),
+            connect: true,
+        })
+        .await
+        .expect("service");
+        handle
+            .request(|reply| Command::Sync { reply })
+            .await
+            .expect("online");
+        handle
+            .send(Command::SetChatState {
+                account: server.jid("ivy"),
+                jid: server.jid("jon"),
+                state: ChatState::Composing,
+            })
+            .expect("chat state");
+        tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+        handle.shutdown().await;
+    });
+    let mut listener = listener;
+    let _ = listener.kill();
+    let run = Run::from_output(listener.wait_with_output().expect("listener"));
+    let states: Vec<_> = run
+        .json_lines()
+        .into_iter()
+        .filter(|l| l["event"] == "chat_state")
+        .collect();
+    assert!(
+        states
+            .iter()
+            .any(|s| s["state"] == "composing" && s["jid"] == server.jid("ivy")),
+        "{}\n{}",
+        run.stdout,
+        run.stderr
+    );
+    let history = jon
+        .run(&["history", &server.jid("ivy"), "--json"])
+        .ok()
+        .json_lines();
+    assert!(history.is_empty(), "{history:?}");
+}

@@ -56,6 +56,10 @@ pub(crate) enum AccountCommand {
     MarkRead {
         jid: String,
     },
+    ChatState {
+        jid: BareJid,
+        state: super::api::ChatState,
+    },
     Correct {
         id: i64,
         body: String,
@@ -535,6 +539,7 @@ impl Account {
                 let _ = reply.send(self.answer(jid, accept).await);
             }
             AccountCommand::MarkRead { jid } => self.mark_read(&jid).await,
+            AccountCommand::ChatState { jid, state } => self.send_chat_state(jid, state).await,
             AccountCommand::Correct { id, body, reply } => {
                 let _ = reply.send(self.correct(id, body).await);
             }
@@ -723,7 +728,7 @@ impl AccountCommand {
             AccountCommand::Devices { reply, .. } => {
                 let _ = reply.send(Err(error));
             }
-            AccountCommand::MarkRead { .. } => {}
+            AccountCommand::MarkRead { .. } | AccountCommand::ChatState { .. } => {}
             AccountCommand::Correct { reply, .. } => {
                 let _ = reply.send(Err(error));
             }

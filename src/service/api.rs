@@ -82,6 +82,13 @@ pub enum Command {
         body: String,
         reply: Reply<ChatMessage>,
     },
+    /// Tell the contact we are typing, paused, or gone (XEP-0085). Sent only
+    /// to contacts who share presence with us, never stored.
+    SetChatState {
+        account: String,
+        jid: String,
+        state: ChatState,
+    },
     /// A window of a conversation from the archive, oldest first: the
     /// `limit` messages before `before` (`(timestamp, id)`), or the latest.
     History {
@@ -157,6 +164,40 @@ pub struct ChatMessage {
     pub corrected: bool,
     /// Devices encrypted for / left out and why (JSON), for sent messages.
     pub encryption_info: Option<serde_json::Value>,
+}
+
+/// XEP-0085 chat states.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ChatState {
+    Active,
+    Composing,
+    Paused,
+    Inactive,
+    Gone,
+}
+
+impl ChatState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ChatState::Active => "active",
+            ChatState::Composing => "composing",
+            ChatState::Paused => "paused",
+            ChatState::Inactive => "inactive",
+            ChatState::Gone => "gone",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<ChatState> {
+        Some(match s {
+            "active" => ChatState::Active,
+            "composing" => ChatState::Composing,
+            "paused" => ChatState::Paused,
+            "inactive" => ChatState::Inactive,
+            "gone" => ChatState::Gone,
+            _ => return None,
+        })
+    }
 }
 
 /// Trust levels (ARCHITECTURE.md "Trust").
@@ -251,6 +292,12 @@ pub enum Event {
     /// A message was stored or changed (new, state, correction).
     Message {
         message: ChatMessage,
+    },
+    /// The contact is typing, paused, ... (XEP-0085).
+    ChatState {
+        account: String,
+        jid: String,
+        state: ChatState,
     },
     /// A conversation's summary changed (new message, read, setting).
     ConversationUpdated {

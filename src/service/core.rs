@@ -318,6 +318,15 @@ impl Core {
                 };
                 let _ = reply.send(result);
             }
+            Command::SetChatState {
+                account,
+                jid,
+                state,
+            } => {
+                if let (Some(handle), Ok(jid)) = (self.accounts.get(&account), parse_jid(&jid)) {
+                    let _ = handle.tx.send(AccountCommand::ChatState { jid, state });
+                }
+            }
             Command::Conversations { reply } => {
                 let _ = reply.send(self.conversations().await);
             }

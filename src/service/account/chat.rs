@@ -12,7 +12,7 @@ use super::Account;
 use super::e2e::{NAMESPACES, Recipient, ns_str, trust_key};
 use crate::i18n::gettext;
 use crate::omemo::{EncryptedMessage, Envelope, Namespace, OmemoError};
-use crate::service::api::{ChatMessage, Event, ServiceError};
+use crate::service::api::{ChatMessage, ChatState, Event, ServiceError};
 use crate::store::messages::{
     Direction, Encryption, Inserted, MessageRow, MessageState, NewMessage,
 };
@@ -124,6 +124,29 @@ impl Account {
                 });
             }
         });
+    }
+
+    /// XEP-0085 §5.1: only to contacts who share presence with us.
+    pub(crate) async fn send_chat_state(&mut self, to: BareJid, state: ChatState) {
+        if !self.online {
+            return;
+        }
+        let shares = self
+            .store
+            .contact(self.row.id, &to.to_string())
+            .await
+            .ok()
+            .flatten()
+            .is_some_and(|c| matches!(c.subscription.as_str(), "from" | "both"));
+        if !shares {
+            return;
+        }
+        let mut msg = Message::chat(Some(Jid::from(to)));
+        msg.payloads
+            .push(Element::builder(state.as_str(), NS_CHATSTATES).build());
+        msg.payloads
+            .push(Element::builder("no-store", NS_HINTS).build());
+        let _ = self.link.send(msg).await;
     }
 
     /// Unread to zero and, when online, a read marker for the latest
@@ -637,6 +660,20 @@ impl Account {
         } else if child(&msg, "displayed", NS_MARKERS).is_some() {
             // We read it on another device.
             let _ = self.store.mark_read(self.row.id, &peer_str).await;
+        }
+        if !outgoing
+            && matches!(origin, Origin::Live)
+            && let Some(state) = msg
+                .payloads
+                .iter()
+                .filter(|p| p.ns() == NS_CHATSTATES)
+                .find_map(|p| ChatState::parse(p.name()))
+        {
+            self.emit(Event::ChatState {
+                account: self.row.jid.clone(),
+                jid: peer_str.clone(),
+                state,
+            });
         }
         let encrypted = NAMESPACES
             .into_iter()

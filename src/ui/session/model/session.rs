@@ -181,7 +181,10 @@ impl Session {
                 self.emit_by_name::<()>("error", &[&message]);
             }
             // Conversations get their screens with the chat view (issue 5).
-            Event::Message { .. } | Event::CatchUp { .. } | Event::ConversationUpdated { .. } => {}
+            Event::Message { .. }
+            | Event::CatchUp { .. }
+            | Event::ConversationUpdated { .. }
+            | Event::ChatState { .. } => {}
         }
     }
 
