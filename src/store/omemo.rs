@@ -209,7 +209,8 @@ pub struct DeviceRow {
     pub namespace: Namespace,
     pub device_id: u32,
     pub label: Option<String>,
-    /// As the namespace publishes it (Curve25519 for 0.3, Ed25519 for :2).
+    /// The Curve25519 form, as in [`TrustRow`], so that it matches the
+    /// trust decisions and the fingerprint in both namespaces.
     pub identity_key: Option<Vec<u8>>,
     /// On the device list; devices that left it stay, inactive.
     pub active: bool,
@@ -303,9 +304,9 @@ pub async fn apply_device_list_in(
     Ok(change)
 }
 
-/// The identity key a device's bundle (or key exchange) showed, in the form
-/// its namespace publishes. A device not on the list yet is recorded
-/// inactive: only the device list makes a device a recipient.
+/// The identity key a device's bundle (or key exchange) showed, in the
+/// Curve25519 form (see [`TrustRow`]). A device not on the list yet is
+/// recorded inactive: only the device list makes a device a recipient.
 pub async fn set_device_identity_in(
     conn: &mut SqliteConnection,
     account_id: i64,
