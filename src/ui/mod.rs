@@ -8,6 +8,7 @@
 mod address;
 mod application;
 pub mod components;
+mod format;
 pub mod login;
 pub mod preferences;
 pub mod session;

@@ -6,19 +6,29 @@ use gtk::prelude::*;
 use gtk::subclass::prelude::*;
 use gtk::{gio, glib};
 
-use super::{AccountItem, ContactItem, SubscriptionRequest};
-use crate::service::{ConnectionState, Event, PresenceInfo, Snapshot};
+use super::{AccountItem, ContactItem, Conversation, SubscriptionRequest};
+use crate::service::{ConnectionState, ConversationSummary, Event, PresenceInfo, Snapshot};
 
 mod imp {
+    use std::cell::{Cell, RefCell};
     use std::sync::OnceLock;
 
     use super::*;
 
-    #[derive(Debug)]
+    #[derive(Debug, glib::Properties)]
+    #[properties(wrapper_type = super::Session)]
     pub struct Session {
         pub accounts: gio::ListStore,
         pub contacts: gio::ListStore,
         pub requests: gio::ListStore,
+        pub conversations: gio::ListStore,
+        /// Chats opened from the roster that the service does not list
+        /// yet (nothing sent); they join `conversations` with their first
+        /// summary.
+        pub drafts: RefCell<Vec<Conversation>>,
+        /// Show the text of encrypted messages in the conversation list.
+        #[property(get, set = Self::set_show_encrypted_previews, default = true)]
+        pub show_encrypted_previews: Cell<bool>,
     }
 
     impl Default for Session {
@@ -27,6 +37,18 @@ mod imp {
                 accounts: gio::ListStore::new::<AccountItem>(),
                 contacts: gio::ListStore::new::<ContactItem>(),
                 requests: gio::ListStore::new::<SubscriptionRequest>(),
+                conversations: gio::ListStore::new::<Conversation>(),
+                drafts: Default::default(),
+                show_encrypted_previews: Cell::new(true),
+            }
+        }
+    }
+
+    impl Session {
+        fn set_show_encrypted_previews(&self, show: bool) {
+            self.show_encrypted_previews.set(show);
+            for conversation in self.conversations.iter::<Conversation>().flatten() {
+                conversation.set_show_encrypted_previews(show);
             }
         }
     }
@@ -37,6 +59,7 @@ mod imp {
         type Type = super::Session;
     }
 
+    #[glib::derived_properties]
     impl ObjectImpl for Session {
         fn signals() -> &'static [glib::subclass::Signal] {
             static SIGNALS: OnceLock<Vec<glib::subclass::Signal>> = OnceLock::new();
@@ -44,6 +67,8 @@ mod imp {
                 vec![
                     // A contact changed in a way that may move it in a sorted list.
                     glib::subclass::Signal::builder("contacts-reordered").build(),
+                    // A conversation's last activity changed.
+                    glib::subclass::Signal::builder("conversations-reordered").build(),
                     // The service reported a problem not tied to a request.
                     glib::subclass::Signal::builder("error")
                         .param_types([String::static_type()])
@@ -80,6 +105,68 @@ impl Session {
         self.imp().requests.clone()
     }
 
+    /// `Conversation`s the service lists, unsorted.
+    pub fn conversations(&self) -> gio::ListStore {
+        self.imp().conversations.clone()
+    }
+
+    /// The conversation with `jid`, listed or opened before; else a new,
+    /// empty one (a chat started from the roster).
+    pub fn conversation(&self, account: &str, jid: &str) -> Conversation {
+        if let Some(found) = self.find_conversation(account, jid) {
+            return found;
+        }
+        let draft = Conversation::new(account, jid, &self.display_name(account, jid, None));
+        self.imp().drafts.borrow_mut().push(draft.clone());
+        draft
+    }
+
+    /// What to call `jid`: the roster name, else the service's name for
+    /// the conversation, else the address's local part.
+    fn display_name(&self, account: &str, jid: &str, given: Option<&str>) -> String {
+        if let Some(contact) = self.contact(account, jid) {
+            return contact.display_name();
+        }
+        match given.map(str::trim) {
+            Some(name) if !name.is_empty() && name != jid => name.to_owned(),
+            _ => jid.split('@').next().unwrap_or(jid).to_owned(),
+        }
+    }
+
+    /// Roster names change: so do the conversations' names.
+    fn rename_conversations(&self) {
+        let imp = self.imp();
+        let all: Vec<Conversation> = imp
+            .conversations
+            .iter::<Conversation>()
+            .flatten()
+            .chain(imp.drafts.borrow().iter().cloned())
+            .collect();
+        for conversation in all {
+            let given = conversation.name();
+            let name =
+                self.display_name(&conversation.account(), &conversation.jid(), Some(&given));
+            if name != given {
+                conversation.set_name(name);
+            }
+        }
+    }
+
+    /// The conversation if it is listed or open.
+    pub fn find_conversation(&self, account: &str, jid: &str) -> Option<Conversation> {
+        let matches = |c: &Conversation| c.account() == account && c.jid() == jid;
+        find(&self.imp().conversations, matches)
+            .map(|(_, c)| c)
+            .or_else(|| {
+                self.imp()
+                    .drafts
+                    .borrow()
+                    .iter()
+                    .find(|c| matches(c))
+                    .cloned()
+            })
+    }
+
     pub fn has_accounts(&self) -> bool {
         self.imp().accounts.n_items() > 0
     }
@@ -102,6 +189,18 @@ impl Session {
         for (account, contacts) in &snapshot.contacts {
             self.replace_roster(account, contacts);
         }
+        imp.conversations.remove_all();
+        let show = self.show_encrypted_previews();
+        let conversations: Vec<Conversation> = snapshot
+            .conversations
+            .iter()
+            .map(|s| {
+                let name = self.display_name(&s.account, &s.jid, Some(&s.name));
+                Conversation::from_summary(s, &name, show)
+            })
+            .collect();
+        imp.conversations.extend_from_slice(&conversations);
+        self.emit_by_name::<()>("conversations-reordered", &[]);
     }
 
     pub fn apply(&self, event: &Event) {
@@ -117,6 +216,10 @@ impl Session {
                 retain(&imp.requests, |r: &SubscriptionRequest| {
                     r.account() != *account
                 });
+                retain(&imp.conversations, |c: &Conversation| {
+                    c.account() != *account
+                });
+                imp.drafts.borrow_mut().retain(|c| c.account() != *account);
                 retain(&imp.accounts, |a: &AccountItem| a.jid() != *account);
             }
             Event::Connection { account, state } => {
@@ -153,6 +256,7 @@ impl Session {
                 }
                 self.sync_request(account, &contact.jid, contact.pending_in);
                 self.emit_by_name::<()>("contacts-reordered", &[]);
+                self.rename_conversations();
             }
             Event::ContactRemoved { account, jid } => {
                 retain(&imp.contacts, |c: &ContactItem| {
@@ -180,11 +284,17 @@ impl Session {
                 );
                 self.emit_by_name::<()>("error", &[&message]);
             }
-            // Conversations get their screens with the chat view (issue 5).
-            Event::Message { .. }
-            | Event::CatchUp { .. }
-            | Event::ConversationUpdated { .. }
-            | Event::ChatState { .. } => {}
+            Event::Message { message } => {
+                let open = self
+                    .find_conversation(&message.account, &message.conversation)
+                    .and_then(|c| c.loaded_timeline());
+                if let Some(timeline) = open {
+                    timeline.apply(message);
+                }
+            }
+            Event::ConversationUpdated { conversation } => self.update_conversation(conversation),
+            // Typing notifications and catch-up progress get their UI later.
+            Event::CatchUp { .. } | Event::ChatState { .. } => {}
         }
     }
 
@@ -206,6 +316,18 @@ impl Session {
     ) -> glib::SignalHandlerId {
         self.connect_local("contacts-reordered", false, move |args| {
             f(&args[0].get::<Self>().expect("Session"));
+            None
+        })
+    }
+
+    pub fn connect_conversations_reordered<F: Fn(&Self) + 'static>(
+        &self,
+        f: F,
+    ) -> glib::SignalHandlerId {
+        self.connect_local("conversations-reordered", false, move |args| {
+            if let Ok(session) = args[0].get::<Self>() {
+                f(&session);
+            }
             None
         })
     }
@@ -238,6 +360,36 @@ impl Session {
         }
         imp.contacts.extend_from_slice(&added);
         self.emit_by_name::<()>("contacts-reordered", &[]);
+        self.rename_conversations();
+    }
+
+    fn update_conversation(&self, summary: &ConversationSummary) {
+        let imp = self.imp();
+        let matches = |c: &Conversation| c.account() == summary.account && c.jid() == summary.jid;
+        if let Some((_, listed)) = find(&imp.conversations, matches) {
+            listed.update(summary);
+        } else {
+            // A draft keeps its identity (and so the open chat) when listed.
+            let draft = {
+                let mut drafts = imp.drafts.borrow_mut();
+                let position = drafts.iter().position(matches);
+                position.map(|p| drafts.remove(p))
+            };
+            let conversation = match draft {
+                Some(draft) => {
+                    draft.set_show_encrypted_previews(self.show_encrypted_previews());
+                    draft.update(summary);
+                    draft
+                }
+                None => {
+                    let name =
+                        self.display_name(&summary.account, &summary.jid, Some(&summary.name));
+                    Conversation::from_summary(summary, &name, self.show_encrypted_previews())
+                }
+            };
+            imp.conversations.append(&conversation);
+        }
+        self.emit_by_name::<()>("conversations-reordered", &[]);
     }
 
     fn sync_request(&self, account: &str, jid: &str, pending: bool) {

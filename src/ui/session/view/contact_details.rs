@@ -7,6 +7,7 @@ use adw::prelude::*;
 use adw::subclass::prelude::*;
 use gtk::glib;
 
+use super::DeviceList;
 use crate::i18n::{gettext, gettext_f};
 use crate::service::{Command, Subscription};
 use crate::ui::application::Application;
@@ -42,6 +43,8 @@ mod imp {
         pub subscription_row: TemplateChild<adw::ActionRow>,
         #[template_child]
         pub account_row: TemplateChild<adw::ActionRow>,
+        #[template_child]
+        pub device_list: TemplateChild<DeviceList>,
         #[property(get, set = Self::set_contact, nullable)]
         pub contact: RefCell<Option<ContactItem>>,
         pub handler: RefCell<Option<glib::SignalHandlerId>>,
@@ -55,6 +58,7 @@ mod imp {
 
         fn class_init(klass: &mut Self::Class) {
             Avatar::ensure_type();
+            DeviceList::ensure_type();
             klass.bind_template();
             klass.install_action("details.remove-contact", None, |details, _, _| {
                 details.confirm_remove();
@@ -111,6 +115,8 @@ mod imp {
                 );
                 self.handler.replace(Some(handler));
                 self.update(contact);
+                self.device_list
+                    .load(&contact.account(), &contact.jid(), &contact.display_name());
             }
             self.stack.set_visible_child_name(if contact.is_some() {
                 "contact"
@@ -194,6 +200,10 @@ impl ContactDetails {
 
     pub fn back_button(&self) -> gtk::Button {
         self.imp().back_button.get()
+    }
+
+    pub fn device_list(&self) -> DeviceList {
+        self.imp().device_list.get()
     }
 
     pub fn connect_back<F: Fn(&Self) + 'static>(&self, f: F) -> glib::SignalHandlerId {

@@ -1,9 +1,12 @@
 //! Widgets of the signed-in window.
 
 mod add_contact_dialog;
+pub mod chat;
 mod connection_banner;
 mod contact_details;
 mod contact_row;
+mod conversation_row;
+mod device_list;
 mod session_view;
 mod sidebar;
 mod subscription_request_row;
@@ -12,6 +15,8 @@ pub use add_contact_dialog::AddContactDialog;
 pub use connection_banner::ConnectionBanner;
 pub use contact_details::ContactDetails;
 pub use contact_row::ContactRow;
+pub use conversation_row::ConversationRow;
+pub use device_list::DeviceList;
 pub use session_view::SessionView;
 pub use sidebar::Sidebar;
 pub use subscription_request_row::SubscriptionRequestRow;

@@ -1,5 +1,6 @@
-//! The signed-in view: roster sidebar and details pane in a leaflet that
-//! folds into one pane at a time on narrow windows (down to 360 px).
+//! The signed-in view: the sidebar (chats, contacts) and the content pane
+//! (the open chat, or the contact's details with their devices) in a
+//! leaflet that folds into one pane at a time on narrow windows (360 px).
 
 use std::cell::{Cell, RefCell};
 
@@ -7,8 +8,10 @@ use adw::prelude::*;
 use adw::subclass::prelude::*;
 use gtk::{gio, glib};
 
+use super::chat::ChatView;
 use super::{ContactDetails, Sidebar};
-use crate::ui::session::model::{ContactItem, Session};
+use crate::service::{Contact, Subscription};
+use crate::ui::session::model::{ContactItem, Conversation, Session};
 
 mod imp {
     use super::*;
@@ -22,7 +25,12 @@ mod imp {
         #[template_child]
         pub sidebar: TemplateChild<Sidebar>,
         #[template_child]
+        pub content_stack: TemplateChild<gtk::Stack>,
+        #[template_child]
+        pub chat_view: TemplateChild<ChatView>,
+        #[template_child]
         pub details: TemplateChild<ContactDetails>,
+        pub session: RefCell<Option<Session>>,
         #[property(get, set = Self::set_primary_menu, nullable)]
         pub primary_menu: RefCell<Option<gio::MenuModel>>,
         pub loaded: Cell<bool>,
@@ -36,6 +44,7 @@ mod imp {
 
         fn class_init(klass: &mut Self::Class) {
             Sidebar::ensure_type();
+            ChatView::ensure_type();
             ContactDetails::ensure_type();
             klass.bind_template();
         }
@@ -69,18 +78,52 @@ mod imp {
                 .sync_create()
                 .build();
             leaflet
-                .bind_property("folded", &self.details.back_button(), "visible")
+                .bind_property(
+                    "folded",
+                    &self.chat_view.header_bar(),
+                    "show-start-title-buttons",
+                )
                 .sync_create()
                 .build();
+            leaflet
+                .bind_property("folded", &self.chat_view.back_button(), "visible")
+                .sync_create()
+                .build();
+            leaflet.connect_folded_notify(glib::clone!(
+                #[weak]
+                view,
+                move |_| view.update_details_back()
+            ));
+            view.update_details_back();
             self.sidebar.connect_selected_contact_notify(glib::clone!(
                 #[weak]
                 view,
                 move |sidebar| view.show_contact(sidebar.selected_contact())
             ));
+            self.sidebar
+                .connect_selected_conversation_notify(glib::clone!(
+                    #[weak]
+                    view,
+                    move |sidebar| {
+                        if let Some(conversation) = sidebar.selected_conversation() {
+                            view.show_conversation(&conversation);
+                        }
+                    }
+                ));
             self.details.connect_back(glib::clone!(
                 #[weak]
                 view,
+                move |_| view.details_back()
+            ));
+            self.chat_view.connect_back(glib::clone!(
+                #[weak]
+                view,
                 move |_| view.go_back()
+            ));
+            self.chat_view.connect_show_details(glib::clone!(
+                #[weak]
+                view,
+                move |_| view.show_details_page()
             ));
             leaflet.connect_visible_child_notify(glib::clone!(
                 #[weak]
@@ -118,7 +161,42 @@ glib::wrapper! {
 
 impl SessionView {
     pub fn set_session(&self, session: &Session) {
+        self.imp().session.replace(Some(session.clone()));
         self.imp().sidebar.set_session(session);
+    }
+
+    pub fn chat_view(&self) -> ChatView {
+        self.imp().chat_view.get()
+    }
+
+    /// Open the chat with `conversation`.
+    pub fn show_conversation(&self, conversation: &Conversation) {
+        let imp = self.imp();
+        imp.chat_view.set_conversation(Some(conversation.clone()));
+        imp.sidebar.show_as_selected(conversation);
+        let contact = imp
+            .session
+            .borrow()
+            .as_ref()
+            .and_then(|s| s.contact(&conversation.account(), &conversation.jid()))
+            .unwrap_or_else(|| stranger(conversation));
+        imp.details.set_contact(Some(contact));
+        imp.content_stack.set_visible_child_name("chat");
+        self.update_details_back();
+        imp.leaflet.set_visible_child(&*imp.content_stack);
+    }
+
+    /// The contact's details and devices, over the chat.
+    pub fn show_details_page(&self) {
+        let imp = self.imp();
+        imp.content_stack.set_visible_child_name("details");
+        self.update_details_back();
+        imp.leaflet.set_visible_child(&*imp.content_stack);
+    }
+
+    /// Whether the contact's details (not the chat) fill the content pane.
+    pub fn shows_details_page(&self) -> bool {
+        self.imp().content_stack.visible_child_name().as_deref() == Some("details")
     }
 
     pub fn set_loaded(&self, loaded: bool) {
@@ -141,25 +219,74 @@ impl SessionView {
         self.imp().leaflet.is_folded()
     }
 
-    /// Whether the details pane is what a narrow window shows.
+    /// Whether the content pane (chat or details) is what a narrow window
+    /// shows.
     pub fn shows_details(&self) -> bool {
         let imp = self.imp();
-        imp.leaflet.visible_child().as_ref() == Some(imp.details.upcast_ref())
+        imp.leaflet.visible_child().as_ref() == Some(imp.content_stack.upcast_ref())
     }
 
+    /// A contact picked in the roster: open (or start) the chat with them.
     fn show_contact(&self, contact: Option<ContactItem>) {
         let imp = self.imp();
-        let has_contact = contact.is_some();
-        imp.details.set_contact(contact);
-        if has_contact {
-            imp.leaflet.set_visible_child(&*imp.details);
+        let Some(contact) = contact else {
+            imp.details.set_contact(None::<ContactItem>);
+            if self.shows_details_page() {
+                imp.content_stack.set_visible_child_name("chat");
+            }
+            self.go_back();
+            return;
+        };
+        let conversation = imp
+            .session
+            .borrow()
+            .as_ref()
+            .map(|s| s.conversation(&contact.account(), &contact.jid()));
+        match conversation {
+            Some(conversation) => self.show_conversation(&conversation),
+            None => {
+                imp.details.set_contact(Some(contact));
+                self.show_details_page();
+            }
+        }
+    }
+
+    /// Back from the details: to the chat they were opened from, else to
+    /// the sidebar.
+    fn details_back(&self) {
+        let imp = self.imp();
+        if self.shows_details_page() && imp.chat_view.conversation().is_some() {
+            imp.content_stack.set_visible_child_name("chat");
+            self.update_details_back();
         } else {
             self.go_back();
         }
+    }
+
+    fn update_details_back(&self) {
+        let imp = self.imp();
+        let over_chat = self.shows_details_page() && imp.chat_view.conversation().is_some();
+        imp.details
+            .back_button()
+            .set_visible(imp.leaflet.is_folded() || over_chat);
     }
 
     fn go_back(&self) {
         let imp = self.imp();
         imp.leaflet.set_visible_child(&*imp.sidebar);
     }
+}
+
+/// Details for someone who is not in the roster (they wrote first).
+fn stranger(conversation: &Conversation) -> ContactItem {
+    let contact = Contact {
+        jid: conversation.jid(),
+        name: Some(conversation.name()),
+        subscription: Subscription::None,
+        pending_out: false,
+        pending_in: false,
+        groups: Vec::new(),
+        in_roster: false,
+    };
+    ContactItem::new(&conversation.account(), &contact)
 }

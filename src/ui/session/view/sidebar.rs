@@ -1,4 +1,6 @@
-//! The sidebar: connection banner, subscription requests, and the roster.
+//! The sidebar: connection banner, subscription requests, and two pages:
+//! the conversations (first, as the HIG's chat apps have them) and the
+//! roster.
 
 use std::cell::RefCell;
 
@@ -6,8 +8,10 @@ use gtk::prelude::*;
 use gtk::subclass::prelude::*;
 use gtk::{gio, glib};
 
-use super::{ConnectionBanner, ContactRow, SubscriptionRequestRow};
-use crate::ui::session::model::{ContactItem, Presence, Session, SubscriptionRequest};
+use super::{ConnectionBanner, ContactRow, ConversationRow, SubscriptionRequestRow};
+use crate::ui::session::model::{
+    ContactItem, Conversation, Presence, Session, SubscriptionRequest,
+};
 
 mod imp {
     use super::*;
@@ -27,6 +31,12 @@ mod imp {
         #[template_child]
         pub requests_list: TemplateChild<gtk::ListBox>,
         #[template_child]
+        pub view_stack: TemplateChild<adw::ViewStack>,
+        #[template_child]
+        pub chats_stack: TemplateChild<gtk::Stack>,
+        #[template_child]
+        pub conversations_view: TemplateChild<gtk::ListView>,
+        #[template_child]
         pub roster_stack: TemplateChild<gtk::Stack>,
         #[template_child]
         pub roster_view: TemplateChild<gtk::ListView>,
@@ -36,6 +46,12 @@ mod imp {
         #[property(get, nullable)]
         pub selected_contact: RefCell<Option<ContactItem>>,
         pub selection: RefCell<Option<gtk::SingleSelection>>,
+        /// The conversation whose chat is open.
+        #[property(get, nullable)]
+        pub selected_conversation: RefCell<Option<Conversation>>,
+        pub conversation_selection: RefCell<Option<gtk::SingleSelection>>,
+        /// Rows on screen, to age their times once a minute.
+        pub conversation_rows: RefCell<Vec<glib::WeakRef<ConversationRow>>>,
     }
 
     #[glib::object_subclass]
@@ -47,6 +63,9 @@ mod imp {
         fn class_init(klass: &mut Self::Class) {
             ConnectionBanner::ensure_type();
             klass.bind_template();
+            klass.install_action("sidebar.show-contacts", None, |sidebar, _, _| {
+                sidebar.imp().view_stack.set_visible_child_name("contacts");
+            });
         }
 
         fn instance_init(obj: &glib::subclass::InitializingObject<Self>) {
@@ -78,6 +97,57 @@ mod imp {
                 }
             });
             self.roster_view.set_factory(Some(&factory));
+
+            let obj = self.obj();
+            let factory = gtk::SignalListItemFactory::new();
+            factory.connect_setup(glib::clone!(
+                #[weak]
+                obj,
+                move |_, item| {
+                    let item = item.downcast_ref::<gtk::ListItem>().expect("ListItem");
+                    let row = ConversationRow::new();
+                    obj.imp()
+                        .conversation_rows
+                        .borrow_mut()
+                        .push(row.downgrade());
+                    item.set_child(Some(&row));
+                }
+            ));
+            factory.connect_bind(|_, item| {
+                let item = item.downcast_ref::<gtk::ListItem>().expect("ListItem");
+                if let Some(row) = item.child().and_downcast::<ConversationRow>() {
+                    row.set_conversation(item.item().and_downcast::<Conversation>());
+                }
+            });
+            factory.connect_unbind(|_, item| {
+                let item = item.downcast_ref::<gtk::ListItem>().expect("ListItem");
+                if let Some(row) = item.child().and_downcast::<ConversationRow>() {
+                    row.set_conversation(None);
+                }
+            });
+            self.conversations_view.set_factory(Some(&factory));
+            // "5 min" becomes "6 min": age the visible times.
+            glib::timeout_add_seconds_local(
+                60,
+                glib::clone!(
+                    #[weak]
+                    obj,
+                    #[upgrade_or]
+                    glib::ControlFlow::Break,
+                    move || {
+                        obj.imp().conversation_rows.borrow_mut().retain(|row| {
+                            match row.upgrade() {
+                                Some(row) => {
+                                    row.refresh_time();
+                                    true
+                                }
+                                None => false,
+                            }
+                        });
+                        glib::ControlFlow::Continue
+                    }
+                ),
+            );
         }
     }
 
@@ -167,6 +237,112 @@ impl Sidebar {
         ));
         imp.requests_revealer
             .set_reveal_child(requests.n_items() > 0);
+        self.set_conversations(session);
+    }
+
+    fn set_conversations(&self, session: &Session) {
+        let imp = self.imp();
+        // Most recent first; ties (no messages yet) by name.
+        let sorter = gtk::CustomSorter::new(|a, b| {
+            let (Some(a), Some(b)) = (
+                a.downcast_ref::<Conversation>(),
+                b.downcast_ref::<Conversation>(),
+            ) else {
+                return gtk::Ordering::Equal;
+            };
+            b.last_activity()
+                .cmp(&a.last_activity())
+                .then_with(|| a.name().to_lowercase().cmp(&b.name().to_lowercase()))
+                .then_with(|| a.jid().cmp(&b.jid()))
+                .into()
+        });
+        let sorted = gtk::SortListModel::new(Some(session.conversations()), Some(sorter.clone()));
+        session
+            .connect_conversations_reordered(move |_| sorter.changed(gtk::SorterChange::Different));
+        let selection = gtk::SingleSelection::new(Some(sorted));
+        selection.set_autoselect(false);
+        selection.set_can_unselect(true);
+        selection.set_selected(gtk::INVALID_LIST_POSITION);
+        selection.connect_selected_item_notify(glib::clone!(
+            #[weak(rename_to = sidebar)]
+            self,
+            move |selection| {
+                let conversation = selection.selected_item().and_downcast::<Conversation>();
+                if conversation.is_some() {
+                    sidebar.set_selected_conversation(conversation);
+                }
+            }
+        ));
+        imp.conversations_view.set_model(Some(&selection));
+        imp.conversation_selection.replace(Some(selection));
+        let conversations = session.conversations();
+        conversations.connect_items_changed(glib::clone!(
+            #[weak(rename_to = sidebar)]
+            self,
+            move |conversations, _, _, _| sidebar.on_conversations_changed(conversations)
+        ));
+        self.on_conversations_changed(&conversations);
+    }
+
+    /// The sorted conversation list, as shown.
+    pub fn conversations(&self) -> Option<gio::ListModel> {
+        self.imp()
+            .conversation_selection
+            .borrow()
+            .as_ref()
+            .map(|s| s.clone().upcast())
+    }
+
+    /// Open the chat at `position` of the conversation list.
+    pub fn select_conversation(&self, position: u32) {
+        if let Some(selection) = self.imp().conversation_selection.borrow().as_ref() {
+            selection.set_selected(position);
+        }
+    }
+
+    /// Mark `conversation` as the open one in the list, if it is listed
+    /// (a chat opened from the roster is not, until its first message).
+    pub fn show_as_selected(&self, conversation: &Conversation) {
+        let Some(selection) = self.imp().conversation_selection.borrow().clone() else {
+            return;
+        };
+        let position = (0..selection.n_items())
+            .find(|&i| selection.item(i).as_ref() == Some(conversation.upcast_ref()));
+        match position {
+            Some(position) if selection.selected() != position => selection.set_selected(position),
+            Some(_) => {}
+            None => selection.set_selected(gtk::INVALID_LIST_POSITION),
+        }
+        if self.selected_conversation().as_ref() != Some(conversation) {
+            self.imp()
+                .selected_conversation
+                .replace(Some(conversation.clone()));
+        }
+    }
+
+    /// Which page shows: `chats` or `contacts`.
+    pub fn set_page(&self, name: &str) {
+        self.imp().view_stack.set_visible_child_name(name);
+    }
+
+    pub fn page(&self) -> Option<glib::GString> {
+        self.imp().view_stack.visible_child_name()
+    }
+
+    fn set_selected_conversation(&self, conversation: Option<Conversation>) {
+        if *self.imp().selected_conversation.borrow() != conversation {
+            self.imp().selected_conversation.replace(conversation);
+            self.notify_selected_conversation();
+        }
+    }
+
+    fn on_conversations_changed(&self, conversations: &gio::ListStore) {
+        let page = if conversations.n_items() > 0 {
+            "list"
+        } else {
+            "empty"
+        };
+        self.imp().chats_stack.set_visible_child_name(page);
     }
 
     pub fn header_bar(&self) -> adw::HeaderBar {
@@ -184,9 +360,13 @@ impl Sidebar {
         }
     }
 
-    /// Forget the list selection (the details pane keeps its contact).
+    /// Forget the list selections (the content pane keeps what it shows).
     pub fn unselect(&self) {
-        if let Some(selection) = self.imp().selection.borrow().as_ref() {
+        let imp = self.imp();
+        if let Some(selection) = imp.selection.borrow().as_ref() {
+            selection.set_selected(gtk::INVALID_LIST_POSITION);
+        }
+        if let Some(selection) = imp.conversation_selection.borrow().as_ref() {
             selection.set_selected(gtk::INVALID_LIST_POSITION);
         }
     }

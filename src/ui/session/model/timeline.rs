@@ -1,0 +1,301 @@
+//! The messages of one conversation, as far as the chat has scrolled: the
+//! latest page first, older pages of ~50 on demand (ARCHITECTURE.md
+//! "Storage": a conversation opens in constant time whatever its length).
+//! Live messages from the service merge in by id.
+
+use std::cell::{Cell, RefCell};
+
+use gtk::prelude::*;
+use gtk::subclass::prelude::*;
+use gtk::{gio, glib};
+
+use super::MessageItem;
+use crate::service::{ChatMessage, Command, ServiceError};
+use crate::ui::application::Application;
+use crate::ui::format;
+
+/// Messages asked for at a time.
+pub const PAGE_SIZE: u32 = 50;
+
+mod imp {
+    use std::sync::OnceLock;
+
+    use super::*;
+
+    #[derive(Debug, glib::Properties)]
+    #[properties(wrapper_type = super::Timeline)]
+    pub struct Timeline {
+        #[property(get, set, construct_only)]
+        pub account: RefCell<String>,
+        #[property(get, set, construct_only)]
+        pub jid: RefCell<String>,
+        pub items: gio::ListStore,
+        /// A page request is on its way.
+        #[property(get)]
+        pub loading: Cell<bool>,
+        /// The first page has arrived.
+        #[property(get)]
+        pub loaded: Cell<bool>,
+        /// The oldest message is loaded: nothing more to page in.
+        #[property(get)]
+        pub complete: Cell<bool>,
+    }
+
+    impl Default for Timeline {
+        fn default() -> Self {
+            Self {
+                account: Default::default(),
+                jid: Default::default(),
+                items: gio::ListStore::new::<MessageItem>(),
+                loading: Default::default(),
+                loaded: Default::default(),
+                complete: Default::default(),
+            }
+        }
+    }
+
+    #[glib::object_subclass]
+    impl ObjectSubclass for Timeline {
+        const NAME: &'static str = "SottoTimeline";
+        type Type = super::Timeline;
+    }
+
+    #[glib::derived_properties]
+    impl ObjectImpl for Timeline {
+        fn signals() -> &'static [glib::subclass::Signal] {
+            static SIGNALS: OnceLock<Vec<glib::subclass::Signal>> = OnceLock::new();
+            SIGNALS.get_or_init(|| {
+                vec![
+                    // A message arrived live (not paged in from history).
+                    glib::subclass::Signal::builder("message-added")
+                        .param_types([MessageItem::static_type()])
+                        .build(),
+                    // A page could not be loaded.
+                    glib::subclass::Signal::builder("error")
+                        .param_types([String::static_type()])
+                        .build(),
+                ]
+            })
+        }
+    }
+}
+
+glib::wrapper! {
+    pub struct Timeline(ObjectSubclass<imp::Timeline>);
+}
+
+impl Timeline {
+    pub fn new(account: &str, jid: &str) -> Self {
+        glib::Object::builder()
+            .property("account", account)
+            .property("jid", jid)
+            .build()
+    }
+
+    /// `MessageItem`s, oldest first.
+    pub fn items(&self) -> gio::ListStore {
+        self.imp().items.clone()
+    }
+
+    /// Load the latest page, once.
+    pub fn load_latest(&self) {
+        if self.loaded() || self.loading() {
+            return;
+        }
+        self.load_page(None);
+    }
+
+    /// Load the page before the oldest loaded message.
+    pub fn load_older(&self) {
+        if !self.loaded() || self.loading() || self.complete() {
+            return;
+        }
+        let first = self.imp().items.item(0).and_downcast::<MessageItem>();
+        match first {
+            Some(first) => self.load_page(Some(first.key())),
+            None => self.set_flag("complete", true),
+        }
+    }
+
+    /// A message the service stored or changed.
+    pub fn apply(&self, message: &ChatMessage) {
+        if !self.loaded() && !self.loading() {
+            // Not open: the first page will include it.
+            return;
+        }
+        let items = &self.imp().items;
+        if let Some((position, item)) = self.find(message.id) {
+            item.replace(message.clone());
+            self.relayout(position, position + 1);
+            return;
+        }
+        let key = (message.timestamp, message.id);
+        let position = self.insertion_point(key);
+        // Older than everything loaded while more is to come: paging brings it.
+        if position == 0 && items.n_items() > 0 && !self.complete() {
+            return;
+        }
+        let item = MessageItem::new(message.clone());
+        items.insert(position, &item);
+        self.relayout(position, position + 1);
+        self.emit_by_name::<()>("message-added", &[&item]);
+    }
+
+    pub fn connect_message_added<F: Fn(&Self, &MessageItem) + 'static>(
+        &self,
+        f: F,
+    ) -> glib::SignalHandlerId {
+        self.connect_local("message-added", false, move |args| {
+            if let (Ok(timeline), Ok(item)) = (args[0].get::<Self>(), args[1].get::<MessageItem>())
+            {
+                f(&timeline, &item);
+            }
+            None
+        })
+    }
+
+    pub fn connect_error<F: Fn(&Self, &str) + 'static>(&self, f: F) -> glib::SignalHandlerId {
+        self.connect_local("error", false, move |args| {
+            if let (Ok(timeline), Ok(message)) = (args[0].get::<Self>(), args[1].get::<String>()) {
+                f(&timeline, &message);
+            }
+            None
+        })
+    }
+
+    fn load_page(&self, before: Option<(i64, i64)>) {
+        let Some(service) = Application::instance().and_then(|a| a.service()) else {
+            return;
+        };
+        self.set_flag("loading", true);
+        let (account, jid) = (self.account(), self.jid());
+        glib::spawn_future_local(glib::clone!(
+            #[weak(rename_to = timeline)]
+            self,
+            async move {
+                let page = service
+                    .request(|reply| Command::History {
+                        account,
+                        jid,
+                        before,
+                        limit: PAGE_SIZE,
+                        reply,
+                    })
+                    .await;
+                timeline.on_page(before.is_none(), page);
+            }
+        ));
+    }
+
+    fn on_page(&self, latest: bool, page: Result<Vec<ChatMessage>, ServiceError>) {
+        self.set_flag("loading", false);
+        let page = match page {
+            Ok(page) => page,
+            Err(error) => {
+                self.emit_by_name::<()>("error", &[&error.user_message()]);
+                return;
+            }
+        };
+        let complete = page.len() < PAGE_SIZE as usize;
+        // Live messages may have arrived meanwhile: keep one row per id.
+        let new: Vec<MessageItem> = page
+            .into_iter()
+            .filter(|m| self.find(m.id).is_none())
+            .map(MessageItem::new)
+            .collect();
+        let count = new.len() as u32;
+        let items = &self.imp().items;
+        // Either page is older than anything already here (live messages
+        // that arrived during the first request are newer still).
+        items.splice(0, 0, &new);
+        self.relayout(0, count + 1);
+        self.set_flag("complete", complete);
+        if latest {
+            self.set_flag("loaded", true);
+        }
+    }
+
+    /// Set one of the flags `loading`, `loaded`, `complete` (the property
+    /// of the same name).
+    fn set_flag(&self, name: &str, value: bool) {
+        let imp = self.imp();
+        let cell = match name {
+            "loading" => &imp.loading,
+            "loaded" => &imp.loaded,
+            _ => &imp.complete,
+        };
+        if cell.replace(value) != value {
+            self.notify(name);
+        }
+    }
+
+    fn find(&self, id: i64) -> Option<(u32, MessageItem)> {
+        let items = &self.imp().items;
+        // Newest first: live updates are almost always about recent rows.
+        (0..items.n_items()).rev().find_map(|i| {
+            let item = items.item(i).and_downcast::<MessageItem>()?;
+            (item.id() == id).then_some((i, item))
+        })
+    }
+
+    fn insertion_point(&self, key: (i64, i64)) -> u32 {
+        let items = &self.imp().items;
+        let mut position = items.n_items();
+        while position > 0 {
+            let before = items
+                .item(position - 1)
+                .and_downcast::<MessageItem>()
+                .map(|i| i.key());
+            if before.is_some_and(|b| b < key) {
+                break;
+            }
+            position -= 1;
+        }
+        position
+    }
+
+    /// Recompute grouping and day separators for `start..end` and their
+    /// neighbours.
+    fn relayout(&self, start: u32, end: u32) {
+        let items = &self.imp().items;
+        let n = items.n_items();
+        let get = |i: u32| items.item(i).and_downcast::<MessageItem>();
+        let from = start.saturating_sub(1);
+        let to = (end + 1).min(n);
+        for i in from..to {
+            let Some(item) = get(i) else { continue };
+            let prev = i.checked_sub(1).and_then(get);
+            let next = get(i + 1);
+            let first = prev.as_ref().is_none_or(|p| !same_group(p, &item));
+            let last = next.as_ref().is_none_or(|n| !same_group(&item, n));
+            let (ts, _) = item.key();
+            let new_day = prev
+                .as_ref()
+                .is_none_or(|p| !format::same_day(p.key().0, ts));
+            let day = if new_day {
+                format::day_label(ts)
+            } else {
+                String::new()
+            };
+            item.set_layout(first || new_day, last, day);
+        }
+    }
+}
+
+/// Same sender, same direction, same minute, same day, and both readable.
+fn same_group(a: &MessageItem, b: &MessageItem) -> bool {
+    let key = |m: &MessageItem| {
+        m.with_message(|m| {
+            (
+                m.direction.clone(),
+                m.sender.clone(),
+                m.timestamp.div_euclid(60_000),
+                m.body.is_some(),
+            )
+        })
+    };
+    match (key(a), key(b)) {
+        (Some(a), Some(b)) => a == b,
+        _ => false,
+    }
+}

@@ -1,0 +1,663 @@
+//! The chat: the history as a virtualised list that pages older messages
+//! in as the user scrolls up, and the composer under it.
+
+use std::cell::{Cell, RefCell};
+
+use adw::prelude::*;
+use adw::subclass::prelude::*;
+use gtk::glib;
+
+use super::{Composer, EncryptionState, MessageRow};
+use crate::service::{Command, DeviceInfo, ServiceError};
+use crate::ui::application::Application;
+use crate::ui::session::model::{Conversation, EncryptionChoice, MessageItem, Timeline};
+
+/// How close to the top (in pixels) scrolling asks for the older page.
+const LOAD_MARGIN: f64 = 600.0;
+/// How close to the bottom still counts as "at the latest message".
+const BOTTOM_MARGIN: f64 = 48.0;
+
+mod imp {
+    use std::sync::OnceLock;
+
+    use super::*;
+
+    #[derive(Debug, Default, gtk::CompositeTemplate)]
+    #[template(resource = "/im/sotto/Sotto/ui/session/view/chat/chat_view.ui")]
+    pub struct ChatView {
+        #[template_child]
+        pub header_bar: TemplateChild<adw::HeaderBar>,
+        #[template_child]
+        pub back_button: TemplateChild<gtk::Button>,
+        #[template_child]
+        pub window_title: TemplateChild<adw::WindowTitle>,
+        #[template_child]
+        pub stack: TemplateChild<gtk::Stack>,
+        #[template_child]
+        pub scrolled: TemplateChild<gtk::ScrolledWindow>,
+        #[template_child]
+        pub list_view: TemplateChild<gtk::ListView>,
+        #[template_child]
+        pub loading_spinner: TemplateChild<gtk::Spinner>,
+        #[template_child]
+        pub empty_status: TemplateChild<adw::StatusPage>,
+        #[template_child]
+        pub jump_revealer: TemplateChild<gtk::Revealer>,
+        #[template_child]
+        pub composer: TemplateChild<Composer>,
+        pub conversation: RefCell<Option<Conversation>>,
+        pub conversation_handlers: RefCell<Vec<glib::SignalHandlerId>>,
+        pub timeline: RefCell<Option<Timeline>>,
+        pub timeline_handlers: RefCell<Vec<glib::SignalHandlerId>>,
+        /// The contact's devices, once fetched: the truth for the lock.
+        pub devices: RefCell<Option<Vec<DeviceInfo>>>,
+        pub own_fingerprint: RefCell<Option<String>>,
+        /// Follow new messages: the view is at the bottom.
+        pub sticky: Cell<bool>,
+        /// `(upper, page_size)` of the last scroll event: when they change,
+        /// the content moved, not the user.
+        pub extent: Cell<(f64, f64)>,
+        pub stick_queued: Cell<bool>,
+        pub settling: Cell<bool>,
+        pub rows: RefCell<Vec<glib::WeakRef<MessageRow>>>,
+    }
+
+    #[glib::object_subclass]
+    impl ObjectSubclass for ChatView {
+        const NAME: &'static str = "SottoChatView";
+        type Type = super::ChatView;
+        type ParentType = gtk::Box;
+
+        fn class_init(klass: &mut Self::Class) {
+            Composer::ensure_type();
+            klass.bind_template();
+            klass.install_action("chat.back", None, |view, _, _| {
+                view.emit_by_name::<()>("back", &[]);
+            });
+            klass.install_action("chat.show-details", None, |view, _, _| {
+                view.emit_by_name::<()>("show-details", &[]);
+            });
+            klass.install_action("chat.jump-to-bottom", None, |view, _, _| {
+                view.scroll_to_bottom();
+            });
+        }
+
+        fn instance_init(obj: &glib::subclass::InitializingObject<Self>) {
+            obj.init_template();
+        }
+    }
+
+    impl ObjectImpl for ChatView {
+        fn signals() -> &'static [glib::subclass::Signal] {
+            static SIGNALS: OnceLock<Vec<glib::subclass::Signal>> = OnceLock::new();
+            SIGNALS.get_or_init(|| {
+                vec![
+                    glib::subclass::Signal::builder("back").build(),
+                    glib::subclass::Signal::builder("show-details").build(),
+                ]
+            })
+        }
+
+        fn constructed(&self) {
+            self.parent_constructed();
+            let obj = self.obj();
+            self.sticky.set(true);
+            obj.setup_list();
+            obj.setup_composer();
+            obj.action_set_enabled("chat.show-details", false);
+            obj.connect_map(|view| view.mark_read_if_visible());
+            obj.connect_root_notify(|view| {
+                if let Some(window) = view.root().and_downcast::<gtk::Window>() {
+                    window.connect_is_active_notify(glib::clone!(
+                        #[weak]
+                        view,
+                        move |_| view.mark_read_if_visible()
+                    ));
+                }
+            });
+        }
+
+        fn dispose(&self) {
+            self.obj().set_conversation(None);
+        }
+    }
+
+    impl WidgetImpl for ChatView {}
+    impl BoxImpl for ChatView {}
+}
+
+glib::wrapper! {
+    pub struct ChatView(ObjectSubclass<imp::ChatView>)
+        @extends gtk::Box, gtk::Widget,
+        @implements gtk::Buildable, gtk::ConstraintTarget, gtk::Orientable;
+}
+
+fn is_at_bottom(adjustment: &gtk::Adjustment) -> bool {
+    adjustment.value() >= adjustment.upper() - adjustment.page_size() - BOTTOM_MARGIN
+}
+
+impl ChatView {
+    pub fn header_bar(&self) -> adw::HeaderBar {
+        self.imp().header_bar.get()
+    }
+
+    pub fn back_button(&self) -> gtk::Button {
+        self.imp().back_button.get()
+    }
+
+    pub fn composer(&self) -> Composer {
+        self.imp().composer.get()
+    }
+
+    pub fn conversation(&self) -> Option<Conversation> {
+        self.imp().conversation.borrow().clone()
+    }
+
+    pub fn timeline(&self) -> Option<Timeline> {
+        self.imp().timeline.borrow().clone()
+    }
+
+    /// The contact's devices as last fetched.
+    pub fn devices(&self) -> Option<Vec<DeviceInfo>> {
+        self.imp().devices.borrow().clone()
+    }
+
+    /// Whether the history is scrolled to the latest message.
+    pub fn is_at_bottom(&self) -> bool {
+        self.imp().sticky.get()
+    }
+
+    pub fn connect_back<F: Fn(&Self) + 'static>(&self, f: F) -> glib::SignalHandlerId {
+        self.connect_local("back", false, move |args| {
+            if let Ok(view) = args[0].get::<Self>() {
+                f(&view);
+            }
+            None
+        })
+    }
+
+    pub fn connect_show_details<F: Fn(&Self) + 'static>(&self, f: F) -> glib::SignalHandlerId {
+        self.connect_local("show-details", false, move |args| {
+            if let Ok(view) = args[0].get::<Self>() {
+                f(&view);
+            }
+            None
+        })
+    }
+
+    /// Open `conversation` (or nothing). The previous one forgets its
+    /// loaded messages.
+    pub fn set_conversation(&self, conversation: Option<Conversation>) {
+        let imp = self.imp();
+        if *imp.conversation.borrow() == conversation {
+            return;
+        }
+        if let Some(old) = imp.conversation.take() {
+            for handler in imp.conversation_handlers.take() {
+                old.disconnect(handler);
+            }
+            old.release_timeline();
+        }
+        if let Some(timeline) = imp.timeline.take() {
+            for handler in imp.timeline_handlers.take() {
+                timeline.disconnect(handler);
+            }
+        }
+        imp.devices.replace(None);
+        imp.composer.set_error(None);
+        imp.composer.set_text("");
+        self.action_set_enabled("chat.show-details", conversation.is_some());
+        let Some(conversation) = conversation else {
+            imp.list_view.set_model(None::<&gtk::SelectionModel>);
+            imp.window_title.set_title("");
+            imp.window_title.set_subtitle("");
+            imp.stack.set_visible_child_name("empty");
+            return;
+        };
+        imp.window_title.set_title(&conversation.name());
+        imp.window_title.set_subtitle(&conversation.jid());
+        let handlers = vec![
+            conversation.connect_notify_local(
+                Some("encryption"),
+                glib::clone!(
+                    #[weak(rename_to = view)]
+                    self,
+                    move |_, _| view.update_encryption()
+                ),
+            ),
+            conversation.connect_notify_local(
+                Some("unread"),
+                glib::clone!(
+                    #[weak(rename_to = view)]
+                    self,
+                    move |_, _| view.mark_read_if_visible()
+                ),
+            ),
+            conversation.connect_notify_local(
+                Some("name"),
+                glib::clone!(
+                    #[weak(rename_to = view)]
+                    self,
+                    move |conversation, _| view.imp().window_title.set_title(&conversation.name())
+                ),
+            ),
+        ];
+        imp.conversation_handlers.replace(handlers);
+        imp.conversation.replace(Some(conversation.clone()));
+        self.set_timeline(conversation.timeline());
+        imp.stack.set_visible_child_name("chat");
+        self.update_encryption();
+        self.fetch_devices(&conversation);
+        self.mark_read_if_visible();
+        imp.composer.grab_focus();
+    }
+
+    fn set_timeline(&self, timeline: Timeline) {
+        let imp = self.imp();
+        imp.sticky.set(true);
+        imp.jump_revealer.set_reveal_child(false);
+        let selection = gtk::NoSelection::new(Some(timeline.items()));
+        imp.list_view.set_model(Some(&selection));
+        let handlers = vec![
+            timeline.connect_message_added(glib::clone!(
+                #[weak(rename_to = view)]
+                self,
+                move |_, item| view.on_message_added(item)
+            )),
+            timeline.connect_notify_local(
+                None,
+                glib::clone!(
+                    #[weak(rename_to = view)]
+                    self,
+                    move |timeline, _| view.update_loading(timeline)
+                ),
+            ),
+            timeline.connect_error(glib::clone!(
+                #[weak(rename_to = view)]
+                self,
+                move |_, message| view.toast(message)
+            )),
+        ];
+        imp.timeline_handlers.replace(handlers);
+        imp.timeline.replace(Some(timeline.clone()));
+        self.update_loading(&timeline);
+        timeline.load_latest();
+    }
+
+    fn setup_list(&self) {
+        let imp = self.imp();
+        let factory = gtk::SignalListItemFactory::new();
+        factory.connect_setup(glib::clone!(
+            #[weak(rename_to = view)]
+            self,
+            move |_, item| {
+                let Some(item) = item.downcast_ref::<gtk::ListItem>() else {
+                    return;
+                };
+                let row = MessageRow::new();
+                view.imp().rows.borrow_mut().push(row.downgrade());
+                item.set_child(Some(&row));
+                item.set_activatable(false);
+                item.set_selectable(false);
+            }
+        ));
+        factory.connect_bind(glib::clone!(
+            #[weak(rename_to = view)]
+            self,
+            move |_, item| {
+                let Some(item) = item.downcast_ref::<gtk::ListItem>() else {
+                    return;
+                };
+                if let Some(row) = item.child().and_downcast::<MessageRow>() {
+                    let fingerprint = view.imp().own_fingerprint.borrow().clone();
+                    row.set_item(item.item().and_downcast::<MessageItem>(), fingerprint);
+                }
+            }
+        ));
+        factory.connect_unbind(|_, item| {
+            let Some(item) = item.downcast_ref::<gtk::ListItem>() else {
+                return;
+            };
+            if let Some(row) = item.child().and_downcast::<MessageRow>() {
+                row.set_item(None, None);
+            }
+        });
+        imp.list_view.set_factory(Some(&factory));
+
+        let adjustment = imp.scrolled.vadjustment();
+        adjustment.connect_value_changed(glib::clone!(
+            #[weak(rename_to = view)]
+            self,
+            move |adjustment| view.on_scrolled(adjustment)
+        ));
+        // Rows measured, added, or the window resized. (Rows paged in
+        // above keep their place by themselves: the list view anchors to
+        // the row on screen.)
+        adjustment.connect_changed(glib::clone!(
+            #[weak(rename_to = view)]
+            self,
+            move |adjustment| view.on_content_resized(adjustment)
+        ));
+    }
+
+    fn setup_composer(&self) {
+        let composer = &self.imp().composer;
+        composer.connect_send(glib::clone!(
+            #[weak(rename_to = view)]
+            self,
+            move |_, text| view.send(text.to_owned())
+        ));
+        composer.connect_toggle_encryption(glib::clone!(
+            #[weak(rename_to = view)]
+            self,
+            move |_| view.toggle_encryption()
+        ));
+        composer.connect_show_devices(glib::clone!(
+            #[weak(rename_to = view)]
+            self,
+            move |view_composer| {
+                view_composer.set_error(None);
+                view.emit_by_name::<()>("show-details", &[]);
+            }
+        ));
+    }
+
+    fn on_scrolled(&self, adjustment: &gtk::Adjustment) {
+        let imp = self.imp();
+        let extent = (adjustment.upper(), adjustment.page_size());
+        if imp.extent.replace(extent) != extent || imp.settling.get() {
+            // The content changed under the view (the list re-anchors as it
+            // measures rows): not the user scrolling.
+            self.on_content_resized(adjustment);
+            return;
+        }
+        let at_bottom = is_at_bottom(adjustment);
+        imp.sticky.set(at_bottom);
+        self.update_jump_button(at_bottom);
+        if adjustment.value() < LOAD_MARGIN
+            && let Some(timeline) = self.timeline()
+        {
+            timeline.load_older();
+        }
+        if at_bottom {
+            self.mark_read_if_visible();
+        }
+    }
+
+    fn on_content_resized(&self, adjustment: &gtk::Adjustment) {
+        let imp = self.imp();
+        imp.extent.set((adjustment.upper(), adjustment.page_size()));
+        // Scroll events of this main-loop turn belong to the layout.
+        if !imp.settling.replace(true) {
+            glib::idle_add_local_once(glib::clone!(
+                #[weak(rename_to = view)]
+                self,
+                move || view.imp().settling.set(false)
+            ));
+        }
+        let at_bottom = is_at_bottom(adjustment);
+        if imp.sticky.get() && !at_bottom {
+            self.queue_stick_to_bottom();
+        }
+        self.update_jump_button(at_bottom || imp.sticky.get());
+    }
+
+    /// Bring the last row into view once the list has laid out. The list
+    /// view only estimates the height of rows it has not measured, so
+    /// scroll by item, not by pixels (`list.scroll-to-item`; GTK 4.8 has no
+    /// `ListView::scroll_to`).
+    fn queue_stick_to_bottom(&self) {
+        let imp = self.imp();
+        if imp.stick_queued.replace(true) {
+            return;
+        }
+        glib::idle_add_local_once(glib::clone!(
+            #[weak(rename_to = view)]
+            self,
+            move || {
+                let imp = view.imp();
+                imp.stick_queued.set(false);
+                let n = imp
+                    .list_view
+                    .model()
+                    .map(|m| m.n_items())
+                    .unwrap_or_default();
+                if n > 0 && imp.sticky.get() {
+                    let _ = imp
+                        .list_view
+                        .activate_action("list.scroll-to-item", Some(&(n - 1).to_variant()));
+                    let adjustment = imp.scrolled.vadjustment();
+                    adjustment.set_value(adjustment.upper() - adjustment.page_size());
+                }
+            }
+        ));
+    }
+
+    fn update_jump_button(&self, at_bottom: bool) {
+        let revealer = &self.imp().jump_revealer;
+        if revealer.reveals_child() == at_bottom {
+            revealer.set_reveal_child(!at_bottom);
+            revealer.set_can_target(!at_bottom);
+        }
+    }
+
+    pub fn scroll_to_bottom(&self) {
+        let imp = self.imp();
+        imp.sticky.set(true);
+        self.update_jump_button(true);
+        self.queue_stick_to_bottom();
+    }
+
+    fn update_loading(&self, timeline: &Timeline) {
+        let imp = self.imp();
+        imp.loading_spinner.set_visible(timeline.loading());
+        imp.empty_status
+            .set_visible(timeline.loaded() && timeline.items().n_items() == 0);
+    }
+
+    fn on_message_added(&self, item: &MessageItem) {
+        let imp = self.imp();
+        if let Some(timeline) = self.timeline() {
+            self.update_loading(&timeline);
+        }
+        // Own messages always bring the view down; others only if it was.
+        if item.is_outgoing() {
+            self.scroll_to_bottom();
+        } else if imp.sticky.get() {
+            self.mark_read_if_visible();
+        }
+    }
+
+    /// Tell the service the user has seen the chat, when they can.
+    fn mark_read_if_visible(&self) {
+        let Some(conversation) = self.conversation() else {
+            return;
+        };
+        if conversation.unread() == 0 || !self.is_mapped() || !self.is_at_bottom() {
+            return;
+        }
+        let active = self
+            .root()
+            .and_downcast::<gtk::Window>()
+            .is_some_and(|w| w.is_active());
+        if !active {
+            return;
+        }
+        let Some(service) = Application::instance().and_then(|a| a.service()) else {
+            return;
+        };
+        conversation.clear_unread();
+        let _ = service.send(Command::MarkRead {
+            account: conversation.account(),
+            jid: conversation.jid(),
+        });
+    }
+
+    fn send(&self, body: String) {
+        let (Some(conversation), Some(service)) = (
+            self.conversation(),
+            Application::instance().and_then(|a| a.service()),
+        ) else {
+            return;
+        };
+        self.imp().composer.set_error(None);
+        self.scroll_to_bottom();
+        glib::spawn_future_local(glib::clone!(
+            #[weak(rename_to = view)]
+            self,
+            async move {
+                let result = service
+                    .request(|reply| Command::SendMessage {
+                        account: conversation.account(),
+                        to: conversation.jid(),
+                        body: body.clone(),
+                        reply,
+                    })
+                    .await;
+                let still_open = view.conversation().as_ref() == Some(&conversation);
+                match result {
+                    Ok(message) => {
+                        if let Some(timeline) = conversation.loaded_timeline() {
+                            timeline.apply(&message);
+                        }
+                    }
+                    // The failed message is in the history with its reason;
+                    // the banner says what to do.
+                    Err(error @ ServiceError::CannotEncrypt(_)) if still_open => {
+                        view.imp().composer.set_error(Some(&error.user_message()));
+                        view.fetch_devices(&conversation);
+                    }
+                    Err(error) if still_open => {
+                        let composer = &view.imp().composer;
+                        if composer.text().is_empty() {
+                            composer.set_text(&body);
+                        }
+                        composer.set_error(Some(&error.user_message()));
+                    }
+                    Err(error) => view.toast(&error.user_message()),
+                }
+            }
+        ));
+    }
+
+    fn toggle_encryption(&self) {
+        let (Some(conversation), Some(service)) = (
+            self.conversation(),
+            Application::instance().and_then(|a| a.service()),
+        ) else {
+            return;
+        };
+        let on = matches!(
+            self.imp().composer.encryption(),
+            EncryptionState::Unencrypted
+        );
+        glib::spawn_future_local(glib::clone!(
+            #[weak(rename_to = view)]
+            self,
+            async move {
+                let result = service
+                    .request(|reply| Command::SetEncryption {
+                        account: conversation.account(),
+                        jid: conversation.jid(),
+                        encryption: Some(on),
+                        reply,
+                    })
+                    .await;
+                match result {
+                    Ok(()) => conversation.set_encryption_choice(if on {
+                        EncryptionChoice::On
+                    } else {
+                        EncryptionChoice::Off
+                    }),
+                    Err(error) => view.toast(&error.user_message()),
+                }
+            }
+        ));
+    }
+
+    /// The contact's devices (for the lock) and this device's fingerprint
+    /// (for the hint under undecryptable messages).
+    fn fetch_devices(&self, conversation: &Conversation) {
+        let Some(service) = Application::instance().and_then(|a| a.service()) else {
+            return;
+        };
+        let conversation = conversation.clone();
+        glib::spawn_future_local(glib::clone!(
+            #[weak(rename_to = view)]
+            self,
+            async move {
+                let (account, jid) = (conversation.account(), conversation.jid());
+                let devices = service
+                    .request(|reply| Command::Devices {
+                        account: account.clone(),
+                        jid: jid.clone(),
+                        reply,
+                    })
+                    .await;
+                let own = service
+                    .request(|reply| Command::Devices {
+                        account: account.clone(),
+                        jid: account.clone(),
+                        reply,
+                    })
+                    .await;
+                if view.conversation().as_ref() != Some(&conversation) {
+                    return;
+                }
+                let imp = view.imp();
+                if let Ok(devices) = devices {
+                    imp.devices.replace(Some(devices));
+                    view.update_encryption();
+                }
+                let fingerprint = own
+                    .ok()
+                    .and_then(|own| own.into_iter().find(|d| d.own))
+                    .and_then(|d| d.fingerprint);
+                if fingerprint.is_some() && *imp.own_fingerprint.borrow() != fingerprint {
+                    imp.own_fingerprint.replace(fingerprint.clone());
+                    imp.rows.borrow_mut().retain(|row| match row.upgrade() {
+                        Some(row) => {
+                            let item = row.item();
+                            row.set_item(item, fingerprint.clone());
+                            true
+                        }
+                        None => false,
+                    });
+                }
+            }
+        ));
+    }
+
+    fn update_encryption(&self) {
+        let imp = self.imp();
+        let Some(conversation) = self.conversation() else {
+            return;
+        };
+        let has_devices = imp
+            .devices
+            .borrow()
+            .as_ref()
+            .map(|d| d.iter().any(|d| d.active));
+        let state = match (conversation.encryption(), has_devices) {
+            (EncryptionChoice::Off, _) => EncryptionState::Unencrypted,
+            (EncryptionChoice::On, Some(false)) => EncryptionState::Impossible,
+            (EncryptionChoice::On, _) => EncryptionState::Encrypted,
+            (EncryptionChoice::Default, Some(true)) => EncryptionState::Encrypted,
+            (EncryptionChoice::Default, Some(false)) => EncryptionState::Unavailable,
+            // Not fetched yet: what the last messages were.
+            (EncryptionChoice::Default, None) if conversation.encrypted() => {
+                EncryptionState::Encrypted
+            }
+            (EncryptionChoice::Default, None) => EncryptionState::Unavailable,
+        };
+        imp.composer.set_encryption(state, &conversation.name());
+    }
+
+    fn toast(&self, message: &str) {
+        if let Some(window) = self.root().and_downcast::<crate::ui::Window>() {
+            window.add_toast(message);
+        } else {
+            tracing::warn!("chat: {message}");
+        }
+    }
+}

@@ -1,0 +1,269 @@
+//! Where messages are written: a multi-line entry (Enter sends,
+//! Shift+Enter starts a new line), the encryption lock that says what will
+//! happen to the next message, and a banner when sending failed.
+
+use std::cell::Cell;
+
+use gtk::prelude::*;
+use gtk::subclass::prelude::*;
+use gtk::{gdk, glib};
+
+use crate::i18n::{gettext, gettext_f};
+
+/// What the lock tells about the next message.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub enum EncryptionState {
+    /// Encrypted with OMEMO.
+    #[default]
+    Encrypted,
+    /// Sent in the clear, by choice.
+    Unencrypted,
+    /// Sent in the clear: the contact has no OMEMO device.
+    Unavailable,
+    /// Encryption is on, but the contact has no OMEMO device: nothing can
+    /// be sent until that changes or encryption is turned off.
+    Impossible,
+}
+
+mod imp {
+    use std::sync::OnceLock;
+
+    use super::*;
+
+    #[derive(Debug, Default, gtk::CompositeTemplate)]
+    #[template(resource = "/im/sotto/Sotto/ui/session/view/chat/composer.ui")]
+    pub struct Composer {
+        #[template_child]
+        pub error_revealer: TemplateChild<gtk::Revealer>,
+        #[template_child]
+        pub error_label: TemplateChild<gtk::Label>,
+        #[template_child]
+        pub encryption_button: TemplateChild<gtk::Button>,
+        #[template_child]
+        pub text_view: TemplateChild<gtk::TextView>,
+        #[template_child]
+        pub placeholder: TemplateChild<gtk::Label>,
+        #[template_child]
+        pub send_button: TemplateChild<gtk::Button>,
+        pub encryption: Cell<EncryptionState>,
+    }
+
+    #[glib::object_subclass]
+    impl ObjectSubclass for Composer {
+        const NAME: &'static str = "SottoComposer";
+        type Type = super::Composer;
+        type ParentType = gtk::Box;
+
+        fn class_init(klass: &mut Self::Class) {
+            klass.bind_template();
+            klass.install_action("composer.send", None, |composer, _, _| composer.send());
+            klass.install_action("composer.toggle-encryption", None, |composer, _, _| {
+                composer.emit_by_name::<()>("toggle-encryption", &[]);
+            });
+            klass.install_action("composer.show-devices", None, |composer, _, _| {
+                composer.emit_by_name::<()>("show-devices", &[]);
+            });
+            klass.install_action("composer.dismiss-error", None, |composer, _, _| {
+                composer.set_error(None);
+            });
+        }
+
+        fn instance_init(obj: &glib::subclass::InitializingObject<Self>) {
+            obj.init_template();
+        }
+    }
+
+    impl ObjectImpl for Composer {
+        fn signals() -> &'static [glib::subclass::Signal] {
+            static SIGNALS: OnceLock<Vec<glib::subclass::Signal>> = OnceLock::new();
+            SIGNALS.get_or_init(|| {
+                vec![
+                    glib::subclass::Signal::builder("send")
+                        .param_types([String::static_type()])
+                        .build(),
+                    glib::subclass::Signal::builder("toggle-encryption").build(),
+                    glib::subclass::Signal::builder("show-devices").build(),
+                ]
+            })
+        }
+
+        fn constructed(&self) {
+            self.parent_constructed();
+            let obj = self.obj();
+            let keys = gtk::EventControllerKey::new();
+            keys.set_propagation_phase(gtk::PropagationPhase::Capture);
+            keys.connect_key_pressed(glib::clone!(
+                #[weak]
+                obj,
+                #[upgrade_or]
+                glib::Propagation::Proceed,
+                move |_, key, _, modifiers| {
+                    let enter = matches!(key, gdk::Key::Return | gdk::Key::KP_Enter);
+                    let newline = modifiers.intersects(
+                        gdk::ModifierType::SHIFT_MASK | gdk::ModifierType::CONTROL_MASK,
+                    );
+                    if enter && !newline {
+                        obj.send();
+                        glib::Propagation::Stop
+                    } else {
+                        glib::Propagation::Proceed
+                    }
+                }
+            ));
+            self.text_view.add_controller(keys);
+            self.text_view.buffer().connect_changed(glib::clone!(
+                #[weak]
+                obj,
+                move |_| obj.update_send_state()
+            ));
+            obj.set_encryption(EncryptionState::Encrypted, "");
+            obj.update_send_state();
+        }
+    }
+
+    impl WidgetImpl for Composer {
+        fn grab_focus(&self) -> bool {
+            self.text_view.grab_focus()
+        }
+    }
+
+    impl BoxImpl for Composer {}
+}
+
+glib::wrapper! {
+    pub struct Composer(ObjectSubclass<imp::Composer>)
+        @extends gtk::Box, gtk::Widget,
+        @implements gtk::Buildable, gtk::ConstraintTarget, gtk::Orientable;
+}
+
+impl Composer {
+    pub fn text(&self) -> String {
+        let buffer = self.imp().text_view.buffer();
+        buffer
+            .text(&buffer.start_iter(), &buffer.end_iter(), false)
+            .to_string()
+    }
+
+    pub fn set_text(&self, text: &str) {
+        self.imp().text_view.buffer().set_text(text);
+    }
+
+    pub fn encryption(&self) -> EncryptionState {
+        self.imp().encryption.get()
+    }
+
+    /// Show the truth about the next message to `name`.
+    pub fn set_encryption(&self, state: EncryptionState, name: &str) {
+        let imp = self.imp();
+        imp.encryption.set(state);
+        let name = [("name", name)];
+        let (icon, tooltip, placeholder) = match state {
+            EncryptionState::Encrypted => (
+                "channel-secure-symbolic",
+                gettext("Messages are end-to-end encrypted (OMEMO). Click to turn encryption off."),
+                gettext("Encrypted message"),
+            ),
+            EncryptionState::Unencrypted => (
+                "channel-insecure-symbolic",
+                gettext("Messages are not encrypted. Click to turn encryption on."),
+                gettext("Unencrypted message"),
+            ),
+            EncryptionState::Unavailable => (
+                "channel-insecure-symbolic",
+                gettext_f(
+                    "Messages are not encrypted: {name} has no device that supports OMEMO.",
+                    &name,
+                ),
+                gettext("Unencrypted message"),
+            ),
+            EncryptionState::Impossible => (
+                "channel-secure-symbolic",
+                gettext_f(
+                    "Encryption is on, but {name} has no device that supports OMEMO, so nothing can be sent. Click to turn encryption off.",
+                    &name,
+                ),
+                gettext_f("Cannot encrypt for {name}", &name),
+            ),
+        };
+        let button = &imp.encryption_button;
+        button.set_icon_name(icon);
+        button.set_tooltip_text(Some(&tooltip));
+        for (class, on) in [
+            ("warning", state == EncryptionState::Unencrypted),
+            ("error", state == EncryptionState::Impossible),
+            ("dim-label", state == EncryptionState::Unavailable),
+        ] {
+            if on {
+                button.add_css_class(class);
+            } else {
+                button.remove_css_class(class);
+            }
+        }
+        self.action_set_enabled(
+            "composer.toggle-encryption",
+            state != EncryptionState::Unavailable,
+        );
+        imp.placeholder.set_text(&placeholder);
+    }
+
+    /// The banner above the entry; `None` hides it.
+    pub fn set_error(&self, message: Option<&str>) {
+        let imp = self.imp();
+        if let Some(message) = message {
+            imp.error_label.set_text(message);
+        }
+        imp.error_revealer.set_reveal_child(message.is_some());
+    }
+
+    pub fn error(&self) -> Option<String> {
+        let imp = self.imp();
+        imp.error_revealer
+            .reveals_child()
+            .then(|| imp.error_label.text().to_string())
+    }
+
+    pub fn connect_send<F: Fn(&Self, &str) + 'static>(&self, f: F) -> glib::SignalHandlerId {
+        self.connect_local("send", false, move |args| {
+            if let (Ok(composer), Ok(text)) = (args[0].get::<Self>(), args[1].get::<String>()) {
+                f(&composer, &text);
+            }
+            None
+        })
+    }
+
+    pub fn connect_toggle_encryption<F: Fn(&Self) + 'static>(&self, f: F) -> glib::SignalHandlerId {
+        self.connect_local("toggle-encryption", false, move |args| {
+            if let Ok(composer) = args[0].get::<Self>() {
+                f(&composer);
+            }
+            None
+        })
+    }
+
+    pub fn connect_show_devices<F: Fn(&Self) + 'static>(&self, f: F) -> glib::SignalHandlerId {
+        self.connect_local("show-devices", false, move |args| {
+            if let Ok(composer) = args[0].get::<Self>() {
+                f(&composer);
+            }
+            None
+        })
+    }
+
+    /// Send what is written, if anything: the entry empties at once.
+    pub fn send(&self) {
+        let text = self.text();
+        let text = text.trim();
+        if text.is_empty() {
+            return;
+        }
+        let text = text.to_owned();
+        self.set_text("");
+        self.emit_by_name::<()>("send", &[&text]);
+    }
+
+    fn update_send_state(&self) {
+        let empty = self.imp().text_view.buffer().char_count() == 0;
+        self.imp().placeholder.set_visible(empty);
+        self.action_set_enabled("composer.send", !empty);
+    }
+}

@@ -1,0 +1,138 @@
+//! A row of the conversation list: avatar, name, lock, time, the last
+//! message and the unread count.
+
+use std::cell::RefCell;
+
+use gtk::glib;
+use gtk::prelude::*;
+use gtk::subclass::prelude::*;
+
+use crate::i18n::ngettext_f;
+use crate::ui::components::Avatar;
+use crate::ui::session::model::Conversation;
+
+mod imp {
+    use super::*;
+
+    #[derive(Debug, Default, gtk::CompositeTemplate)]
+    #[template(resource = "/im/sotto/Sotto/ui/session/view/conversation_row.ui")]
+    pub struct ConversationRow {
+        #[template_child]
+        pub avatar: TemplateChild<Avatar>,
+        #[template_child]
+        pub title: TemplateChild<gtk::Label>,
+        #[template_child]
+        pub lock_icon: TemplateChild<gtk::Image>,
+        #[template_child]
+        pub time_label: TemplateChild<gtk::Label>,
+        #[template_child]
+        pub preview_label: TemplateChild<gtk::Label>,
+        #[template_child]
+        pub unread_badge: TemplateChild<gtk::Label>,
+        pub conversation: RefCell<Option<(Conversation, glib::SignalHandlerId)>>,
+    }
+
+    #[glib::object_subclass]
+    impl ObjectSubclass for ConversationRow {
+        const NAME: &'static str = "SottoConversationRow";
+        type Type = super::ConversationRow;
+        type ParentType = gtk::Box;
+
+        fn class_init(klass: &mut Self::Class) {
+            Avatar::ensure_type();
+            klass.bind_template();
+        }
+
+        fn instance_init(obj: &glib::subclass::InitializingObject<Self>) {
+            obj.init_template();
+        }
+    }
+
+    impl ObjectImpl for ConversationRow {
+        fn dispose(&self) {
+            if let Some((conversation, handler)) = self.conversation.take() {
+                conversation.disconnect(handler);
+            }
+        }
+    }
+
+    impl WidgetImpl for ConversationRow {}
+    impl BoxImpl for ConversationRow {}
+}
+
+glib::wrapper! {
+    pub struct ConversationRow(ObjectSubclass<imp::ConversationRow>)
+        @extends gtk::Box, gtk::Widget,
+        @implements gtk::Buildable, gtk::ConstraintTarget, gtk::Orientable;
+}
+
+impl ConversationRow {
+    pub fn new() -> Self {
+        glib::Object::new()
+    }
+
+    pub fn set_conversation(&self, conversation: Option<Conversation>) {
+        let imp = self.imp();
+        if let Some((old, handler)) = imp.conversation.take() {
+            old.disconnect(handler);
+        }
+        let Some(conversation) = conversation else {
+            return;
+        };
+        let handler = conversation.connect_notify_local(
+            None,
+            glib::clone!(
+                #[weak(rename_to = row)]
+                self,
+                move |conversation, _| row.update(conversation)
+            ),
+        );
+        self.update(&conversation);
+        imp.conversation.replace(Some((conversation, handler)));
+    }
+
+    /// Times like "5 min" age: the list calls this once a minute.
+    pub fn refresh_time(&self) {
+        if let Some((conversation, _)) = self.imp().conversation.borrow().as_ref() {
+            self.imp().time_label.set_text(&conversation.time_label());
+        }
+    }
+
+    fn update(&self, conversation: &Conversation) {
+        let imp = self.imp();
+        let name = conversation.name();
+        imp.title.set_text(&name);
+        imp.title.set_tooltip_text(Some(&conversation.jid()));
+        imp.avatar.set_text(name.as_str());
+        imp.avatar.set_seed(conversation.jid().as_str());
+        imp.lock_icon.set_visible(conversation.encrypted());
+        imp.time_label.set_text(&conversation.time_label());
+        let preview = conversation.preview();
+        imp.preview_label.set_text(&preview);
+        imp.preview_label.set_visible(!preview.is_empty());
+        let unread = conversation.unread();
+        imp.unread_badge.set_visible(unread > 0);
+        imp.unread_badge.set_text(&if unread > 99 {
+            "99+".to_owned()
+        } else {
+            unread.to_string()
+        });
+        imp.unread_badge.set_tooltip_text(Some(&ngettext_f(
+            "{n} unread message",
+            "{n} unread messages",
+            unread,
+            &[],
+        )));
+        if unread > 0 {
+            imp.preview_label.remove_css_class("dim-label");
+        } else {
+            imp.preview_label.add_css_class("dim-label");
+        }
+    }
+}
+
+impl Default for ConversationRow {
+    fn default() -> Self {
+        Self::new()
+    }
+}

@@ -1,0 +1,271 @@
+//! The encryption section of a contact: every OMEMO device with its
+//! fingerprint and a trust control (ARCHITECTURE.md "Trust"). Trust is
+//! per device; it decides who gets the keys of the next message.
+
+use std::cell::RefCell;
+
+use adw::prelude::*;
+use adw::subclass::prelude::*;
+use gtk::glib;
+
+use crate::i18n::{gettext, gettext_f};
+use crate::service::{Command, DeviceInfo, Trust};
+use crate::ui::application::Application;
+use crate::ui::format;
+
+mod imp {
+    use super::*;
+
+    #[derive(Debug, Default)]
+    pub struct DeviceList {
+        /// `(account, jid, name)` of whose devices these are.
+        pub owner: RefCell<Option<(String, String, String)>>,
+        pub rows: RefCell<Vec<gtk::Widget>>,
+        pub devices: RefCell<Vec<DeviceInfo>>,
+    }
+
+    #[glib::object_subclass]
+    impl ObjectSubclass for DeviceList {
+        const NAME: &'static str = "SottoDeviceList";
+        type Type = super::DeviceList;
+        type ParentType = adw::PreferencesGroup;
+    }
+
+    impl ObjectImpl for DeviceList {
+        fn constructed(&self) {
+            self.parent_constructed();
+            self.obj().set_title(&gettext("Encryption"));
+        }
+    }
+
+    impl WidgetImpl for DeviceList {}
+    impl PreferencesGroupImpl for DeviceList {}
+}
+
+glib::wrapper! {
+    pub struct DeviceList(ObjectSubclass<imp::DeviceList>)
+        @extends adw::PreferencesGroup, gtk::Widget,
+        @implements gtk::Buildable, gtk::ConstraintTarget;
+}
+
+impl DeviceList {
+    /// The devices as last shown.
+    pub fn devices(&self) -> Vec<DeviceInfo> {
+        self.imp().devices.borrow().clone()
+    }
+
+    /// Show the devices of `jid` (fetched from the service).
+    pub fn load(&self, account: &str, jid: &str, name: &str) {
+        let imp = self.imp();
+        imp.owner
+            .replace(Some((account.to_owned(), jid.to_owned(), name.to_owned())));
+        self.set_description(Some(&glib::markup_escape_text(&gettext_f(
+            "Messages are encrypted only for devices you trust. Compare the fingerprints with {name}, in person or on a call, and mark the ones that match as verified. Trust counts from the next message on.",
+            &[("name", name)],
+        ))));
+        self.show(Vec::new(), Some(&gettext("Looking for devices…")));
+        self.refresh();
+    }
+
+    /// Fetch again (after a trust change elsewhere).
+    pub fn refresh(&self) {
+        let Some((account, jid, _)) = self.imp().owner.borrow().clone() else {
+            return;
+        };
+        let Some(service) = Application::instance().and_then(|a| a.service()) else {
+            return;
+        };
+        glib::spawn_future_local(glib::clone!(
+            #[weak(rename_to = list)]
+            self,
+            async move {
+                let result = service
+                    .request(|reply| Command::Devices {
+                        account: account.clone(),
+                        jid: jid.clone(),
+                        reply,
+                    })
+                    .await;
+                if !list.is_for(&account, &jid) {
+                    return;
+                }
+                match result {
+                    Ok(devices) => list.show(devices, None),
+                    Err(error) => list.show(Vec::new(), Some(&error.user_message())),
+                }
+            }
+        ));
+    }
+
+    fn is_for(&self, account: &str, jid: &str) -> bool {
+        self.imp()
+            .owner
+            .borrow()
+            .as_ref()
+            .is_some_and(|(a, j, _)| a == account && j == jid)
+    }
+
+    fn show(&self, mut devices: Vec<DeviceInfo>, message: Option<&str>) {
+        let imp = self.imp();
+        for row in imp.rows.take() {
+            self.remove(&row);
+        }
+        // Active first, then by id, so the list does not jump around.
+        devices.sort_by_key(|d| (!d.active, d.device_id));
+        let name = imp
+            .owner
+            .borrow()
+            .as_ref()
+            .map(|(_, _, n)| n.clone())
+            .unwrap_or_default();
+        let mut rows: Vec<gtk::Widget> = Vec::new();
+        if devices.is_empty() {
+            let text = message.map(str::to_owned).unwrap_or_else(|| {
+                gettext_f(
+                    "{name} has no device that supports OMEMO encryption, so messages to them cannot be encrypted.",
+                    &[("name", &name)],
+                )
+            });
+            let row = adw::ActionRow::builder()
+                .title(glib::markup_escape_text(&text).as_str())
+                .build();
+            row.add_css_class("dim-label");
+            rows.push(row.upcast());
+        }
+        for device in &devices {
+            rows.push(self.device_row(device).upcast());
+        }
+        for row in &rows {
+            self.add(row);
+        }
+        imp.rows.replace(rows);
+        imp.devices.replace(devices);
+    }
+
+    fn device_row(&self, device: &DeviceInfo) -> adw::ActionRow {
+        let title = match &device.label {
+            Some(label) if !label.trim().is_empty() => gettext_f(
+                "{label} ({id})",
+                &[
+                    ("label", label.trim()),
+                    ("id", &device.device_id.to_string()),
+                ],
+            ),
+            _ => gettext_f("Device {id}", &[("id", &device.device_id.to_string())]),
+        };
+        let title = if device.active {
+            title
+        } else {
+            gettext_f("{device} — no longer in use", &[("device", &title)])
+        };
+        let fingerprint = match &device.fingerprint {
+            Some(hex) => format!(
+                "<tt>{}</tt>",
+                glib::markup_escape_text(&format::fingerprint(hex))
+            ),
+            None => glib::markup_escape_text(&gettext("Fingerprint not known yet")).to_string(),
+        };
+        let row = adw::ActionRow::builder()
+            .title(glib::markup_escape_text(&title).as_str())
+            .subtitle(fingerprint.as_str())
+            .build();
+        row.add_css_class("device-row");
+        if !device.active {
+            row.add_css_class("dim-label");
+        }
+        row.add_suffix(&self.trust_button(device));
+        row
+    }
+
+    /// The device's trust as a clear control: its state on the button,
+    /// the choices in its popover.
+    fn trust_button(&self, device: &DeviceInfo) -> gtk::MenuButton {
+        let (label, class) = trust_label(device.trust);
+        let button = gtk::MenuButton::builder()
+            .label(label.as_str())
+            .valign(gtk::Align::Center)
+            .tooltip_text(gettext("Change trust"))
+            .build();
+        button.add_css_class("trust-button");
+        button.add_css_class(class);
+        let choices = gtk::Box::new(gtk::Orientation::Vertical, 0);
+        let popover = gtk::Popover::builder().child(&choices).build();
+        for (trust, text) in [
+            (
+                Trust::Verified,
+                gettext("_Verified: the fingerprint matches"),
+            ),
+            (Trust::Blind, gettext("_Trusted without verifying")),
+            (
+                Trust::Distrusted,
+                gettext("_Not trusted: never encrypt for it"),
+            ),
+        ] {
+            let choice = gtk::Button::builder()
+                .label(text.as_str())
+                .use_underline(true)
+                .sensitive(trust != device.trust && device.fingerprint.is_some())
+                .build();
+            choice.add_css_class("flat");
+            if let Some(label) = choice.child().and_downcast::<gtk::Label>() {
+                label.set_xalign(0.0);
+            }
+            let fingerprint = device.fingerprint.clone().unwrap_or_default();
+            choice.connect_clicked(glib::clone!(
+                #[weak(rename_to = list)]
+                self,
+                #[weak]
+                popover,
+                move |_| {
+                    popover.popdown();
+                    list.set_trust(&fingerprint, trust);
+                }
+            ));
+            choices.append(&choice);
+        }
+        button.set_popover(Some(&popover));
+        button
+    }
+
+    /// Record a decision; the row shows the service's answer.
+    pub fn set_trust(&self, fingerprint: &str, trust: Trust) {
+        let Some((account, jid, _)) = self.imp().owner.borrow().clone() else {
+            return;
+        };
+        let Some(app) = Application::instance() else {
+            return;
+        };
+        let Some(service) = app.service() else { return };
+        let fingerprint = fingerprint.to_owned();
+        glib::spawn_future_local(glib::clone!(
+            #[weak(rename_to = list)]
+            self,
+            async move {
+                let result = service
+                    .request(|reply| Command::SetTrust {
+                        account,
+                        jid,
+                        fingerprint,
+                        trust,
+                        reply,
+                    })
+                    .await;
+                match result {
+                    // Deciding for one device can change others (BTBV).
+                    Ok(_) => list.refresh(),
+                    Err(error) => app.main_window().add_toast(&error.user_message()),
+                }
+            }
+        ));
+    }
+}
+
+/// What the trust button says, and its style class.
+pub fn trust_label(trust: Trust) -> (String, &'static str) {
+    match trust {
+        Trust::Verified => (gettext("Verified"), "success"),
+        Trust::Blind => (gettext("Trusted, not verified"), "trust-blind"),
+        Trust::Undecided => (gettext("Undecided"), "warning"),
+        Trust::Distrusted => (gettext("Not trusted"), "error"),
+    }
+}

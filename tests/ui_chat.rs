@@ -1,0 +1,726 @@
+//! The chat screens, in the real app under Xvfb against a real Prosody:
+//! Bob (a second Sotto service) writes to Alice; the conversation appears
+//! with preview, lock and unread badge; the chat pages its history in as
+//! it scrolls; Alice answers from the composer and sees pending → sent;
+//! a contact without OMEMO devices shows the truthful lock and, with
+//! encryption forced on, the composer's error banner; the contact's
+//! devices can be distrusted; the narrow layout. Screenshots go to
+//! `$CARGO_TARGET_TMPDIR/screenshots/chat-*.png`.
+//!
+//! Run: `scripts/with-keyring.sh xvfb-run -a -s "-screen 0 1600x1200x24"
+//! env GTK_A11Y=none GSK_RENDERER=cairo cargo test --test ui_chat`
+
+#[path = "support/mod.rs"]
+#[allow(unused_imports)]
+mod support;
+
+use std::cell::RefCell;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::rc::Rc;
+use std::time::{Duration, Instant};
+
+use adw::prelude::*;
+use gtk::{gio, glib, graphene};
+use sotto::service::{self, Command, ServerOverride, ServiceError, ServiceHandle, ServiceOptions};
+use sotto::service::{ChatMessage, Trust};
+use sotto::ui::session::model::{Conversation, MessageItem, MessageState, PAGE_SIZE, Timeline};
+use sotto::ui::session::view::chat::{EncryptionState, MessageRow};
+use sotto::ui::session::view::{ContactRow, DeviceList};
+use support::Prosody;
+use zeroize::Zeroizing;
+
+type TestResult = Result<(), String>;
+
+macro_rules! ensure {
+    ($cond:expr, $($msg:tt)+) => {
+        if !$cond {
+            return Err(format!($($msg)+));
+        }
+    };
+}
+
+const TIMEOUT: Duration = Duration::from_secs(30);
+/// More than one page, so opening the chat must not load them all.
+const BACKLOG: usize = PAGE_SIZE as usize + 20;
+
+struct Ctx {
+    app: sotto::ui::Application,
+    prosody: RefCell<Prosody>,
+    shots: PathBuf,
+    peers: RefCell<Vec<(ServiceHandle, tempfile::TempDir)>>,
+}
+
+fn main() -> ExitCode {
+    if std::env::var_os("DISPLAY").is_none() && std::env::var_os("WAYLAND_DISPLAY").is_none() {
+        eprintln!("ui_chat needs a display: run it under xvfb-run (see the file's header)");
+        return ExitCode::FAILURE;
+    }
+    let prosody = Prosody::start();
+    for (user, password) in [
+        ("alice", "wonderland"),
+        ("bob", "builder"),
+        ("carol", "carol-pw"),
+    ] {
+        prosody.create_user(user, password);
+    }
+    prosody.make_friends("alice", "Alice Liddell", "bob", "Bob Builder");
+    prosody.make_friends("alice", "Alice Liddell", "carol", "Carol Danvers");
+
+    let data_dir = tempfile::tempdir().expect("temp data dir");
+    let shots = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("screenshots");
+    std::fs::create_dir_all(&shots).expect("screenshot dir");
+
+    sotto::ui::init();
+    let app = sotto::ui::Application::new();
+    app.set_flags(app.flags() | gio::ApplicationFlags::NON_UNIQUE);
+    let ctx = Rc::new(Ctx {
+        app: app.clone(),
+        prosody: RefCell::new(prosody),
+        shots,
+        peers: RefCell::new(Vec::new()),
+    });
+    let outcome: Rc<RefCell<Option<TestResult>>> = Rc::default();
+    let started = std::cell::Cell::new(false);
+    app.connect_activate(glib::clone!(
+        #[strong]
+        ctx,
+        #[strong]
+        outcome,
+        move |app| {
+            if started.replace(true) {
+                return;
+            }
+            let (ctx, outcome, app) = (ctx.clone(), outcome.clone(), app.clone());
+            glib::spawn_future_local(async move {
+                let result = scenario(&ctx).await;
+                outcome.replace(Some(result));
+                for (peer, _) in ctx.peers.take() {
+                    peer.shutdown().await;
+                }
+                app.quit();
+            });
+        }
+    ));
+    let data_arg = data_dir.path().to_string_lossy().into_owned();
+    app.run_with_args(&["sotto-ui-test", "--data-dir", &data_arg]);
+
+    match outcome.take() {
+        Some(Ok(())) => {
+            println!("ui_chat: screenshots in {}", ctx.shots.display());
+            println!("1 passed, 0 failed");
+            ExitCode::SUCCESS
+        }
+        Some(Err(e)) => {
+            eprintln!("ui_chat FAILED: {e}");
+            println!("0 passed, 1 failed");
+            ExitCode::FAILURE
+        }
+        None => {
+            eprintln!("ui_chat FAILED: the app quit before the scenario finished");
+            println!("0 passed, 1 failed");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn scenario(ctx: &Ctx) -> TestResult {
+    let window = ctx.app.main_window();
+    window.set_default_size(1100, 760);
+    let domain = ctx.prosody.borrow().domain().to_owned();
+    let alice_jid = format!("alice@{domain}");
+    let bob_jid = format!("bob@{domain}");
+    let carol_jid = format!("carol@{domain}");
+
+    log_in(ctx, &window, &alice_jid).await?;
+    let session = ctx.app.session();
+    let session_view = window.session_view();
+    let sidebar = session_view.sidebar();
+    let chat = session_view.chat_view();
+    let conversations = sidebar
+        .conversations()
+        .ok_or("the sidebar has no conversation list")?;
+    ensure!(
+        sidebar.page().as_deref() == Some("chats"),
+        "the sidebar does not open on the chats"
+    );
+
+    // Bob writes first: more than a page of messages, OMEMO-encrypted.
+    let bob = add_peer(ctx, "bob", "builder").await?;
+    let mut sent = Vec::new();
+    for i in 1..=BACKLOG {
+        let body = match BACKLOG - i {
+            2 => "Hi Alice! Are you around?".to_owned(),
+            1 => "The plans are at https://example.org/plans?v=2 — have a look.".to_owned(),
+            0 => "Let me know what you think 🙂".to_owned(),
+            _ => format!("Backlog message {i}"),
+        };
+        let message = send(&bob, &bob_jid, &alice_jid, &body).await?;
+        ensure!(message.encrypted, "Bob's message {i} went out unencrypted");
+        sent.push(body);
+    }
+    let last = sent.last().cloned().unwrap_or_default();
+
+    // The conversation appears with preview, lock and unread badge.
+    wait_for("Bob's conversation in the list", || {
+        find_conversation(&conversations, &bob_jid)
+            .is_some_and(|c| c.unread() as usize == BACKLOG && c.preview() == last)
+    })
+    .await
+    .map_err(|e| {
+        let seen: Vec<String> = conversation_list(&conversations)
+            .iter()
+            .map(|c| format!("{} unread={} {:?}", c.jid(), c.unread(), c.preview()))
+            .collect();
+        format!("{e}: {seen:?}")
+    })?;
+    let bob_chat = find_conversation(&conversations, &bob_jid).ok_or("vanished")?;
+    ensure!(bob_chat.encrypted(), "no lock on an encrypted conversation");
+    ensure!(
+        bob_chat.name() == "Bob Builder",
+        "the conversation is called {:?}",
+        bob_chat.name()
+    );
+    // Previews of encrypted messages can be hidden.
+    session.set_show_encrypted_previews(false);
+    ensure!(
+        bob_chat.preview() == "Encrypted message",
+        "hidden preview reads {:?}",
+        bob_chat.preview()
+    );
+    session.set_show_encrypted_previews(true);
+    screenshot(ctx, &window, "chat-list").await?;
+
+    // Open it: only the latest page loads, the unread count goes.
+    let position = position_of(&conversations, &bob_chat)?;
+    sidebar.select_conversation(position);
+    wait_for("the chat with Bob", || {
+        chat.conversation().as_ref() == Some(&bob_chat)
+    })
+    .await?;
+    let timeline = chat.timeline().ok_or("the chat has no timeline")?;
+    wait_for("the first page", || timeline.loaded()).await?;
+    let loaded = timeline.items().n_items();
+    ensure!(
+        loaded == PAGE_SIZE,
+        "opening the chat loaded {loaded} messages, not one page of {PAGE_SIZE}"
+    );
+    ensure!(
+        bodies(&timeline).last() == Some(&last),
+        "the newest message is not at the bottom: {:?}",
+        bodies(&timeline).last()
+    );
+    wait_for("bubbles on screen", || {
+        message_rows(&chat)
+            .iter()
+            .any(|r| r.item().is_some_and(|i| body_of(&i) == last))
+    })
+    .await?;
+    wait_for("the conversation to be read", || bob_chat.unread() == 0).await?;
+    wait_for("the view to rest at the latest message", || {
+        chat.is_at_bottom()
+    })
+    .await?;
+    screenshot(ctx, &window, "chat-view").await?;
+
+    // Scrolling up pages the rest in.
+    let adjustment = find::<gtk::ScrolledWindow>(&chat, "scrolled")?.vadjustment();
+    wait_for("the older page", || {
+        adjustment.set_value(0.0);
+        timeline.items().n_items() as usize == BACKLOG
+    })
+    .await?;
+    ensure!(
+        timeline.complete(),
+        "the timeline does not know it is complete"
+    );
+    ensure!(
+        bodies(&timeline) == sent,
+        "the history is out of order or has gaps"
+    );
+    chat.activate_action("chat.jump-to-bottom", None)
+        .map_err(|e| e.to_string())?;
+
+    // Alice answers from the composer: pending first, then sent.
+    let composer = chat.composer();
+    ensure!(
+        composer.encryption() == EncryptionState::Encrypted,
+        "the lock says {:?} in an encrypted chat",
+        composer.encryption()
+    );
+    let states: Rc<RefCell<Vec<MessageState>>> = Rc::default();
+    let added = timeline.connect_message_added(glib::clone!(
+        #[strong]
+        states,
+        move |_, item| {
+            states.borrow_mut().push(item.state());
+            let states = states.clone();
+            item.connect_changed(move |item| states.borrow_mut().push(item.state()));
+        }
+    ));
+    composer.set_text("Looks good! See you at 5.");
+    composer
+        .activate_action("composer.send", None)
+        .map_err(|e| e.to_string())?;
+    ensure!(composer.text().is_empty(), "the composer kept the text");
+    wait_for("Alice's message to be sent", || {
+        states
+            .borrow()
+            .iter()
+            .any(|s| matches!(s, MessageState::Sent | MessageState::Delivered))
+    })
+    .await
+    .map_err(|e| format!("{e}: states {:?}", states.borrow()))?;
+    timeline.disconnect(added);
+    ensure!(
+        states.borrow().first() == Some(&MessageState::Pending),
+        "the message did not start as pending: {:?}",
+        states.borrow()
+    );
+    ensure!(
+        composer.error().is_none(),
+        "an error banner after a good send: {:?}",
+        composer.error()
+    );
+    wait_for("Alice's answer at the bottom", || {
+        bodies(&timeline).last().map(String::as_str) == Some("Looks good! See you at 5.")
+    })
+    .await?;
+    screenshot(ctx, &window, "chat-sent").await?;
+
+    // Bob's devices: fingerprint and trust; distrust his device.
+    chat.activate_action("chat.show-details", None)
+        .map_err(|e| e.to_string())?;
+    wait_for("the details page", || session_view.shows_details_page()).await?;
+    let devices: DeviceList = find_type(&session_view.details())?;
+    wait_for("Bob's device", || {
+        devices
+            .devices()
+            .iter()
+            .any(|d| d.active && d.fingerprint.is_some())
+    })
+    .await?;
+    let device = devices
+        .devices()
+        .into_iter()
+        .find(|d| d.active)
+        .ok_or("no active device")?;
+    ensure!(
+        device.trust.is_trusted(),
+        "Bob's first device is not trusted blindly: {:?}",
+        device.trust
+    );
+    let fingerprint = device.fingerprint.clone().unwrap_or_default();
+    ensure!(
+        label_texts(&devices)
+            .iter()
+            .any(|t| t.contains(&fingerprint[..8])),
+        "the fingerprint is not shown"
+    );
+    screenshot(ctx, &window, "chat-devices").await?;
+    devices.set_trust(&fingerprint, Trust::Distrusted);
+    wait_for("Bob's device to be distrusted", || {
+        devices
+            .devices()
+            .iter()
+            .any(|d| d.device_id == device.device_id && d.trust == Trust::Distrusted)
+    })
+    .await?;
+    screenshot(ctx, &window, "chat-devices-distrusted").await?;
+    // Sending now fails loudly: nobody trusted to encrypt for.
+    session_view
+        .details()
+        .activate_action("details.back", None)
+        .map_err(|e| e.to_string())?;
+    wait_for("the chat again", || !session_view.shows_details_page()).await?;
+    composer.set_text("Does this reach you?");
+    composer.send();
+    wait_for("the cannot-encrypt banner", || composer.error().is_some()).await?;
+    let expected_start = ServiceError::CannotEncrypt(String::new())
+        .user_message()
+        .chars()
+        .take(20)
+        .collect::<String>();
+    let banner = composer.error().unwrap_or_default();
+    ensure!(
+        banner.starts_with(&expected_start),
+        "the banner says {banner:?}"
+    );
+    wait_for("the failed bubble", || {
+        last_item(&timeline).is_some_and(|i| i.state() == MessageState::Failed)
+    })
+    .await?;
+    screenshot(ctx, &window, "chat-composer-error").await?;
+    devices.set_trust(&fingerprint, Trust::Verified);
+    composer
+        .activate_action("composer.dismiss-error", None)
+        .map_err(|e| e.to_string())?;
+
+    // Carol never used OMEMO: the lock says so, and forcing encryption
+    // on explains why nothing can be sent.
+    let roster = sidebar.roster().ok_or("no roster")?;
+    let carol_position = (0..roster.n_items())
+        .find(|&i| {
+            roster
+                .item(i)
+                .and_downcast::<sotto::ui::session::model::ContactItem>()
+                .is_some_and(|c| c.jid() == carol_jid)
+        })
+        .ok_or("Carol is not in the roster")?;
+    sidebar.set_page("contacts");
+    sidebar.select(carol_position);
+    wait_for("the chat with Carol", || {
+        chat.conversation().is_some_and(|c| c.jid() == carol_jid)
+    })
+    .await?;
+    wait_for("Carol's devices to be checked", || {
+        composer.encryption() == EncryptionState::Unavailable
+    })
+    .await
+    .map_err(|e| format!("{e}: the lock says {:?}", composer.encryption()))?;
+    let _ = find_type::<ContactRow>(&sidebar)?;
+    screenshot(ctx, &window, "chat-no-encryption").await?;
+    composer
+        .activate_action("composer.toggle-encryption", None)
+        .ok();
+    ensure!(
+        composer.encryption() == EncryptionState::Unavailable,
+        "the lock can be switched on without devices"
+    );
+
+    // Narrow: the chat alone, with a back button.
+    sidebar.set_page("chats");
+    sidebar.select_conversation(position_of(&conversations, &bob_chat)?);
+    wait_for("Bob's chat again", || {
+        chat.conversation().as_ref() == Some(&bob_chat)
+    })
+    .await?;
+    resize(&window, 360, 720).await?;
+    wait_for("the leaflet to fold", || session_view.is_folded()).await?;
+    let back: gtk::Button = find(&chat, "back_button")?;
+    ensure!(back.is_visible(), "no back button in the narrow chat");
+    let timeline = chat.timeline().ok_or("no timeline")?;
+    wait_for("the narrow chat to load", || timeline.loaded()).await?;
+    chat.activate_action("chat.jump-to-bottom", None)
+        .map_err(|e| e.to_string())?;
+    screenshot(ctx, &window, "chat-narrow").await?;
+    back.activate_action("chat.back", None)
+        .map_err(|e| e.to_string())?;
+    wait_for("the list in the narrow window", || {
+        !session_view.shows_details()
+    })
+    .await?;
+    screenshot(ctx, &window, "chat-list-narrow").await?;
+    resize(&window, 1100, 760).await?;
+    drop(bob);
+    Ok(())
+}
+
+async fn log_in(ctx: &Ctx, window: &sotto::ui::Window, jid: &str) -> TestResult {
+    let stack: gtk::Stack = find(window, "main_stack")?;
+    wait_for("the first-run page", || {
+        stack.visible_child_name().as_deref() == Some("setup")
+    })
+    .await?;
+    let setup = window.account_setup();
+    let address: adw::EntryRow = find(&setup, "address_row")?;
+    let password: adw::PasswordEntryRow = find(&setup, "password_row")?;
+    let server: adw::EntryRow = find(&setup, "server_row")?;
+    address.set_text(jid);
+    password.set_text("wonderland");
+    server.set_text(&ctx.prosody.borrow().address());
+    setup.set_ca_file(Some(ctx.prosody.borrow().ca_file().to_path_buf()));
+    setup
+        .activate_action("setup.log-in", None)
+        .map_err(|e| e.to_string())?;
+    wait_for("the session view", || {
+        stack.visible_child_name().as_deref() == Some("session")
+    })
+    .await
+}
+
+async fn send(
+    peer: &ServiceHandle,
+    from: &str,
+    to: &str,
+    body: &str,
+) -> Result<ChatMessage, String> {
+    let (peer, from, to, body) = (
+        peer.clone(),
+        from.to_owned(),
+        to.to_owned(),
+        body.to_owned(),
+    );
+    sotto::runtime::spawn(async move {
+        peer.request(|reply| Command::SendMessage {
+            account: from,
+            to,
+            body,
+            reply,
+        })
+        .await
+    })
+    .await
+    .map_err(|e| e.to_string())?
+    .map_err(|e| format!("the peer cannot send: {e}"))
+}
+
+/// Start another person's client (a second service), logged in.
+async fn add_peer(ctx: &Ctx, user: &str, password: &str) -> Result<ServiceHandle, String> {
+    let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
+    let options = ServiceOptions {
+        data_dir: dir.path().to_path_buf(),
+        connect: true,
+    };
+    let (handle, mut events) = sotto::runtime::spawn(service::start(options))
+        .await
+        .map_err(|e| e.to_string())?
+        .map_err(|e| format!("peer service: {e}"))?;
+    let (online_tx, online_rx) = tokio::sync::oneshot::channel();
+    sotto::runtime::spawn(async move {
+        let mut online_tx = Some(online_tx);
+        while let Some(event) = events.next().await {
+            if let service::Event::Connection {
+                state: service::ConnectionState::Online,
+                ..
+            } = event
+                && let Some(tx) = online_tx.take()
+            {
+                let _ = tx.send(());
+            }
+        }
+    });
+    let (address, ca_file, domain) = {
+        let p = ctx.prosody.borrow();
+        (
+            p.address(),
+            p.ca_file().to_path_buf(),
+            p.domain().to_owned(),
+        )
+    };
+    handle
+        .request(|reply| Command::AddAccount {
+            jid: format!("{user}@{domain}"),
+            password: Zeroizing::new(password.to_owned()),
+            server: ServerOverride {
+                address: Some(address),
+                ca_file: Some(ca_file),
+            },
+            reply,
+        })
+        .await
+        .map_err(|e| format!("{user} cannot log in: {e}"))?;
+    sotto::runtime::spawn(async move { tokio::time::timeout(TIMEOUT, online_rx).await })
+        .await
+        .map_err(|e| e.to_string())?
+        .map_err(|_| format!("{user} did not come online"))?
+        .map_err(|_| format!("{user}'s service stopped"))?;
+    ctx.peers.borrow_mut().push((handle.clone(), dir));
+    Ok(handle)
+}
+
+fn conversation_list(model: &gio::ListModel) -> Vec<Conversation> {
+    model
+        .iter::<glib::Object>()
+        .flatten()
+        .filter_map(|o| o.downcast::<Conversation>().ok())
+        .collect()
+}
+
+fn find_conversation(model: &gio::ListModel, jid: &str) -> Option<Conversation> {
+    conversation_list(model)
+        .into_iter()
+        .find(|c| c.jid() == jid)
+}
+
+fn position_of(model: &gio::ListModel, conversation: &Conversation) -> Result<u32, String> {
+    conversation_list(model)
+        .iter()
+        .position(|c| c == conversation)
+        .map(|p| p as u32)
+        .ok_or_else(|| format!("{} is not listed", conversation.jid()))
+}
+
+fn body_of(item: &MessageItem) -> String {
+    item.with_message(|m| m.body.clone().unwrap_or_default())
+        .unwrap_or_default()
+}
+
+fn bodies(timeline: &Timeline) -> Vec<String> {
+    timeline
+        .items()
+        .iter::<MessageItem>()
+        .flatten()
+        .map(|i| body_of(&i))
+        .collect()
+}
+
+fn last_item(timeline: &Timeline) -> Option<MessageItem> {
+    let items = timeline.items();
+    items
+        .item(items.n_items().checked_sub(1)?)
+        .and_downcast::<MessageItem>()
+}
+
+fn message_rows(root: &impl IsA<gtk::Widget>) -> Vec<MessageRow> {
+    let mut out = Vec::new();
+    let mut stack = vec![root.as_ref().clone()];
+    while let Some(widget) = stack.pop() {
+        if let Some(row) = widget.downcast_ref::<MessageRow>() {
+            out.push(row.clone());
+        }
+        let mut child = widget.first_child();
+        while let Some(c) = child {
+            stack.push(c.clone());
+            child = c.next_sibling();
+        }
+    }
+    out
+}
+
+/// Iterate the main loop until `cond` holds.
+async fn wait_for(what: &str, mut cond: impl FnMut() -> bool) -> TestResult {
+    let deadline = Instant::now() + TIMEOUT;
+    while !cond() {
+        if Instant::now() > deadline {
+            return Err(format!("timed out waiting for {what}"));
+        }
+        glib::timeout_future(Duration::from_millis(20)).await;
+    }
+    Ok(())
+}
+
+/// Resize as a person would. Without a window manager, X11 applies a new
+/// default size only when the window is mapped again.
+async fn resize(window: &sotto::ui::Window, width: i32, height: i32) -> TestResult {
+    window.set_visible(false);
+    window.set_default_size(width, height);
+    window.present();
+    let close = |have: i32, want: i32| (want - 24..=want).contains(&have);
+    wait_for("the window to take its new size", || {
+        close(window.width(), width) && close(window.height(), height)
+    })
+    .await
+}
+
+/// The widget with buildable id `id` (its template id) under `root`.
+fn find<W: IsA<gtk::Widget>>(root: &impl IsA<gtk::Widget>, id: &str) -> Result<W, String> {
+    fn walk(widget: &gtk::Widget, id: &str) -> Option<gtk::Widget> {
+        if widget.buildable_id().as_deref() == Some(id) {
+            return Some(widget.clone());
+        }
+        let mut child = widget.first_child();
+        while let Some(c) = child {
+            if let Some(found) = walk(&c, id) {
+                return Some(found);
+            }
+            child = c.next_sibling();
+        }
+        None
+    }
+    walk(root.as_ref(), id)
+        .ok_or_else(|| format!("no widget with id {id}"))?
+        .downcast::<W>()
+        .map_err(|w| format!("{id} is a {}", w.type_().name()))
+}
+
+fn find_type<W: IsA<gtk::Widget>>(root: &impl IsA<gtk::Widget>) -> Result<W, String> {
+    fn walk<W: IsA<gtk::Widget>>(widget: &gtk::Widget) -> Option<W> {
+        if let Some(w) = widget.downcast_ref::<W>() {
+            return Some(w.clone());
+        }
+        let mut child = widget.first_child();
+        while let Some(c) = child {
+            if let Some(found) = walk(&c) {
+                return Some(found);
+            }
+            child = c.next_sibling();
+        }
+        None
+    }
+    walk(root.as_ref()).ok_or_else(|| format!("no {}", std::any::type_name::<W>()))
+}
+
+fn label_texts(root: &impl IsA<gtk::Widget>) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut stack = vec![root.as_ref().clone()];
+    while let Some(widget) = stack.pop() {
+        if let Some(label) = widget.downcast_ref::<gtk::Label>() {
+            out.push(label.text().to_string());
+        }
+        let mut child = widget.first_child();
+        while let Some(c) = child {
+            stack.push(c.clone());
+            child = c.next_sibling();
+        }
+    }
+    out
+}
+
+/// Whether every stack, revealer and leaflet under `root` has finished
+/// animating, so a screenshot shows the resting state.
+fn settled(root: &gtk::Widget) -> bool {
+    if let Some(stack) = root.downcast_ref::<gtk::Stack>()
+        && stack.is_transition_running()
+    {
+        return false;
+    }
+    if let Some(revealer) = root.downcast_ref::<gtk::Revealer>()
+        && revealer.is_child_revealed() != revealer.reveals_child()
+    {
+        return false;
+    }
+    if let Some(leaflet) = root.downcast_ref::<adw::Leaflet>()
+        && leaflet.is_child_transition_running()
+    {
+        return false;
+    }
+    let mut child = root.first_child();
+    while let Some(c) = child {
+        if c.is_visible() && !settled(&c) {
+            return false;
+        }
+        child = c.next_sibling();
+    }
+    true
+}
+
+/// Render `widget` as it is on screen into `<shots>/<name>.png`.
+async fn screenshot(ctx: &Ctx, widget: &impl IsA<gtk::Widget>, name: &str) -> TestResult {
+    let widget = widget.as_ref();
+    wait_for("animations to finish", || settled(widget)).await?;
+    // Let rows that just came in get measured and drawn.
+    glib::timeout_future(Duration::from_millis(150)).await;
+    let path = ctx.shots.join(format!("{name}.png"));
+    let paintable = gtk::WidgetPaintable::new(Some(widget));
+    let mut saved = false;
+    wait_for("a drawn frame", || {
+        let (width, height) = (widget.width(), widget.height());
+        if width <= 0 || height <= 0 {
+            return false;
+        }
+        let snapshot = gtk::Snapshot::new();
+        paintable.snapshot(&snapshot, f64::from(width), f64::from(height));
+        let Some(node) = snapshot.to_node() else {
+            return false;
+        };
+        let Some(native) = widget.native() else {
+            return false;
+        };
+        let Some(renderer) = native.renderer() else {
+            return false;
+        };
+        let bounds = graphene::Rect::new(0.0, 0.0, width as f32, height as f32);
+        let texture = renderer.render_texture(&node, Some(&bounds));
+        saved = texture.save_to_png(&path).is_ok();
+        saved
+    })
+    .await?;
+    ensure!(saved && is_png(&path), "could not save {}", path.display());
+    println!("screenshot: {}", path.display());
+    Ok(())
+}
+
+fn is_png(path: &Path) -> bool {
+    std::fs::read(path).is_ok_and(|b| b.len() > 1000 && b.starts_with(b"\x89PNG"))
+}
