@@ -5,6 +5,11 @@ use gtk::gio;
 
 const SCHEMA_ID: &str = "im.sotto.Sotto";
 
+/// Boolean key: show the text of encrypted messages in the chat list. The
+/// schema (data/, owned by the build) does not have it yet; until it does,
+/// the choice lasts for the session.
+pub const ENCRYPTED_PREVIEWS: &str = "encrypted-previews";
+
 /// The app's settings, or `None` (and a warning) when the schema is
 /// nowhere to be found: the window then simply does not remember its size.
 pub fn settings() -> Option<gio::Settings> {

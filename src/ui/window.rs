@@ -96,6 +96,20 @@ impl Window {
         let window: Self = glib::Object::builder().property("application", app).build();
         window.imp().session_view.set_session(&app.session());
         let session = app.session();
+        // Remembered once the schema has the key (see settings.rs).
+        if let Some(settings) = &window.imp().settings
+            && settings
+                .settings_schema()
+                .is_some_and(|s| s.has_key(settings::ENCRYPTED_PREVIEWS))
+        {
+            settings
+                .bind(
+                    settings::ENCRYPTED_PREVIEWS,
+                    &session,
+                    "show-encrypted-previews",
+                )
+                .build();
+        }
         session.accounts().connect_items_changed(glib::clone!(
             #[weak]
             window,

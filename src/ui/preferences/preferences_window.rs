@@ -86,6 +86,7 @@ impl PreferencesWindow {
         for account in session.accounts().iter::<AccountItem>().flatten() {
             groups.push(self.account_group(&account));
         }
+        groups.push(privacy_group(&session));
         for group in &groups {
             imp.account_page.add(group);
         }
@@ -231,4 +232,27 @@ fn state_text(state: Option<&ConnectionState>) -> String {
         }) => error.user_message(),
         Some(ConnectionState::Offline { reason: None }) => gettext("Offline"),
     }
+}
+
+/// What the chat list may show of encrypted messages.
+fn privacy_group(session: &Session) -> adw::PreferencesGroup {
+    let group = adw::PreferencesGroup::builder()
+        .title(gettext("Privacy"))
+        .build();
+    let switch = gtk::Switch::builder().valign(gtk::Align::Center).build();
+    session
+        .bind_property("show-encrypted-previews", &switch, "active")
+        .bidirectional()
+        .sync_create()
+        .build();
+    let row = adw::ActionRow::builder()
+        .title(gettext("Preview Encrypted Messages"))
+        .subtitle(gettext(
+            "Show the text of encrypted messages in the chat list",
+        ))
+        .activatable_widget(&switch)
+        .build();
+    row.add_suffix(&switch);
+    group.add(&row);
+    group
 }
