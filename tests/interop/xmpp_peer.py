@@ -30,6 +30,34 @@ stdin commands (one JSON object per line, optional "req" echoed back):
   {"cmd":"trust"|"distrust","jid":JID,"device_id":N} -> {"event":"trusted"|"distrusted",...}
   {"cmd":"quit"} -> {"event":"bye"}, then the process exits.
 
+Hostile input and benchmarks (tests/bad_input.rs, tests/scenario_bench.rs):
+  {"cmd":"send_raw","xml":STANZA} -> {"event":"sent_raw"}
+      send an arbitrary stanza as written (checked to be well-formed XML
+      first, so the bot's own stream survives); the server stamps "from".
+  {"cmd":"encrypt","to":JID,"body":TEXT,"ns":"old"|"two"}
+      -> {"event":"encrypted","xml":ENCRYPTED_ELEMENT,"device_id":OWN_ID}
+      a real <encrypted/> element for `to`, not sent (the ratchet moves on),
+      for a test to tamper with and send with send_raw.
+  {"cmd":"publish_raw","node":NODE,"item_id":ID,"xml":PAYLOAD,"options":{FIELD:VALUE}}
+      -> {"event":"published"}   publish any payload to one of our own PEP
+      nodes (default options: pubsub#access_model=open), e.g. a bundle with
+      a bad signature or a device list with 10,000 devices.
+  {"cmd":"fetch_raw","jid":JID?,"node":NODE,"item_id":ID?}
+      -> {"event":"items","items":[{"id","xml"}]}   (default jid: our own)
+  {"cmd":"send_many","to":JID,"ns":..,"count":N,"body_prefix":TEXT}
+      -> {"event":"sent_many","count":N,"encrypt_s":S,"elapsed_s":S,"per_second":R}
+      N encrypted messages ("<prefix><i>"), device lists fetched once, the
+      state file written once at the end; elapsed_s runs until the server
+      answered a ping sent after the last message (it has them all).
+  {"cmd":"catch_up","decrypt":true,"page_size":250}
+      -> {"event":"caught_up","messages":N,"decrypted":N,"empty":N,"errors":N,
+          "first_errors":[...],"pages":N,"elapsed_s":S,"fetch_s":S,"per_second":R}
+      page through our own MAM archive from the start and decrypt every
+      OMEMO message in python-omemo's history-sync mode (pre-keys kept,
+      automatic replies held until the end, as Sotto does); the state file
+      is written once at the end. decrypt=false only pages (the server's
+      share of the time).
+
 Errors never crash the bot: they are answered with {"event":"error","reason":...}.
 Undecryptable messages are reported with the reason, never dropped.
 
@@ -115,11 +143,20 @@ class JsonFileStorage(Storage):
         super().__init__()
         self.path = path
         self.data: Dict[str, Any] = {}
+        # While > 0 (send_many, catch_up) changes stay in memory and the
+        # file is written once at the end: the benchmarks time python-omemo,
+        # not this test bot's JSON file.
+        self.deferred = 0
+        self.dirty = False
         if os.path.exists(path):
             with open(path, "r", encoding="utf-8") as f:
                 self.data = json.load(f)
 
     def _flush(self) -> None:
+        if self.deferred:
+            self.dirty = True
+            return
+        self.dirty = False
         directory = os.path.dirname(os.path.abspath(self.path))
         fd, tmp = tempfile.mkstemp(prefix=".xmpp-peer-", dir=directory)
         with os.fdopen(fd, "w", encoding="utf-8") as f:
@@ -127,6 +164,9 @@ class JsonFileStorage(Storage):
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, self.path)
+
+    def defer(self) -> "DeferredWrites":
+        return DeferredWrites(self)
 
     async def _load(self, key: str):  # type: ignore[override]
         return Just(self.data[key]) if key in self.data else Nothing()
@@ -138,6 +178,19 @@ class JsonFileStorage(Storage):
     async def _delete(self, key: str) -> None:
         if self.data.pop(key, None) is not None:
             self._flush()
+
+
+class DeferredWrites:
+    def __init__(self, storage: JsonFileStorage) -> None:
+        self.storage = storage
+
+    def __enter__(self) -> None:
+        self.storage.deferred += 1
+
+    def __exit__(self, *_exc: Any) -> None:
+        self.storage.deferred -= 1
+        if not self.storage.deferred and self.storage.dirty:
+            self.storage._flush()
 
 
 class OmemoPlugin(XEP_0384):
@@ -215,6 +268,10 @@ class OmemoPlugin(XEP_0384):
         # PEP notifications for a namespace we do not load would raise
         # UnknownNamespace inside slixmpp's event loop: ignore them.
         item = next(iter(msg["pubsub_event"]["items"]), None)
+        if msg["from"].bare == self.xmpp.boundjid.bare and getattr(self.xmpp, "raw_lists", False):
+            # Our own hostile list (publish_raw): not for python-omemo to act on.
+            log.info("ignoring our own raw device list")
+            return
         if item is not None:
             if item.xml.find(f"{{{TWO}}}devices") is not None and TWO not in self.namespaces:
                 return
@@ -523,6 +580,12 @@ class Bot(ClientXMPP):
                 "devices": self.cmd_devices,
                 "trust": self.cmd_trust,
                 "distrust": self.cmd_distrust,
+                "send_raw": self.cmd_send_raw,
+                "encrypt": self.cmd_encrypt,
+                "publish_raw": self.cmd_publish_raw,
+                "fetch_raw": self.cmd_fetch_raw,
+                "send_many": self.cmd_send_many,
+                "catch_up": self.cmd_catch_up,
             }.get(name)
             if handler is None:
                 raise ValueError(f"unknown command {name!r}")
@@ -556,23 +619,30 @@ class Bot(ClientXMPP):
         msg.send()
         return {"event": "sent", "id": msg["id"], "ns": None}
 
-    async def cmd_send(self, cmd: Dict[str, Any]) -> Dict[str, Any]:
-        to = JID(cmd["to"])
+    def namespace_of(self, cmd: Dict[str, Any]) -> str:
         tag = cmd.get("ns", "two")
         if tag not in NS_BY_TAG:
             raise ValueError(f"ns must be 'old' or 'two', not {tag!r}")
         ns = NS_BY_TAG[tag]
         if ns not in self.namespaces:
             raise ValueError(f"namespace {tag} is not enabled on this peer (--namespaces)")
-        body = str(cmd["body"])
-        sm = await self.omemo.get_session_manager()
+        return ns
+
+    async def refresh_lists(self, ns: str, to: JID) -> None:
         # Do not rely on PEP notifications having arrived: fetch the
         # recipient's and our own device lists now (cheap on loopback).
-        for bare in {to.bare, self.boundjid.bare}:
+        sm = await self.omemo.get_session_manager()
+        own = set() if getattr(self, "raw_lists", False) else {self.boundjid.bare}
+        for bare in {to.bare} | own:
             try:
                 await sm.refresh_device_list(ns, bare)
             except Exception as e:  # noqa: BLE001
                 log.warning("device list refresh for %s failed: %s", bare, e)
+
+    async def encrypt_stanza(self, to: JID, body: str, ns: str) -> Tuple[Message, List[Any], List[Any]]:
+        """One encrypted type=chat message, ready to send, with the devices
+        that got the key and those that did not."""
+        sm = await self.omemo.get_session_manager()
         plaintext = body.encode("utf-8") if ns == OLD else build_sce(body, self.boundjid.bare, to.bare)
         messages, errors = await sm.encrypt(frozenset([to.bare]), {ns: plaintext}, backend_priority_order=[ns])
         msg = self.new_message(to)
@@ -587,16 +657,211 @@ class Bot(ClientXMPP):
         ET.SubElement(msg.xml, f"{{{EME_NS}}}encryption", namespace=ns, name="OMEMO" if ns == TWO else "OMEMO (0.3)")
         ET.SubElement(msg.xml, f"{{{HINTS_NS}}}store")
         self.add_origin_id(msg)
+        return msg, recipients, list(errors)
+
+    async def cmd_send(self, cmd: Dict[str, Any]) -> Dict[str, Any]:
+        to = JID(cmd["to"])
+        ns = self.namespace_of(cmd)
+        await self.refresh_lists(ns, to)
+        msg, recipients, errors = await self.encrypt_stanza(to, str(cmd["body"]), ns)
         msg.send()
         return {
             "event": "sent",
             "id": msg["id"],
-            "ns": tag,
+            "ns": TAG_BY_NS[ns],
             "recipients": sorted(recipients, key=lambda r: (r["jid"], r["device_id"])),
             "skipped": sorted(
                 ({"jid": e.bare_jid, "device_id": e.device_id, "reason": reason_of(e.exception)} for e in errors),
                 key=lambda r: (r["jid"], r["device_id"]),
             ),
+        }
+
+    # --- hostile input ----------------------------------------------------
+
+    async def cmd_send_raw(self, cmd: Dict[str, Any]) -> Dict[str, Any]:
+        xml = str(cmd["xml"])
+        try:
+            ET.fromstring(xml)
+        except ET.ParseError as e:
+            # Not well-formed XML would end our own stream, not test Sotto.
+            raise ValueError(f"send_raw needs well-formed XML: {e}") from e
+        # Through the send queue, in order with what send/send_plain queued.
+        self.send(xml)
+        return {"event": "sent_raw"}
+
+    async def cmd_encrypt(self, cmd: Dict[str, Any]) -> Dict[str, Any]:
+        to = JID(cmd["to"])
+        ns = self.namespace_of(cmd)
+        await self.refresh_lists(ns, to)
+        msg, _, _ = await self.encrypt_stanza(to, str(cmd["body"]), ns)
+        elt = msg.xml.find(f"{{{ns}}}encrypted")
+        if elt is None:
+            raise ValueError("nothing was encrypted (no device of the recipient?)")
+        sm = await self.omemo.get_session_manager()
+        own, _ = await sm.get_own_device_information()
+        return {"event": "encrypted", "xml": ET.tostring(elt, encoding="unicode"), "device_id": own.device_id}
+
+    async def cmd_publish_raw(self, cmd: Dict[str, Any]) -> Dict[str, Any]:
+        from slixmpp_omemo.xep_0384 import _publish_item_and_configure_node
+
+        payload = ET.fromstring(str(cmd["xml"]))
+        if payload.tag in (f"{{{TWO}}}devices", f"{{{OLD}}}list"):
+            self.raw_lists = True
+        options = cmd.get("options") or {"pubsub#access_model": "open"}
+        await _publish_item_and_configure_node(
+            self.plugin["xep_0060"], self.boundjid.bare, str(cmd["node"]), payload, str(cmd["item_id"]), options
+        )
+        return {"event": "published", "node": cmd["node"], "item_id": cmd["item_id"]}
+
+    async def cmd_fetch_raw(self, cmd: Dict[str, Any]) -> Dict[str, Any]:
+        jid = JID(cmd.get("jid") or self.boundjid.bare)
+        node = str(cmd["node"])
+        if cmd.get("item_id") is not None:
+            iq = await self.plugin["xep_0060"].get_item(jid, node, str(cmd["item_id"]), timeout=20)
+        else:
+            iq = await self.plugin["xep_0060"].get_items(jid, node, timeout=20)
+        items = []
+        for item in iq.xml.iter("{http://jabber.org/protocol/pubsub}item"):
+            payload = next(iter(item), None)
+            items.append({"id": item.get("id"), "xml": ET.tostring(payload, encoding="unicode") if payload is not None else None})
+        return {"event": "items", "items": items}
+
+    # --- benchmarks ------------------------------------------------------
+
+    async def barrier(self) -> None:
+        """The server handles our stanzas in order: once it answered this
+        ping, it has processed (stored, routed) everything sent before."""
+        iq = self.make_iq_get(ito=self.boundjid.domain)
+        ET.SubElement(iq.xml, "{urn:xmpp:ping}ping")
+        await iq.send(timeout=600)
+
+    async def cmd_send_many(self, cmd: Dict[str, Any]) -> Dict[str, Any]:
+        import time
+
+        to = JID(cmd["to"])
+        ns = self.namespace_of(cmd)
+        count = int(cmd["count"])
+        prefix = str(cmd.get("body_prefix", "message "))
+        await self.refresh_lists(ns, to)
+        started = time.perf_counter()
+        with self.omemo._storage_impl.defer():
+            for i in range(count):
+                msg, recipients, _ = await self.encrypt_stanza(to, f"{prefix}{i}", ns)
+                if not recipients:
+                    raise ValueError(f"message {i}: no device got the key")
+                msg.send()
+                if i % 50 == 49:
+                    await asyncio.sleep(0)  # let the stream write
+        encrypted = time.perf_counter() - started
+        await self.barrier()
+        elapsed = time.perf_counter() - started
+        return {
+            "event": "sent_many",
+            "count": count,
+            "encrypt_s": encrypted,
+            "elapsed_s": elapsed,
+            "per_second": count / elapsed if elapsed > 0 else None,
+        }
+
+    async def decrypt_archived(self, inner: ET.Element) -> Tuple[str, Optional[str]]:
+        """("text"|"empty"|"plain"|"error", error) for one archived message."""
+        msg = Message(stream=self, xml=inner)
+        sender = msg["from"].bare
+        recipient = msg["to"].bare or self.boundjid.bare
+        ns = next((n for n in (TWO, OLD) if n in self.namespaces and inner.find(f"{{{n}}}encrypted") is not None), None)
+        if ns is None:
+            return "plain", None
+        sm = await self.omemo.get_session_manager()
+        elt = inner.find(f"{{{ns}}}encrypted")
+        try:
+            if ns == TWO:
+                message = twomemo.etree.parse_message(elt, sender)
+            else:
+                message = await oldmemo.etree.parse_message(elt, sender, self.boundjid.bare, sm)
+            plaintext, _, _ = await sm.decrypt(message)
+            if plaintext is None:
+                return "empty", None
+            if ns == TWO:
+                open_sce_strict(plaintext, sender, recipient)
+            else:
+                plaintext.decode("utf-8")
+            return "text", None
+        except Exception as e:  # noqa: BLE001
+            return "error", reason_of(e)
+
+    async def cmd_catch_up(self, cmd: Dict[str, Any]) -> Dict[str, Any]:
+        import time
+
+        decrypt = bool(cmd.get("decrypt", True))
+        page_size = int(cmd.get("page_size", 250))
+        mam = "urn:xmpp:mam:2"
+        rsm = "http://jabber.org/protocol/rsm"
+        query_id = f"catch-up-{self.new_id()}"
+        page: List[ET.Element] = []
+
+        def collect(stanza: Message) -> None:
+            result = stanza.xml.find(f"{{{mam}}}result")
+            if result is not None and result.get("queryid") == query_id:
+                inner = result.find(f"{{{FORWARD_NS}}}forwarded/{{jabber:client}}message")
+                if inner is not None:
+                    page.append(inner)
+
+        handler = f"catch-up {query_id}"
+        self.register_handler(Callback(handler, MatchXPath(f"{{jabber:client}}message/{{{mam}}}result"), collect))
+        sm = await self.omemo.get_session_manager()
+        counts = {"text": 0, "empty": 0, "plain": 0, "error": 0}
+        first_errors: List[str] = []
+        pages = 0
+        fetch_s = 0.0
+        after: Optional[str] = None
+        started = time.perf_counter()
+        try:
+            if decrypt:
+                sm.before_history_sync()
+            with self.omemo._storage_impl.defer():
+                while True:
+                    iq = self.make_iq_set()
+                    query = ET.SubElement(iq.xml, f"{{{mam}}}query", queryid=query_id)
+                    rsm_set = ET.SubElement(query, f"{{{rsm}}}set")
+                    ET.SubElement(rsm_set, f"{{{rsm}}}max").text = str(page_size)
+                    if after is not None:
+                        ET.SubElement(rsm_set, f"{{{rsm}}}after").text = after
+                    t0 = time.perf_counter()
+                    answer = await iq.send(timeout=600)
+                    fetch_s += time.perf_counter() - t0
+                    pages += 1
+                    batch, page[:] = list(page), []
+                    for inner in batch:
+                        if not decrypt:
+                            counts["plain"] += 1
+                            continue
+                        kind, error = await self.decrypt_archived(inner)
+                        counts[kind] += 1
+                        if error is not None and len(first_errors) < 5:
+                            first_errors.append(error)
+                    fin = answer.xml.find(f"{{{mam}}}fin")
+                    last = fin.find(f"{{{rsm}}}set/{{{rsm}}}last") if fin is not None else None
+                    if fin is None or fin.get("complete") in ("true", "1") or last is None or not batch:
+                        break
+                    after = last.text
+            elapsed = time.perf_counter() - started
+        finally:
+            self.remove_handler(handler)
+            if decrypt:
+                await sm.after_history_sync()
+        total = sum(counts.values())
+        return {
+            "event": "caught_up",
+            "messages": total,
+            "decrypted": counts["text"],
+            "empty": counts["empty"],
+            "plain": counts["plain"],
+            "errors": counts["error"],
+            "first_errors": first_errors,
+            "pages": pages,
+            "elapsed_s": elapsed,
+            "fetch_s": fetch_s,
+            "per_second": total / elapsed if elapsed > 0 else None,
         }
 
     async def device_info(self, jid: str, refresh: bool) -> List[DeviceInformation]:

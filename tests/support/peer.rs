@@ -197,6 +197,35 @@ impl Sent {
     }
 }
 
+/// What `send_many` reports.
+#[derive(Clone, Debug)]
+pub struct SentMany {
+    pub count: usize,
+    /// Encrypting and handing the stanzas to the stream.
+    pub encrypt: Duration,
+    /// Until the server answered a ping sent after the last message.
+    pub elapsed: Duration,
+}
+
+/// What `catch_up` reports.
+#[derive(Clone, Debug)]
+pub struct CaughtUp {
+    /// Archived messages seen.
+    pub messages: usize,
+    /// Decrypted to a text (SCE envelope checked for :2).
+    pub decrypted: usize,
+    /// Empty OMEMO messages (key transport).
+    pub empty: usize,
+    pub errors: usize,
+    pub first_errors: Vec<String>,
+    pub pages: usize,
+    /// From the first query to the last message handled (before python-omemo
+    /// leaves history-sync mode and sends its held replies).
+    pub elapsed: Duration,
+    /// Of which waiting for the server's pages.
+    pub fetch: Duration,
+}
+
 /// The python interpreter of the test venv.
 pub fn python() -> PathBuf {
     let p = match std::env::var_os("SOTTO_TEST_PYTHON") {
@@ -507,7 +536,125 @@ impl PythonPeer {
         lines.iter().cloned().collect::<Vec<_>>().join("\n")
     }
 
-    fn call(&mut self, mut cmd: Value) -> Result<Value, String> {
+    /// Send `xml`, any well-formed stanza, as it is (hostile input). The
+    /// server stamps `from`.
+    pub fn send_raw(&mut self, xml: &str) -> Result<(), String> {
+        self.call(json!({"cmd": "send_raw", "xml": xml})).map(drop)
+    }
+
+    /// A real `<encrypted/>` element (serialized) for `to` in `ns`, not sent:
+    /// for a test to tamper with and pass to [`Self::send_raw`]. The bot's
+    /// ratchet moves on as if it had been sent.
+    pub fn encrypt_raw(&mut self, to: &str, body: &str, ns: Ns) -> Result<String, String> {
+        let ev = self.call(json!({"cmd": "encrypt", "to": to, "body": body, "ns": ns.as_str()}))?;
+        Ok(ev["xml"].as_str().unwrap_or_default().to_owned())
+    }
+
+    /// Publish `xml` as item `item_id` of our own PEP node `node` (with
+    /// `pubsub#access_model=open`), e.g. a bundle with a bad signature or an
+    /// oversized device list.
+    pub fn publish_raw(&mut self, node: &str, item_id: &str, xml: &str) -> Result<(), String> {
+        self.call(json!({"cmd": "publish_raw", "node": node, "item_id": item_id, "xml": xml}))
+            .map(drop)
+    }
+
+    /// The payloads (serialized) of the items of a PEP node: `jid` `None`
+    /// means our own; `item_id` `None` means all items.
+    pub fn fetch_raw(
+        &mut self,
+        jid: Option<&str>,
+        node: &str,
+        item_id: Option<&str>,
+    ) -> Result<Vec<(String, String)>, String> {
+        let ev =
+            self.call(json!({"cmd": "fetch_raw", "jid": jid, "node": node, "item_id": item_id}))?;
+        Ok(ev["items"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|i| {
+                (
+                    i["id"].as_str().unwrap_or_default().to_owned(),
+                    i["xml"].as_str().unwrap_or_default().to_owned(),
+                )
+            })
+            .collect())
+    }
+
+    /// Our own OMEMO bundle in `ns` as published (serialized), with its PEP
+    /// node and item id.
+    pub fn own_bundle(&mut self, ns: Ns) -> (String, String, String) {
+        let (node, item) = match ns {
+            Ns::Old => (
+                format!("eu.siacs.conversations.axolotl.bundles:{}", self.device_id),
+                "current".to_owned(),
+            ),
+            Ns::Two => (
+                "urn:xmpp:omemo:2:bundles".to_owned(),
+                self.device_id.to_string(),
+            ),
+        };
+        let items = self
+            .fetch_raw(None, &node, Some(&item))
+            .unwrap_or_else(|e| self.fail(&format!("fetch own bundle: {e}")));
+        let xml = items
+            .into_iter()
+            .next()
+            .map(|(_, xml)| xml)
+            .unwrap_or_else(|| self.fail("own bundle not published"));
+        (node, item, xml)
+    }
+
+    /// `count` encrypted messages (`"{body_prefix}{i}"`) to `to` in `ns`, as
+    /// fast as python-omemo can: device lists fetched once, the bot's state
+    /// file written once at the end. Returns when the server has them all
+    /// (a ping after the last one was answered).
+    pub fn send_many(
+        &mut self,
+        to: &str,
+        body_prefix: &str,
+        count: usize,
+        ns: Ns,
+        timeout: Duration,
+    ) -> Result<SentMany, String> {
+        let ev = self.call_within(
+            json!({"cmd": "send_many", "to": to, "ns": ns.as_str(), "count": count, "body_prefix": body_prefix}),
+            timeout,
+        )?;
+        Ok(SentMany {
+            count: ev["count"].as_u64().unwrap_or_default() as usize,
+            encrypt: Duration::from_secs_f64(ev["encrypt_s"].as_f64().unwrap_or_default()),
+            elapsed: Duration::from_secs_f64(ev["elapsed_s"].as_f64().unwrap_or_default()),
+        })
+    }
+
+    /// Page through our own MAM archive from the start and (with `decrypt`)
+    /// decrypt every OMEMO message in python-omemo's history-sync mode.
+    pub fn catch_up(&mut self, decrypt: bool, timeout: Duration) -> Result<CaughtUp, String> {
+        let ev = self.call_within(json!({"cmd": "catch_up", "decrypt": decrypt}), timeout)?;
+        let n = |k: &str| ev[k].as_u64().unwrap_or_default() as usize;
+        Ok(CaughtUp {
+            messages: n("messages"),
+            decrypted: n("decrypted"),
+            empty: n("empty"),
+            errors: n("errors"),
+            first_errors: ev["first_errors"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|e| e.as_str().map(str::to_owned))
+                .collect(),
+            pages: n("pages"),
+            elapsed: Duration::from_secs_f64(ev["elapsed_s"].as_f64().unwrap_or_default()),
+            fetch: Duration::from_secs_f64(ev["fetch_s"].as_f64().unwrap_or_default()),
+        })
+    }
+
+    fn call(&mut self, cmd: Value) -> Result<Value, String> {
+        self.call_within(cmd, CALL_TIMEOUT)
+    }
+
+    fn call_within(&mut self, mut cmd: Value, timeout: Duration) -> Result<Value, String> {
         let req = self.next_req;
         self.next_req += 1;
         cmd["req"] = json!(req);
@@ -518,7 +665,7 @@ impl PythonPeer {
         if let Err(e) = written {
             self.fail(&format!("cannot write to the XMPP test peer: {e}"));
         }
-        let deadline = Instant::now() + CALL_TIMEOUT;
+        let deadline = Instant::now() + timeout;
         loop {
             let remaining = deadline.saturating_duration_since(Instant::now());
             match self.recv(remaining) {
@@ -530,7 +677,18 @@ impl PythonPeer {
                     };
                 }
                 Some(ev) => self.pending.push_back(ev),
-                None => self.fail(&format!("no answer to {cmd} within {CALL_TIMEOUT:?}")),
+                None => {
+                    let mut shown = cmd.to_string();
+                    if shown.len() > 300 {
+                        let cut = (0..=300)
+                            .rev()
+                            .find(|i| shown.is_char_boundary(*i))
+                            .unwrap_or(0);
+                        shown.truncate(cut);
+                        shown.push_str("…");
+                    }
+                    self.fail(&format!("no answer to {shown} within {timeout:?}"))
+                }
             }
         }
     }
