@@ -85,8 +85,8 @@ fn compact(rows: &[Value]) -> String {
     rows.iter()
         .map(|r| {
             format!(
-                "{} {} dev={} {} {}",
-                r["id"], r["timestamp"], r["sender_device"], r["body"], r["error"]
+                "{} {} dev={} trusted={} {} {}",
+                r["id"], r["timestamp"], r["sender_device"], r["trusted"], r["body"], r["error"]
             )
         })
         .collect::<Vec<_>>()

@@ -685,7 +685,7 @@ impl PythonPeer {
                             .find(|i| shown.is_char_boundary(*i))
                             .unwrap_or(0);
                         shown.truncate(cut);
-                        shown.push_str("…");
+                        shown.push('…');
                     }
                     self.fail(&format!("no answer to {shown} within {timeout:?}"))
                 }
