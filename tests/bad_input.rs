@@ -463,8 +463,6 @@ fn a_message_from_our_account_claiming_our_own_device_is_refused() {
 /// device (real ciphertext from the contact, sid rewritten; that id is not
 /// in the contact's device list).
 #[test]
-#[ignore = "bug: a contact's message whose sid is our own device id, a device not in the contact's \
-            device list, is decrypted and stored as a trusted message from that device"]
 fn a_contact_message_claiming_our_own_device_id_is_refused() {
     let (server, alice, mut pat) = setup(vec![Ns::Two]);
     let (alice_jid, pat_jid) = (server.jid("alice"), server.jid("pat"));

@@ -322,3 +322,59 @@ fn after_a_verification_new_devices_wait_for_a_decision() {
         "the sent message records the left-out device and why: {info} ({new})"
     );
 }
+
+/// A contact's device that comes back with another identity key under the
+/// same device id is flagged, its message is kept but marked untrusted, and
+/// nothing is encrypted to it until the user decides.
+#[test]
+fn an_identity_key_change_is_flagged_and_waits_for_a_decision() {
+    let (server, alice, mut pat) = setup(Ns::Two);
+    let pat_jid = server.jid("pat");
+    alice.run(&["send", &pat_jid, "hello"]).ok();
+    assert_eq!(next_text(&mut pat).body.as_deref(), Some("hello"));
+    let (device, old_fp) = (pat.device_id(), pat.fingerprint().to_owned());
+
+    pat.reset_identity();
+    assert_eq!(pat.device_id(), device, "same device id");
+    let new_fp = pat.fingerprint().to_owned();
+    assert_ne!(new_fp, old_fp, "a new identity key");
+    pat.send(&server.jid("alice"), "it is me, reinstalled", Ns::Two)
+        .expect("encrypt");
+    let run = alice.run(&["listen", "--json", "--timeout", "5"]).ok();
+    let lines = run.json_lines();
+    assert!(
+        lines.iter().any(|l| l["event"] == "identity_changed"
+            && l["device_id"] == device
+            && l["fingerprint"] == new_fp.as_str()),
+        "the change is reported: {lines:?}"
+    );
+    let got = messages(&run);
+    let m = got
+        .iter()
+        .find(|m| m["body"] == "it is me, reinstalled")
+        .unwrap_or_else(|| panic!("the message is kept: {got:?}"));
+    assert_eq!(m["trusted"], false, "{m}");
+
+    let devices = alice
+        .run(&["devices", &pat_jid, "--json"])
+        .ok()
+        .json_lines();
+    let d = devices
+        .iter()
+        .find(|d| d["device_id"] == device)
+        .unwrap_or_else(|| panic!("listed: {devices:?}"));
+    assert_eq!(d["fingerprint"], new_fp.as_str(), "{d}");
+    assert_eq!(d["trust"], "undecided", "{d}");
+
+    // The only device of the contact is undecided: nothing goes out.
+    let refused = alice.run(&["send", &pat_jid, "should not leave"]);
+    assert_ne!(refused.code, 0, "sent to an undecided identity");
+    assert!(
+        pat.try_expect_message(Duration::from_secs(3)).is_none(),
+        "the peer got something"
+    );
+
+    alice.run(&["trust", &pat_jid, &new_fp]).ok();
+    alice.run(&["send", &pat_jid, "welcome back"]).ok();
+    assert_eq!(next_text(&mut pat).body.as_deref(), Some("welcome back"));
+}

@@ -451,7 +451,10 @@ async fn go_online(s: &mut Session, seen: &mut dyn FnMut(&Event)) -> anyhow::Res
     let handle = s.handle.clone();
     let mut sync =
         tokio::spawn(async move { handle.request(|reply| Command::Sync { reply }).await });
-    let deadline = tokio::time::sleep(Duration::from_secs(45));
+    // The limit is on silence, not on the whole sync: a long archive
+    // catch-up keeps reporting progress and may take minutes.
+    const QUIET: Duration = Duration::from_secs(45);
+    let deadline = tokio::time::sleep(QUIET);
     tokio::pin!(deadline);
     loop {
         tokio::select! {
@@ -467,7 +470,10 @@ async fn go_online(s: &mut Session, seen: &mut dyn FnMut(&Event)) -> anyhow::Res
                 Some(Event::Connection { state: ConnectionState::Offline { reason: Some(e) }, .. }) => {
                     bail!("{}", e.user_message())
                 }
-                Some(ev) => seen(&ev),
+                Some(ev) => {
+                    deadline.as_mut().reset(tokio::time::Instant::now() + QUIET);
+                    seen(&ev);
+                }
                 None => bail!("the service stopped"),
             },
             _ = &mut deadline => bail!("the server did not answer within 45 seconds"),
@@ -642,6 +648,15 @@ fn describe(ev: &Event) -> String {
         Event::ContactRemoved { jid, .. } => format!("contact {jid} removed"),
         Event::Roster { contacts, .. } => format!("roster: {} contacts", contacts.len()),
         Event::Error { message } => format!("error: {message}"),
+        Event::IdentityChanged {
+            jid,
+            device_id,
+            fingerprint,
+            ..
+        } => format!(
+            "warning: device {device_id} of {jid} now has another identity key ({fingerprint}); \
+             it gets no messages until you decide: sotto-cli trust {jid} FINGERPRINT"
+        ),
         other => format!("{other:?}"),
     }
 }

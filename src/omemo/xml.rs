@@ -1,6 +1,10 @@
 //! XML and base64 helpers with size limits. Peers control everything parsed
 //! here, so every count and length is bounded and nothing indexes blindly.
 
+use base64::Engine as _;
+use base64::alphabet;
+use base64::engine::DecodePaddingMode;
+use base64::engine::general_purpose::{GeneralPurpose, GeneralPurposeConfig, STANDARD};
 use xmpp_parsers::minidom::Element;
 
 use super::error::{OmemoError, Result};
@@ -14,70 +18,26 @@ pub const MAX_DEVICES: usize = 1000;
 /// Most key elements we read from one encrypted message.
 pub const MAX_KEYS: usize = 10_000;
 
-const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+// Peers differ on padding; the bits are checked by every MAC downstream.
+const LENIENT: GeneralPurpose = GeneralPurpose::new(
+    &alphabet::STANDARD,
+    GeneralPurposeConfig::new()
+        .with_decode_padding_mode(DecodePaddingMode::Indifferent)
+        .with_decode_allow_trailing_bits(true),
+);
 
 /// Standard base64 with padding.
 pub fn base64_encode(data: &[u8]) -> String {
-    let mut out = String::with_capacity(data.len().div_ceil(3) * 4);
-    for chunk in data.chunks(3) {
-        let b = [
-            chunk.first().copied().unwrap_or(0),
-            chunk.get(1).copied().unwrap_or(0),
-            chunk.get(2).copied().unwrap_or(0),
-        ];
-        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
-        for i in 0..4 {
-            if i <= chunk.len() {
-                out.push(char::from(ALPHABET[((n >> (18 - 6 * i)) & 63) as usize]));
-            } else {
-                out.push('=');
-            }
-        }
-    }
-    out
-}
-
-fn sextet(c: u8) -> Option<u32> {
-    Some(u32::from(match c {
-        b'A'..=b'Z' => c - b'A',
-        b'a'..=b'z' => c - b'a' + 26,
-        b'0'..=b'9' => c - b'0' + 52,
-        b'+' => 62,
-        b'/' => 63,
-        _ => return None,
-    }))
+    STANDARD.encode(data)
 }
 
 /// Base64 decoding; tolerates XML whitespace and missing padding, rejects
 /// anything else.
 pub fn base64_decode(text: &str) -> Result<Vec<u8>> {
-    let bad = || OmemoError::MalformedXml("invalid base64".into());
-    let mut out = Vec::with_capacity(text.len() / 4 * 3);
-    let mut acc = 0u32;
-    let mut bits = 0u32;
-    let mut padding = 0usize;
-    for &c in text.as_bytes() {
-        if c.is_ascii_whitespace() {
-            continue;
-        }
-        if c == b'=' {
-            padding += 1;
-            continue;
-        }
-        if padding > 0 {
-            return Err(bad());
-        }
-        acc = (acc << 6) | sextet(c).ok_or_else(bad)?;
-        bits += 6;
-        if bits >= 8 {
-            bits -= 8;
-            out.push(((acc >> bits) & 0xFF) as u8);
-        }
-    }
-    if padding > 2 || bits >= 6 {
-        return Err(bad());
-    }
-    Ok(out)
+    let compact: String = text.chars().filter(|c| !c.is_ascii_whitespace()).collect();
+    LENIENT
+        .decode(compact)
+        .map_err(|_| OmemoError::MalformedXml("invalid base64".into()))
 }
 
 /// Parses an element from text, with the size limit.

@@ -110,6 +110,7 @@ pub(crate) fn spawn(
         presences: HashMap::new(),
         e2e: None,
         catching_up: false,
+        caught_up: Default::default(),
         resent_pending: false,
     };
     let task = tokio::spawn(account.run(rx, in_rx));
@@ -138,6 +139,9 @@ struct Account {
     e2e: Option<e2e::E2e>,
     /// Processing the archive backlog (see `catch_up`).
     catching_up: bool,
+    /// Conversations touched during the catch-up: their summaries go out
+    /// once at its end rather than once per archived message.
+    caught_up: std::collections::BTreeSet<String>,
     /// Messages left pending by an earlier run were sent again.
     resent_pending: bool,
 }

@@ -353,6 +353,47 @@ impl PythonPeer {
         self.wait_online();
     }
 
+    /// Stop the bot, give it a new identity key under the same device id
+    /// (what a reinstall that reuses the id looks like to contacts), and
+    /// start it again: python-omemo sees its backends as new, makes keys
+    /// and publishes a fresh bundle. Sessions are gone with the old keys.
+    pub fn reset_identity(&mut self) {
+        self.stop();
+        let path = &self.launch.storage;
+        let text = std::fs::read_to_string(path).expect("read the bot's storage");
+        let mut state: serde_json::Map<String, Value> =
+            serde_json::from_str(&text).expect("the bot's storage is a JSON object");
+        let own = format!("/devices/{}/{}/", self.jid, self.device_id);
+        state.retain(|k, _| {
+            !(k.starts_with("/urn:xmpp:omemo:2/")
+                || k.starts_with("/eu.siacs.conversations.axolotl/"))
+        });
+        // python-omemo's identity is an Ed25519 seed (urlsafe base64 in its
+        // storage); its own device record carries the public key.
+        use base64::Engine as _;
+        let b64 = base64::engine::general_purpose::URL_SAFE;
+        let seed: [u8; 32] = rand::random();
+        let public = ed25519_dalek::SigningKey::from_bytes(&seed).verifying_key();
+        state.insert("/ikp/is_seed".into(), Value::Bool(true));
+        state.insert("/ikp/key".into(), Value::String(b64.encode(seed)));
+        state.insert(
+            format!("{own}identity_key"),
+            Value::String(b64.encode(public.as_bytes())),
+        );
+        // Backends that look new to python-omemo get keys and a bundle.
+        state.insert(format!("{own}namespaces"), Value::Array(vec![]));
+        state.insert(format!("{own}active"), Value::Object(Default::default()));
+        std::fs::write(path, serde_json::to_string(&state).expect("json"))
+            .expect("write the bot's storage");
+        let (child, stdin, events, stderr) = spawn(&self.launch);
+        self.child = Some(child);
+        self.stdin = Some(stdin);
+        self.events = events;
+        self.stderr = stderr;
+        self.pending.clear();
+        self.wait_online();
+    }
+
     /// Bare JID.
     pub fn jid(&self) -> &str {
         &self.jid

@@ -106,17 +106,21 @@ fn storage(e: StoreError) -> ServiceError {
 }
 
 impl Account {
-    pub(crate) fn emit_message(&self, row: &MessageRow) {
+    pub(crate) fn emit_message(&mut self, row: &MessageRow) {
         self.emit(Event::Message {
             message: chat_message(&self.row.jid, row),
         });
+        if self.catching_up {
+            self.caught_up.insert(row.conversation_jid.clone());
+        } else {
+            self.emit_summary(row.conversation_jid.clone());
+        }
+    }
+
+    fn emit_summary(&self, jid: String) {
         let store = self.store.clone();
         let events = self.events.clone();
-        let (account_id, account, jid) = (
-            self.row.id,
-            self.row.jid.clone(),
-            row.conversation_jid.clone(),
-        );
+        let (account_id, account) = (self.row.id, self.row.jid.clone());
         tokio::spawn(async move {
             if let Ok(Some(c)) = store.conversation(account_id, &jid).await {
                 let _ = events.send(Event::ConversationUpdated {
@@ -803,6 +807,17 @@ impl Account {
             // Our own message reflected back; it was stored when sent.
             return Ok(None);
         }
+        if message.sender_device_id == own_id {
+            // Only this device holds its keys: anyone else using its id is
+            // forging, and a session under that id would poison trust.
+            if message.payload.is_none() {
+                return Ok(None);
+            }
+            new.error = Some(gettext(
+                "refused: the message claims to come from this device",
+            ));
+            return self.store.insert_message(self.row.id, &new).await.map(Some);
+        }
         if message.key_for(own_id).is_err() {
             if message.payload.is_none() {
                 return Ok(None);
@@ -810,6 +825,7 @@ impl Account {
             new.error = Some(gettext("not encrypted for this device"));
             return self.store.insert_message(self.row.id, &new).await.map(Some);
         }
+        let btbv = self.btbv().await;
         let mut tx = self.store.begin_received().await?;
         let existing =
             ostore::load_session_in(&mut tx, self.row.id, ns, &sender, message.sender_device_id)
@@ -852,6 +868,28 @@ impl Account {
         ostore::save_session_in(&mut tx, self.row.id, &session).await?;
         ostore::touch_device_in(&mut tx, self.row.id, &sender, ns, message.sender_device_id)
             .await?;
+        // Trust commits with the message, so the stored flag is never stale.
+        let decision = ostore::decide_new_device_in(
+            &mut tx,
+            self.row.id,
+            &sender,
+            message.sender_device_id,
+            &key,
+            btbv,
+        )
+        .await?;
+        new.trusted = Some(decision.level.is_trusted());
+        if fresh_session {
+            ostore::set_device_identity_in(
+                &mut tx,
+                self.row.id,
+                &sender,
+                ns,
+                message.sender_device_id,
+                &key,
+            )
+            .await?;
+        }
         if let Some(pk) = decrypted.consumed_pre_key {
             if self.catching_up {
                 if let Some(e) = self.e2e.as_mut() {
@@ -890,26 +928,14 @@ impl Account {
             }
         };
         tx.commit().await?;
-        // Trust is recorded outside the transaction: it never loses a message.
-        let trust = self.trust_of(&sender, message.sender_device_id, &key).await;
-        let _ = self
-            .store
-            .set_device_identity(self.row.id, &sender, ns, message.sender_device_id, &key)
-            .await;
-        let stored = match stored {
-            Some(Inserted::New(row)) => {
-                let _ = self.store.set_trusted(row.id, trust.is_trusted()).await;
-                let row = self
-                    .store
-                    .message(row.id)
-                    .await
-                    .ok()
-                    .flatten()
-                    .unwrap_or(row);
-                Some(Inserted::New(row))
-            }
-            other => other,
-        };
+        if decision.identity_changed {
+            self.emit(Event::IdentityChanged {
+                account: self.row.jid.clone(),
+                jid: sender.clone(),
+                device_id: message.sender_device_id,
+                fingerprint: hex::encode(&key),
+            });
+        }
         let sid = message.sender_device_id;
         if fresh_session || session.needs_heartbeat() {
             if self.catching_up {
@@ -1004,6 +1030,9 @@ impl Account {
             after = page.last;
         }
         self.catching_up = false;
+        for jid in std::mem::take(&mut self.caught_up) {
+            self.emit_summary(jid);
+        }
         self.emit(Event::CatchUp {
             account: self.row.jid.clone(),
             done,

@@ -414,7 +414,7 @@ impl Account {
         }
     }
 
-    async fn btbv(&self) -> bool {
+    pub(crate) async fn btbv(&self) -> bool {
         !matches!(
             self.store
                 .setting("omemo.blind_trust")
