@@ -4,6 +4,7 @@
 //! `service` (tokio actor: accounts, XMPP, OMEMO manager) → `store` (SQLite),
 //! `xmpp` (stanza helpers, TLS) and `omemo` (pure protocol core).
 
+pub mod backup;
 pub mod config;
 pub mod i18n;
 pub mod omemo;

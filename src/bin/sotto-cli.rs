@@ -65,6 +65,9 @@ enum Cmd {
     Trust { jid: String, fingerprint: String },
     /// Never encrypt for the device with this fingerprint.
     Distrust { jid: String, fingerprint: String },
+    /// Export or import the local history as one passphrase-encrypted file.
+    #[command(subcommand)]
+    Backup(BackupCmd),
     /// Stay online and print incoming events.
     Listen {
         #[command(flatten)]
@@ -99,6 +102,42 @@ enum AccountCmd {
     },
     /// Remove an account and its local data.
     Remove { jid: String },
+}
+
+#[derive(Subcommand)]
+enum BackupCmd {
+    /// Write accounts, contacts, conversations, messages and trust decisions
+    /// to FILE, encrypted with a passphrase (`age -d` opens it; see
+    /// docs/backup-format.md).
+    Export {
+        file: PathBuf,
+        /// Read the passphrase from the first line of standard input.
+        #[arg(long, required = true)]
+        passphrase_stdin: bool,
+        /// Also write this device's OMEMO identity and sessions. Risky: a
+        /// second device restored from it breaks both devices' sessions.
+        #[arg(long)]
+        include_identity: bool,
+        #[command(flatten)]
+        json: JsonFlag,
+    },
+    /// Merge the history in FILE into this profile (all of it or nothing).
+    Import {
+        file: PathBuf,
+        /// Read the passphrase from the first line of standard input.
+        #[arg(long, required = true)]
+        passphrase_stdin: bool,
+        /// Restore the OMEMO identity from FILE (refused when this profile
+        /// has its own). Only for moving a device whose old copy is gone.
+        #[arg(long)]
+        restore_identity: bool,
+        #[command(flatten)]
+        json: JsonFlag,
+    },
+    /// When the last backup was made.
+    Status(JsonFlag),
+    /// Remind after DAYS without a backup (0: never).
+    Reminder { days: u32 },
 }
 
 #[derive(Subcommand)]
@@ -277,6 +316,7 @@ async fn dispatch(s: &mut Session, cmd: Cmd) -> anyhow::Result<()> {
             println!("{verb} {jid}");
             Ok(())
         }
+        Cmd::Backup(b) => backup(s, b).await,
         Cmd::Listen { json, timeout } => listen(s, json.json, timeout).await,
         Cmd::Send { jid, text } => send(s, jid, text).await,
         Cmd::History { jid, json, limit } => {
@@ -659,4 +699,203 @@ fn describe(ev: &Event) -> String {
         ),
         other => format!("{other:?}"),
     }
+}
+
+async fn backup(s: &mut Session, cmd: BackupCmd) -> anyhow::Result<()> {
+    use sotto::service::{BackupProgress, CancelToken, IdentityOutcome};
+    let (file, json, export, flag) = match cmd {
+        BackupCmd::Status(JsonFlag { json }) => {
+            let st = s
+                .handle
+                .request(|reply| Command::BackupStatus { reply })
+                .await
+                .map_err(service_err)?;
+            if json {
+                println!("{}", serde_json::to_string(&st)?);
+            } else {
+                match st.last_export_at {
+                    Some(t) => println!("last backup: {}", format_ms(t)),
+                    None => println!("no backup made yet"),
+                }
+                match st.reminder_days {
+                    0 => println!("reminder: off"),
+                    d => println!(
+                        "reminder: after {d} days{}",
+                        if st.due { " (due)" } else { "" }
+                    ),
+                }
+            }
+            return Ok(());
+        }
+        BackupCmd::Reminder { days } => {
+            s.handle
+                .request(|reply| Command::SetBackupReminder { days, reply })
+                .await
+                .map_err(service_err)?;
+            println!(
+                "reminder: {}",
+                if days == 0 {
+                    "off".to_owned()
+                } else {
+                    format!("after {days} days")
+                }
+            );
+            return Ok(());
+        }
+        BackupCmd::Export {
+            file,
+            include_identity,
+            json,
+            ..
+        } => (file, json.json, true, include_identity),
+        BackupCmd::Import {
+            file,
+            restore_identity,
+            json,
+            ..
+        } => (file, json.json, false, restore_identity),
+    };
+    let passphrase = read_secret_line("passphrase")?;
+    if export && flag {
+        eprintln!(
+            "warning: this backup holds your OMEMO identity (secret keys). Anyone with the file and \
+             the passphrase can read new messages sent to this device, and restoring it on a second \
+             device while this one is in use breaks the encrypted sessions of both."
+        );
+    }
+    let (progress, mut updates) = tokio::sync::mpsc::unbounded_channel::<BackupProgress>();
+    let cancel = CancelToken::new();
+    let handle = s.handle.clone();
+    let (c, path) = (cancel.clone(), file.clone());
+    let mut request = tokio::spawn(async move {
+        if export {
+            handle
+                .request(|reply| Command::ExportBackup {
+                    path,
+                    passphrase,
+                    include_identity: flag,
+                    progress,
+                    cancel: c,
+                    reply,
+                })
+                .await
+                .map(Ok)
+        } else {
+            handle
+                .request(|reply| Command::ImportBackup {
+                    path,
+                    passphrase,
+                    restore_identity: flag,
+                    progress,
+                    cancel: c,
+                    reply,
+                })
+                .await
+                .map(Err)
+        }
+    });
+    let verb = if export { "exporting" } else { "importing" };
+    let mut shown = None;
+    let result = loop {
+        tokio::select! {
+            done = &mut request => break done.map_err(|e| anyhow!("internal error: {e}"))?,
+            Some(p) = updates.recv() => {
+                // A line per 5 %: readable in a terminal and in a log.
+                let step = (p.fraction() * 20.0).floor() as u32;
+                if shown != Some(step) {
+                    shown = Some(step);
+                    eprintln!("{verb}: {:3.0}% ({} of {} records)", p.fraction() * 100.0, p.done, p.total);
+                }
+            }
+            _ = tokio::signal::ctrl_c() => cancel.cancel(),
+        }
+    };
+    match result.map_err(service_err)? {
+        Ok(summary) => {
+            if json {
+                println!("{}", serde_json::to_string(&summary)?);
+            } else {
+                let c = &summary.counts;
+                println!(
+                    "Exported {} messages in {} conversations, {} contacts, {} devices and {} trust decisions of {} account(s) to {} ({} bytes){}",
+                    c.messages,
+                    c.conversations,
+                    c.contacts,
+                    c.devices,
+                    c.trust,
+                    c.accounts,
+                    summary.path,
+                    summary.bytes,
+                    if summary.includes_identity {
+                        ", with the OMEMO identity"
+                    } else {
+                        ""
+                    }
+                );
+            }
+        }
+        Err(summary) => {
+            if json {
+                println!("{}", serde_json::to_string(&summary)?);
+            } else {
+                let (a, p) = (&summary.added, &summary.present);
+                println!(
+                    "Imported a backup of {} (Sotto {}): {} messages added ({} already here), {} conversations, {} contacts, {} devices, {} trust decisions added, {} account(s) added",
+                    format_ms(summary.created_at),
+                    summary.app_version,
+                    a.messages,
+                    p.messages,
+                    a.conversations,
+                    a.contacts,
+                    a.devices,
+                    a.trust,
+                    a.accounts
+                );
+            }
+            match summary.identity {
+                IdentityOutcome::Restored => eprintln!(
+                    "warning: the OMEMO identity was restored. Do not use the device the backup came from any more: two devices with one identity break each other's sessions."
+                ),
+                IdentityOutcome::Skipped => eprintln!(
+                    "note: the file holds an OMEMO identity; it was not restored (this device keeps its own keys). Use --restore-identity only when the old device is gone."
+                ),
+                IdentityOutcome::NotInFile => {}
+            }
+        }
+    }
+    Ok(())
+}
+
+fn read_secret_line(what: &str) -> anyhow::Result<Zeroizing<String>> {
+    let mut line = Zeroizing::new(String::new());
+    std::io::stdin()
+        .lock()
+        .read_line(&mut line)
+        .with_context(|| format!("cannot read the {what} from standard input"))?;
+    let trimmed = Zeroizing::new(line.trim_end_matches(['\n', '\r']).to_owned());
+    if trimmed.is_empty() {
+        bail!("no {what} on standard input");
+    }
+    Ok(trimmed)
+}
+
+/// Unix milliseconds as UTC date and time, without a date crate.
+fn format_ms(ms: i64) -> String {
+    let secs = ms.div_euclid(1000);
+    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
+    // Howard Hinnant's civil-from-days.
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02} {:02}:{:02} UTC",
+        rem / 3600,
+        rem % 3600 / 60
+    )
 }

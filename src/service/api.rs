@@ -6,9 +6,13 @@
 use std::path::PathBuf;
 
 use serde::Serialize;
-use tokio::sync::oneshot;
+use tokio::sync::{mpsc, oneshot};
 use zeroize::Zeroizing;
 
+pub use crate::backup::{
+    BackupError, BackupProgress, BackupStatus, CancelToken, ExportSummary, IdentityOutcome,
+    ImportSummary,
+};
 use crate::i18n::{gettext, gettext_f};
 
 /// Where to connect, when SRV lookup is not wanted (tests, odd set-ups).
@@ -134,6 +138,34 @@ pub enum Command {
         limit: u32,
         reply: Reply<Vec<ChatMessage>>,
     },
+    /// Write the whole archive to a passphrase-encrypted backup file
+    /// (docs/backup-format.md), replacing FILE only when complete. Progress
+    /// goes to `progress`; `cancel` stops it and leaves no file behind.
+    ExportBackup {
+        path: PathBuf,
+        passphrase: Zeroizing<String>,
+        /// Also write the OMEMO identity and sessions (secret keys).
+        include_identity: bool,
+        progress: mpsc::UnboundedSender<BackupProgress>,
+        cancel: CancelToken,
+        reply: Reply<ExportSummary>,
+    },
+    /// Merge a backup file into the archive: all of it or, on any error or
+    /// cancel, nothing.
+    ImportBackup {
+        path: PathBuf,
+        passphrase: Zeroizing<String>,
+        /// Restore the OMEMO identity from the file; refused where an
+        /// account already has one.
+        restore_identity: bool,
+        progress: mpsc::UnboundedSender<BackupProgress>,
+        cancel: CancelToken,
+        reply: Reply<ImportSummary>,
+    },
+    /// When the last backup was made, and whether to remind the user.
+    BackupStatus { reply: Reply<BackupStatus> },
+    /// Remind after this many days without a backup (0: never).
+    SetBackupReminder { days: u32, reply: Reply<()> },
     /// Stop the service; the reply comes once everything is flushed.
     Shutdown { reply: oneshot::Sender<()> },
 }
@@ -309,6 +341,12 @@ pub enum Event {
         /// Messages processed so far.
         done: u64,
         finished: bool,
+    },
+    /// The devices of `jid` (a contact, or the account itself) or their
+    /// trust changed: ask for `Command::Devices` again.
+    DevicesChanged {
+        account: String,
+        jid: String,
     },
     /// A known device of a contact now shows another identity key: it is
     /// not encrypted to until the user decides (ARCHITECTURE.md "Trust").
@@ -498,6 +536,8 @@ pub enum ServiceError {
     CannotEncrypt(String),
     #[error("unknown device: {0}")]
     UnknownDevice(String),
+    #[error("backup: {0}")]
+    Backup(BackupError),
 }
 
 impl ServiceError {
@@ -534,6 +574,7 @@ impl ServiceError {
                 "No device with the fingerprint {fingerprint} is known for this contact.",
                 &[("fingerprint", d)],
             ),
+            ServiceError::Backup(e) => e.user_message(),
         }
     }
 }

@@ -364,6 +364,69 @@ impl Core {
                 .map_err(storage_err);
                 let _ = reply.send(result);
             }
+            Command::ExportBackup {
+                path,
+                passphrase,
+                include_identity,
+                progress,
+                cancel,
+                reply,
+            } => {
+                // Off the actor loop: a large archive takes a while, and the
+                // store's pool serves the running accounts meanwhile.
+                let store = self.store.clone();
+                let passphrase = crate::backup::SecretString::from(passphrase.as_str());
+                tokio::spawn(async move {
+                    let options = crate::backup::ExportOptions {
+                        include_identity,
+                        scrypt_log_n: None,
+                    };
+                    let report = move |p| {
+                        let _ = progress.send(p);
+                    };
+                    let result = crate::backup::export(
+                        &store, &path, passphrase, &options, &report, &cancel,
+                    )
+                    .await
+                    .map_err(ServiceError::Backup);
+                    let _ = reply.send(result);
+                });
+            }
+            Command::ImportBackup {
+                path,
+                passphrase,
+                restore_identity,
+                progress,
+                cancel,
+                reply,
+            } => {
+                let store = self.store.clone();
+                let passphrase = crate::backup::SecretString::from(passphrase.as_str());
+                tokio::spawn(async move {
+                    let options = crate::backup::ImportOptions { restore_identity };
+                    let report = move |p| {
+                        let _ = progress.send(p);
+                    };
+                    let result = crate::backup::import(
+                        &store, &path, passphrase, &options, &report, &cancel,
+                    )
+                    .await
+                    .map_err(ServiceError::Backup);
+                    let _ = reply.send(result);
+                });
+            }
+            Command::BackupStatus { reply } => {
+                let result = crate::backup::status(&self.store)
+                    .await
+                    .map_err(ServiceError::Backup);
+                let _ = reply.send(result);
+            }
+            Command::SetBackupReminder { days, reply } => {
+                let result = crate::backup::set_reminder_days(&self.store, days)
+                    .await
+                    .map_err(ServiceError::Backup);
+                let _ = reply.send(result);
+            }
             Command::Shutdown { .. } => {}
         }
     }

@@ -3,6 +3,7 @@
 //! [`Store`]; nothing else opens the database.
 
 mod accounts;
+pub mod backup;
 pub mod contacts;
 mod conversations;
 mod message_meta;
