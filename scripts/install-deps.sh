@@ -10,7 +10,7 @@ packages=(
   dbus dbus-x11 gnome-keyring
   # tests: server, display, validators, tools
   prosody lua-unbound openssl ca-certificates xvfb xauth
-  desktop-file-utils appstream python3-venv age
+  desktop-file-utils appstream python3-venv age zstd
   fonts-cantarell adwaita-icon-theme
 )
 missing=()
