@@ -298,7 +298,14 @@ impl Core {
                 trust,
                 reply,
             } => {
-                let _ = reply.send(self.set_trust(&account, &jid, &fingerprint, trust).await);
+                let result = self.set_trust(&account, &jid, &fingerprint, trust).await;
+                if let Ok(device) = &result {
+                    self.emit(Event::DevicesChanged {
+                        account: account.clone(),
+                        jid: device.jid.clone(),
+                    });
+                }
+                let _ = reply.send(result);
             }
             Command::SetEncryption {
                 account,
@@ -309,10 +316,20 @@ impl Core {
                 let result = match (self.account_id(&account).await, parse_jid(&jid)) {
                     (Ok(id), Ok(jid)) => {
                         let value = encryption.map(|on| if on { "omemo" } else { "none" });
-                        self.store
-                            .set_conversation_encryption(id, &jid.to_string(), value)
+                        let jid = jid.to_string();
+                        let set = self
+                            .store
+                            .set_conversation_encryption(id, &jid, value)
                             .await
-                            .map_err(storage_err)
+                            .map_err(storage_err);
+                        if set.is_ok()
+                            && let Ok(Some(c)) = self.store.conversation(id, &jid).await
+                        {
+                            self.emit(Event::ConversationUpdated {
+                                conversation: account::conversation_summary(&account, c),
+                            });
+                        }
+                        set
                     }
                     (Err(e), _) | (_, Err(e)) => Err(e),
                 };

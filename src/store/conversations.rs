@@ -23,10 +23,14 @@ pub struct ConversationRow {
 
 /// The latest message is found per conversation through messages_window
 /// (one index step each), never by scanning messages.
-const SELECT: &str = "SELECT c.id, c.account_id, c.jid, c.kind, c.name, c.last_activity, \
+/// A contact's roster name stands in when the conversation has none.
+const SELECT: &str = "SELECT c.id, c.account_id, c.jid, c.kind, \
+       COALESCE(c.name, NULLIF(ct.name, '')) AS name, c.last_activity, \
        c.unread, c.encryption, l.body AS last_body, l.direction AS last_direction, \
        l.encryption AS last_encryption, l.state AS last_state \
-     FROM conversations c LEFT JOIN messages l ON l.id = ( \
+     FROM conversations c \
+     LEFT JOIN contacts ct ON ct.account_id = c.account_id AND ct.jid = c.jid \
+     LEFT JOIN messages l ON l.id = ( \
        SELECT id FROM messages WHERE conversation_id = c.id \
        ORDER BY timestamp DESC, id DESC LIMIT 1)";
 
@@ -91,5 +95,44 @@ impl Store {
             return Err(StoreError::NotFound);
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::store::contacts::RosterItem;
+    use crate::store::tests::temp_store;
+
+    #[tokio::test]
+    async fn a_conversation_is_named_after_the_roster_item() {
+        let (_d, store) = temp_store().await;
+        let acc = store
+            .add_account("me@example.org", None, None)
+            .await
+            .unwrap();
+        store
+            .ensure_conversation(acc.id, "bob@x", "chat")
+            .await
+            .unwrap();
+        store
+            .ensure_conversation(acc.id, "stranger@x", "chat")
+            .await
+            .unwrap();
+        let item = RosterItem {
+            jid: "bob@x".into(),
+            name: Some("Bob Builder".into()),
+            subscription: "both".into(),
+            pending_out: false,
+            groups: vec![],
+        };
+        store.upsert_roster_item(acc.id, &item).await.unwrap();
+        let bob = store.conversation(acc.id, "bob@x").await.unwrap().unwrap();
+        assert_eq!(bob.name.as_deref(), Some("Bob Builder"));
+        let stranger = store
+            .conversation(acc.id, "stranger@x")
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(stranger.name, None);
     }
 }

@@ -344,6 +344,10 @@ impl PythonPeer {
     /// (the OMEMO device and sessions survive). Unconsumed events are dropped.
     pub fn restart(&mut self) {
         self.stop();
+        self.respawn();
+    }
+
+    fn respawn(&mut self) {
         let (child, stdin, events, stderr) = spawn(&self.launch);
         self.child = Some(child);
         self.stdin = Some(stdin);
@@ -385,13 +389,7 @@ impl PythonPeer {
         state.insert(format!("{own}active"), Value::Object(Default::default()));
         std::fs::write(path, serde_json::to_string(&state).expect("json"))
             .expect("write the bot's storage");
-        let (child, stdin, events, stderr) = spawn(&self.launch);
-        self.child = Some(child);
-        self.stdin = Some(stdin);
-        self.events = events;
-        self.stderr = stderr;
-        self.pending.clear();
-        self.wait_online();
+        self.respawn();
     }
 
     /// Bare JID.

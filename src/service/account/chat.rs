@@ -936,6 +936,12 @@ impl Account {
                 fingerprint: hex::encode(&key),
             });
         }
+        if decision.identity_changed || fresh_session {
+            self.emit(Event::DevicesChanged {
+                account: self.row.jid.clone(),
+                jid: sender.clone(),
+            });
+        }
         let sid = message.sender_device_id;
         if fresh_session || session.needs_heartbeat() {
             if self.catching_up {

@@ -294,8 +294,12 @@ impl Account {
             Ok::<_, crate::store::StoreError>(())
         }
         .await;
-        if let Err(e) = result {
-            tracing::warn!("storing a device list failed: {e}");
+        match result {
+            Ok(()) => self.emit(Event::DevicesChanged {
+                account: self.row.jid.clone(),
+                jid: jid.to_string(),
+            }),
+            Err(e) => tracing::warn!("storing a device list failed: {e}"),
         }
     }
 
@@ -403,6 +407,10 @@ impl Account {
                         jid: jid.to_owned(),
                         device_id,
                         fingerprint: hex::encode(key),
+                    });
+                    self.emit(Event::DevicesChanged {
+                        account: self.row.jid.clone(),
+                        jid: jid.to_owned(),
                     });
                 }
                 Trust::parse(decision.level.as_str())
