@@ -23,7 +23,7 @@ use std::time::{Duration, Instant};
 use adw::prelude::*;
 use gtk::{gio, glib, graphene};
 use sotto::service::{self, Command, ServerOverride, ServiceError, ServiceHandle, ServiceOptions};
-use sotto::service::{ChatMessage, Trust};
+use sotto::service::{ChatMessage, ChatState, Trust};
 use sotto::ui::session::model::{Conversation, MessageItem, MessageState, PAGE_SIZE, Timeline};
 use sotto::ui::session::view::chat::{EncryptionState, MessageRow};
 use sotto::ui::session::view::{ContactRow, DeviceList};
@@ -287,6 +287,85 @@ async fn scenario(ctx: &Ctx) -> TestResult {
     })
     .await?;
     screenshot(ctx, &window, "chat-sent").await?;
+    let answer = last_item(&timeline).ok_or("no answer in the timeline")?;
+    // Bob's client acknowledges it (XEP-0184): sent → delivered.
+    wait_for("Alice's answer to be delivered", || {
+        matches!(answer.state(), MessageState::Delivered | MessageState::Read)
+    })
+    .await
+    .map_err(|e| format!("{e}: state {:?}", answer.state()))?;
+
+    // Bob types: the header and the list say so, until he pauses.
+    set_chat_state(&bob, &bob_jid, &alice_jid, ChatState::Composing)?;
+    wait_for("Bob typing in the header", || {
+        bob_chat.typing()
+            && label_texts(&chat.header_bar())
+                .iter()
+                .any(|t| t == "typing…")
+    })
+    .await?;
+    ensure!(
+        label_texts(&sidebar).iter().any(|t| t == "typing…"),
+        "the conversation row does not say Bob is typing"
+    );
+    screenshot(ctx, &window, "chat-typing").await?;
+    set_chat_state(&bob, &bob_jid, &alice_jid, ChatState::Paused)?;
+    wait_for("Bob's typing to end", || !bob_chat.typing()).await?;
+    ensure!(
+        label_texts(&chat.header_bar()).contains(&bob_jid),
+        "the header does not show the address again"
+    );
+
+    // Up in the empty composer edits the last own message; sending
+    // corrects it at Bob's (XEP-0308).
+    ensure!(composer.text().is_empty(), "the composer is not empty");
+    composer.emit_by_name::<()>("edit-last", &[]);
+    ensure!(
+        composer.editing() == Some(answer.id()),
+        "Up did not pick Alice's last message: {:?}",
+        composer.editing()
+    );
+    ensure!(
+        composer.text() == "Looks good! See you at 5.",
+        "editing starts from {:?}",
+        composer.text()
+    );
+    screenshot(ctx, &window, "chat-editing").await?;
+    // Escape-equivalent: cancelling leaves the message as it was.
+    composer
+        .activate_action("composer.cancel-edit", None)
+        .map_err(|e| e.to_string())?;
+    ensure!(
+        !composer.is_editing() && composer.text().is_empty(),
+        "cancel left the composer editing or filled"
+    );
+    composer.emit_by_name::<()>("edit-last", &[]);
+    composer.set_text("Looks good! See you at 6.");
+    composer.send();
+    wait_for("the correction at Alice's", || {
+        answer
+            .with_message(|m| m.corrected && m.body.as_deref() == Some("Looks good! See you at 6."))
+            == Some(true)
+    })
+    .await?;
+    ensure!(
+        timeline.items().n_items() as usize == BACKLOG + 1,
+        "the correction added a row instead of replacing one"
+    );
+    wait_for("the correction at Bob's", || {
+        let history = peer_history(&bob, &bob_jid, &alice_jid);
+        history
+            .last()
+            .is_some_and(|m| m.corrected && m.body.as_deref() == Some("Looks good! See you at 6."))
+    })
+    .await?;
+    wait_for("the edited mark", || {
+        message_rows(&chat).iter().any(|r| {
+            r.item().is_some_and(|i| i.id() == answer.id())
+                && label_texts(r).iter().any(|t| t == "edited")
+        })
+    })
+    .await?;
 
     // Bob's devices: fingerprint and trust; distrust his device.
     chat.activate_action("chat.show-details", None)
@@ -463,6 +542,36 @@ async fn send(
     .await
     .map_err(|e| e.to_string())?
     .map_err(|e| format!("the peer cannot send: {e}"))
+}
+
+fn set_chat_state(peer: &ServiceHandle, from: &str, to: &str, state: ChatState) -> TestResult {
+    let (peer, account, jid) = (peer.clone(), from.to_owned(), to.to_owned());
+    peer.send(Command::SetChatState {
+        account,
+        jid,
+        state,
+    })
+    .map_err(|e| format!("the peer cannot send a chat state: {e}"))
+}
+
+/// The peer's view of a conversation (blocking on the peer's service: it
+/// runs on the tokio runtime, not on this thread).
+fn peer_history(peer: &ServiceHandle, account: &str, jid: &str) -> Vec<ChatMessage> {
+    let (peer, account, jid) = (peer.clone(), account.to_owned(), jid.to_owned());
+    let (tx, rx) = std::sync::mpsc::channel();
+    sotto::runtime::spawn(async move {
+        let history = peer
+            .request(|reply| Command::History {
+                account,
+                jid,
+                before: None,
+                limit: 5,
+                reply,
+            })
+            .await;
+        let _ = tx.send(history.unwrap_or_default());
+    });
+    rx.recv_timeout(Duration::from_secs(5)).unwrap_or_default()
 }
 
 /// Start another person's client (a second service), logged in.

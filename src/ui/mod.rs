@@ -12,7 +12,7 @@ mod format;
 pub mod login;
 pub mod preferences;
 pub mod session;
-mod settings;
+pub mod settings;
 mod window;
 
 use gtk::prelude::*;

@@ -2,6 +2,7 @@
 //! build.rs compiles the schema next to the build output.
 
 use gtk::gio;
+use gtk::prelude::*;
 
 const SCHEMA_ID: &str = "im.sotto.Sotto";
 
@@ -9,6 +10,29 @@ const SCHEMA_ID: &str = "im.sotto.Sotto";
 /// schema (data/, owned by the build) does not have it yet; until it does,
 /// the choice lasts for the session.
 pub const ENCRYPTED_PREVIEWS: &str = "encrypted-previews";
+
+/// Boolean key: tell contacts when the user is typing (XEP-0085).
+pub const SEND_TYPING_NOTIFICATIONS: &str = "send-typing-notifications";
+
+/// Boolean key: show the message text in notifications.
+pub const NOTIFICATION_PREVIEWS: &str = "notification-previews";
+
+/// A boolean key, or its schema default when there is no schema.
+fn boolean(key: &str, default: bool) -> bool {
+    thread_local! {
+        // One `GSettings` per thread: it caches and follows changes.
+        static SETTINGS: Option<gio::Settings> = settings();
+    }
+    SETTINGS.with(|s| s.as_ref().map_or(default, |s| s.boolean(key)))
+}
+
+pub fn send_typing_notifications() -> bool {
+    boolean(SEND_TYPING_NOTIFICATIONS, true)
+}
+
+pub fn notification_previews() -> bool {
+    boolean(NOTIFICATION_PREVIEWS, true)
+}
 
 /// The app's settings, or `None` (and a warning) when the schema is
 /// nowhere to be found: the window then simply does not remember its size.

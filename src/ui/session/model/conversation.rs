@@ -12,6 +12,10 @@ use crate::i18n::gettext;
 use crate::service::ConversationSummary;
 use crate::ui::format;
 
+/// How long "typing" shows without news from the contact. Clients send
+/// "paused" after a few seconds; this only catches one that went away.
+const TYPING_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+
 /// What the composer's lock says about the next message.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq, glib::Enum)]
 #[enum_type(name = "SottoEncryptionChoice")]
@@ -62,6 +66,11 @@ mod imp {
         /// to opened from the roster and still empty.
         #[property(get)]
         pub listed: Cell<bool>,
+        /// The contact is typing (XEP-0085 "composing").
+        #[property(get)]
+        pub typing: Cell<bool>,
+        /// Clears `typing` if the contact goes quiet without saying so.
+        pub typing_timeout: RefCell<Option<glib::SourceId>>,
         pub summary: RefCell<Option<ConversationSummary>>,
         pub show_encrypted_previews: Cell<bool>,
         pub timeline: RefCell<Option<Timeline>>,
@@ -151,6 +160,36 @@ impl Conversation {
     pub fn set_show_encrypted_previews(&self, show: bool) {
         if self.imp().show_encrypted_previews.replace(show) != show {
             self.refresh_preview();
+        }
+    }
+
+    /// The contact started or stopped typing. A client that vanishes
+    /// mid-sentence sends nothing more, so "typing" also ends on its own.
+    pub fn set_typing(&self, typing: bool) {
+        let imp = self.imp();
+        if let Some(source) = imp.typing_timeout.take() {
+            source.remove();
+        }
+        if typing {
+            let source = glib::timeout_add_local_once(
+                TYPING_TIMEOUT,
+                glib::clone!(
+                    #[weak(rename_to = conversation)]
+                    self,
+                    move || {
+                        conversation.imp().typing_timeout.take();
+                        conversation.set_typing_flag(false);
+                    }
+                ),
+            );
+            imp.typing_timeout.replace(Some(source));
+        }
+        self.set_typing_flag(typing);
+    }
+
+    fn set_typing_flag(&self, typing: bool) {
+        if self.imp().typing.replace(typing) != typing {
+            self.notify_typing();
         }
     }
 

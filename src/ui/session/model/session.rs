@@ -7,7 +7,9 @@ use gtk::subclass::prelude::*;
 use gtk::{gio, glib};
 
 use super::{AccountItem, ContactItem, Conversation, SubscriptionRequest};
-use crate::service::{ConnectionState, ConversationSummary, Event, PresenceInfo, Snapshot};
+use crate::service::{
+    ChatState, ConnectionState, ConversationSummary, Event, PresenceInfo, Snapshot,
+};
 
 mod imp {
     use std::cell::{Cell, RefCell};
@@ -69,6 +71,10 @@ mod imp {
                     glib::subclass::Signal::builder("contacts-reordered").build(),
                     // A conversation's last activity changed.
                     glib::subclass::Signal::builder("conversations-reordered").build(),
+                    // The devices of (account, jid) or their trust changed.
+                    glib::subclass::Signal::builder("devices-changed")
+                        .param_types([String::static_type(), String::static_type()])
+                        .build(),
                     // The service reported a problem not tied to a request.
                     glib::subclass::Signal::builder("error")
                         .param_types([String::static_type()])
@@ -285,6 +291,13 @@ impl Session {
                 self.emit_by_name::<()>("error", &[&message]);
             }
             Event::Message { message } => {
+                // Their message is what they were typing.
+                if message.direction == "in"
+                    && let Some(conversation) =
+                        self.find_conversation(&message.account, &message.conversation)
+                {
+                    conversation.set_typing(false);
+                }
                 let open = self
                     .find_conversation(&message.account, &message.conversation)
                     .and_then(|c| c.loaded_timeline());
@@ -293,8 +306,20 @@ impl Session {
                 }
             }
             Event::ConversationUpdated { conversation } => self.update_conversation(conversation),
-            // Typing notifications and catch-up progress get their UI later.
-            Event::CatchUp { .. } | Event::ChatState { .. } => {}
+            Event::ChatState {
+                account,
+                jid,
+                state,
+            } => {
+                if let Some(conversation) = self.find_conversation(account, jid) {
+                    conversation.set_typing(*state == ChatState::Composing);
+                }
+            }
+            Event::DevicesChanged { account, jid } => {
+                self.emit_by_name::<()>("devices-changed", &[account, jid]);
+            }
+            // Catch-up progress gets its UI later.
+            Event::CatchUp { .. } => {}
         }
     }
 
@@ -327,6 +352,22 @@ impl Session {
         self.connect_local("conversations-reordered", false, move |args| {
             if let Ok(session) = args[0].get::<Self>() {
                 f(&session);
+            }
+            None
+        })
+    }
+
+    pub fn connect_devices_changed<F: Fn(&Self, &str, &str) + 'static>(
+        &self,
+        f: F,
+    ) -> glib::SignalHandlerId {
+        self.connect_local("devices-changed", false, move |args| {
+            if let (Ok(session), Ok(account), Ok(jid)) = (
+                args[0].get::<Self>(),
+                args[1].get::<String>(),
+                args[2].get::<String>(),
+            ) {
+                f(&session, &account, &jid);
             }
             None
         })

@@ -7,7 +7,7 @@ use gtk::glib;
 use gtk::prelude::*;
 use gtk::subclass::prelude::*;
 
-use crate::i18n::ngettext_f;
+use crate::i18n::{gettext, ngettext_f};
 use crate::ui::components::Avatar;
 use crate::ui::session::model::Conversation;
 
@@ -107,9 +107,20 @@ impl ConversationRow {
         imp.avatar.set_seed(conversation.jid().as_str());
         imp.lock_icon.set_visible(conversation.encrypted());
         imp.time_label.set_text(&conversation.time_label());
-        let preview = conversation.preview();
+        // While the contact types, that is the news, not their last message.
+        let typing = conversation.typing();
+        let preview = if typing {
+            gettext("typing…")
+        } else {
+            conversation.preview()
+        };
         imp.preview_label.set_text(&preview);
         imp.preview_label.set_visible(!preview.is_empty());
+        if typing {
+            imp.preview_label.add_css_class("typing");
+        } else {
+            imp.preview_label.remove_css_class("typing");
+        }
         let unread = conversation.unread();
         imp.unread_badge.set_visible(unread > 0);
         imp.unread_badge.set_text(&if unread > 99 {

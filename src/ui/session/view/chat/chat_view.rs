@@ -8,14 +8,21 @@ use adw::subclass::prelude::*;
 use gtk::glib;
 
 use super::{Composer, EncryptionState, MessageRow};
-use crate::service::{Command, DeviceInfo, ServiceError};
+use crate::i18n::gettext;
+use crate::service::{ChatState, Command, DeviceInfo, ServiceError};
 use crate::ui::application::Application;
-use crate::ui::session::model::{Conversation, EncryptionChoice, MessageItem, Timeline};
+use crate::ui::session::model::{
+    Conversation, EncryptionChoice, MessageItem, MessageState, Timeline,
+};
+use crate::ui::settings;
 
 /// How close to the top (in pixels) scrolling asks for the older page.
 const LOAD_MARGIN: f64 = 600.0;
 /// How close to the bottom still counts as "at the latest message".
 const BOTTOM_MARGIN: f64 = 48.0;
+/// Idle time after which "composing" becomes "paused" (XEP-0085 §5.2
+/// suggests about this).
+const PAUSED_AFTER: std::time::Duration = std::time::Duration::from_secs(5);
 
 mod imp {
     use std::sync::OnceLock;
@@ -60,6 +67,10 @@ mod imp {
         pub stick_queued: Cell<bool>,
         pub settling: Cell<bool>,
         pub rows: RefCell<Vec<glib::WeakRef<MessageRow>>>,
+        /// The chat state last sent to the contact of the open chat.
+        pub chat_state: Cell<Option<ChatState>>,
+        /// Turns "composing" into "paused" when typing stops.
+        pub paused_timeout: RefCell<Option<glib::SourceId>>,
     }
 
     #[glib::object_subclass]
@@ -193,11 +204,14 @@ impl ChatView {
             return;
         }
         if let Some(old) = imp.conversation.take() {
+            // Leaving while typing: the contact should not see us typing on.
+            self.send_chat_state_to(&old, ChatState::Active, false);
             for handler in imp.conversation_handlers.take() {
                 old.disconnect(handler);
             }
             old.release_timeline();
         }
+        imp.chat_state.set(None);
         if let Some(timeline) = imp.timeline.take() {
             for handler in imp.timeline_handlers.take() {
                 timeline.disconnect(handler);
@@ -205,6 +219,7 @@ impl ChatView {
         }
         imp.devices.replace(None);
         imp.composer.set_error(None);
+        imp.composer.cancel_edit();
         imp.composer.set_text("");
         self.action_set_enabled("chat.show-details", conversation.is_some());
         let Some(conversation) = conversation else {
@@ -215,8 +230,15 @@ impl ChatView {
             return;
         };
         imp.window_title.set_title(&conversation.name());
-        imp.window_title.set_subtitle(&conversation.jid());
         let handlers = vec![
+            conversation.connect_notify_local(
+                Some("typing"),
+                glib::clone!(
+                    #[weak(rename_to = view)]
+                    self,
+                    move |conversation, _| view.update_subtitle(conversation)
+                ),
+            ),
             conversation.connect_notify_local(
                 Some("encryption"),
                 glib::clone!(
@@ -243,6 +265,7 @@ impl ChatView {
             ),
         ];
         imp.conversation_handlers.replace(handlers);
+        self.update_subtitle(&conversation);
         imp.conversation.replace(Some(conversation.clone()));
         self.set_timeline(conversation.timeline());
         imp.stack.set_visible_child_name("chat");
@@ -346,6 +369,26 @@ impl ChatView {
             #[weak(rename_to = view)]
             self,
             move |_, text| view.send(text.to_owned())
+        ));
+        composer.connect_correct(glib::clone!(
+            #[weak(rename_to = view)]
+            self,
+            move |_, id, text| view.correct(id, text.to_owned())
+        ));
+        composer.connect_edit_last(glib::clone!(
+            #[weak(rename_to = view)]
+            self,
+            move |composer| {
+                if let Some(item) = view.last_editable() {
+                    let body = item.with_message(|m| m.body.clone()).flatten();
+                    composer.start_edit(item.id(), body.as_deref().unwrap_or_default());
+                }
+            }
+        ));
+        composer.connect_typing(glib::clone!(
+            #[weak(rename_to = view)]
+            self,
+            move |_, has_text| view.on_typing(has_text)
         ));
         composer.connect_toggle_encryption(glib::clone!(
             #[weak(rename_to = view)]
@@ -493,6 +536,126 @@ impl ChatView {
         });
     }
 
+    /// The address, or that the contact is typing.
+    fn update_subtitle(&self, conversation: &Conversation) {
+        let subtitle = if conversation.typing() {
+            gettext("typing…")
+        } else {
+            conversation.jid()
+        };
+        self.imp().window_title.set_subtitle(&subtitle);
+    }
+
+    /// The newest own message that can still be corrected: sent (not
+    /// failed), with text.
+    pub fn last_editable(&self) -> Option<MessageItem> {
+        let items = self.timeline()?.items();
+        (0..items.n_items()).rev().find_map(|i| {
+            let item = items.item(i).and_downcast::<MessageItem>()?;
+            let editable = item.is_outgoing()
+                && item.state() != MessageState::Failed
+                && item.with_message(|m| m.body.is_some()) == Some(true);
+            editable.then_some(item)
+        })
+    }
+
+    /// Typing notifications (XEP-0085), unless the user turned them off.
+    fn on_typing(&self, has_text: bool) {
+        let imp = self.imp();
+        if let Some(source) = imp.paused_timeout.take() {
+            source.remove();
+        }
+        if !has_text {
+            self.send_chat_state(ChatState::Active);
+            return;
+        }
+        self.send_chat_state(ChatState::Composing);
+        let source = glib::timeout_add_local_once(
+            PAUSED_AFTER,
+            glib::clone!(
+                #[weak(rename_to = view)]
+                self,
+                move || {
+                    view.imp().paused_timeout.take();
+                    view.send_chat_state(ChatState::Paused);
+                }
+            ),
+        );
+        imp.paused_timeout.replace(Some(source));
+    }
+
+    fn send_chat_state(&self, state: ChatState) {
+        if let Some(conversation) = self.conversation() {
+            self.send_chat_state_to(&conversation, state, true);
+        }
+    }
+
+    /// Send `state` when it says something new. `Active` is only worth
+    /// sending after "composing" or "paused"; `start` allows a first state.
+    fn send_chat_state_to(&self, conversation: &Conversation, state: ChatState, start: bool) {
+        let imp = self.imp();
+        if let Some(source) = imp.paused_timeout.take()
+            && state != ChatState::Composing
+        {
+            source.remove();
+        }
+        let last = imp.chat_state.get();
+        let typing = matches!(last, Some(ChatState::Composing | ChatState::Paused));
+        let wanted = match state {
+            ChatState::Composing | ChatState::Paused => start && last != Some(state),
+            _ => typing,
+        };
+        if !wanted || !settings::send_typing_notifications() {
+            return;
+        }
+        let Some(service) = Application::instance().and_then(|a| a.service()) else {
+            return;
+        };
+        imp.chat_state.set(Some(state));
+        let _ = service.send(Command::SetChatState {
+            account: conversation.account(),
+            jid: conversation.jid(),
+            state,
+        });
+    }
+
+    /// Send the edited text of message `id` as a correction (XEP-0308).
+    fn correct(&self, id: i64, body: String) {
+        let (Some(conversation), Some(service)) = (
+            self.conversation(),
+            Application::instance().and_then(|a| a.service()),
+        ) else {
+            return;
+        };
+        self.send_chat_state(ChatState::Active);
+        self.imp().composer.set_error(None);
+        glib::spawn_future_local(glib::clone!(
+            #[weak(rename_to = view)]
+            self,
+            async move {
+                let result = service
+                    .request(|reply| Command::CorrectMessage {
+                        account: conversation.account(),
+                        id,
+                        body,
+                        reply,
+                    })
+                    .await;
+                match result {
+                    Ok(message) => {
+                        if let Some(timeline) = conversation.loaded_timeline() {
+                            timeline.apply(&message);
+                        }
+                    }
+                    Err(error) if view.conversation().as_ref() == Some(&conversation) => {
+                        view.imp().composer.set_error(Some(&error.user_message()));
+                    }
+                    Err(error) => view.toast(&error.user_message()),
+                }
+            }
+        ));
+    }
+
     fn send(&self, body: String) {
         let (Some(conversation), Some(service)) = (
             self.conversation(),
@@ -500,6 +663,7 @@ impl ChatView {
         ) else {
             return;
         };
+        self.send_chat_state(ChatState::Active);
         self.imp().composer.set_error(None);
         self.scroll_to_bottom();
         glib::spawn_future_local(glib::clone!(

@@ -1,8 +1,9 @@
 //! Where messages are written: a multi-line entry (Enter sends,
-//! Shift+Enter starts a new line), the encryption lock that says what will
-//! happen to the next message, and a banner when sending failed.
+//! Shift+Enter starts a new line, Up in an empty entry edits the last own
+//! message), the encryption lock that says what will happen to the next
+//! message, and a banner when sending failed.
 
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
 
 use gtk::prelude::*;
 use gtk::subclass::prelude::*;
@@ -45,7 +46,17 @@ mod imp {
         pub placeholder: TemplateChild<gtk::Label>,
         #[template_child]
         pub send_button: TemplateChild<gtk::Button>,
+        #[template_child]
+        pub editing_revealer: TemplateChild<gtk::Revealer>,
+        #[template_child]
+        pub editing_label: TemplateChild<gtk::Label>,
         pub encryption: Cell<EncryptionState>,
+        /// The message being corrected (XEP-0308), by its archive id.
+        pub editing: Cell<Option<i64>>,
+        /// The text before editing began, given back on cancel.
+        pub draft: RefCell<String>,
+        /// The buffer is being set by code, not typed into.
+        pub setting_text: Cell<bool>,
     }
 
     #[glib::object_subclass]
@@ -66,6 +77,9 @@ mod imp {
             klass.install_action("composer.dismiss-error", None, |composer, _, _| {
                 composer.set_error(None);
             });
+            klass.install_action("composer.cancel-edit", None, |composer, _, _| {
+                composer.cancel_edit();
+            });
         }
 
         fn instance_init(obj: &glib::subclass::InitializingObject<Self>) {
@@ -80,6 +94,16 @@ mod imp {
                 vec![
                     glib::subclass::Signal::builder("send")
                         .param_types([String::static_type()])
+                        .build(),
+                    // The edited text of message `id` (i64), to correct.
+                    glib::subclass::Signal::builder("correct")
+                        .param_types([i64::static_type(), String::static_type()])
+                        .build(),
+                    // Up in an empty entry: the view picks the message.
+                    glib::subclass::Signal::builder("edit-last").build(),
+                    // The user typed; the argument says whether text is left.
+                    glib::subclass::Signal::builder("typing")
+                        .param_types([bool::static_type()])
                         .build(),
                     glib::subclass::Signal::builder("toggle-encryption").build(),
                     glib::subclass::Signal::builder("show-devices").build(),
@@ -102,8 +126,19 @@ mod imp {
                     let newline = modifiers.intersects(
                         gdk::ModifierType::SHIFT_MASK | gdk::ModifierType::CONTROL_MASK,
                     );
+                    let plain = !modifiers.intersects(
+                        gdk::ModifierType::SHIFT_MASK
+                            | gdk::ModifierType::CONTROL_MASK
+                            | gdk::ModifierType::ALT_MASK,
+                    );
                     if enter && !newline {
                         obj.send();
+                        glib::Propagation::Stop
+                    } else if key == gdk::Key::Up && plain && obj.is_empty() && !obj.is_editing() {
+                        obj.emit_by_name::<()>("edit-last", &[]);
+                        glib::Propagation::Stop
+                    } else if key == gdk::Key::Escape && obj.is_editing() {
+                        obj.cancel_edit();
                         glib::Propagation::Stop
                     } else {
                         glib::Propagation::Proceed
@@ -114,7 +149,12 @@ mod imp {
             self.text_view.buffer().connect_changed(glib::clone!(
                 #[weak]
                 obj,
-                move |_| obj.update_send_state()
+                move |buffer| {
+                    obj.update_send_state();
+                    if !obj.imp().setting_text.get() {
+                        obj.emit_by_name::<()>("typing", &[&(buffer.char_count() > 0)]);
+                    }
+                }
             ));
             obj.set_encryption(EncryptionState::Encrypted, "");
             obj.update_send_state();
@@ -144,8 +184,61 @@ impl Composer {
             .to_string()
     }
 
+    /// Replace the text without it counting as typing.
     pub fn set_text(&self, text: &str) {
-        self.imp().text_view.buffer().set_text(text);
+        let imp = self.imp();
+        imp.setting_text.set(true);
+        imp.text_view.buffer().set_text(text);
+        imp.setting_text.set(false);
+    }
+
+    fn is_empty(&self) -> bool {
+        self.imp().text_view.buffer().char_count() == 0
+    }
+
+    /// The id of the message being corrected.
+    pub fn editing(&self) -> Option<i64> {
+        self.imp().editing.get()
+    }
+
+    pub fn is_editing(&self) -> bool {
+        self.editing().is_some()
+    }
+
+    /// Put message `id`'s text in the entry; sending corrects it.
+    pub fn start_edit(&self, id: i64, text: &str) {
+        let imp = self.imp();
+        if imp.editing.replace(Some(id)).is_none() {
+            imp.draft.replace(self.text());
+        }
+        imp.editing_label.set_text(text);
+        imp.editing_revealer.set_reveal_child(true);
+        self.set_text(text);
+        let buffer = imp.text_view.buffer();
+        buffer.place_cursor(&buffer.end_iter());
+        imp.text_view.grab_focus();
+        self.update_send_state();
+    }
+
+    /// Leave editing; what was written before comes back.
+    pub fn cancel_edit(&self) {
+        let imp = self.imp();
+        if imp.editing.take().is_none() {
+            return;
+        }
+        imp.editing_revealer.set_reveal_child(false);
+        let draft = imp.draft.take();
+        self.set_text(&draft);
+        self.update_send_state();
+    }
+
+    fn finish_edit(&self) {
+        let imp = self.imp();
+        imp.editing.set(None);
+        imp.editing_revealer.set_reveal_child(false);
+        let draft = imp.draft.take();
+        self.set_text(&draft);
+        self.update_send_state();
     }
 
     pub fn encryption(&self) -> EncryptionState {
@@ -231,6 +324,40 @@ impl Composer {
         })
     }
 
+    pub fn connect_correct<F: Fn(&Self, i64, &str) + 'static>(
+        &self,
+        f: F,
+    ) -> glib::SignalHandlerId {
+        self.connect_local("correct", false, move |args| {
+            if let (Ok(composer), Ok(id), Ok(text)) = (
+                args[0].get::<Self>(),
+                args[1].get::<i64>(),
+                args[2].get::<String>(),
+            ) {
+                f(&composer, id, &text);
+            }
+            None
+        })
+    }
+
+    pub fn connect_edit_last<F: Fn(&Self) + 'static>(&self, f: F) -> glib::SignalHandlerId {
+        self.connect_local("edit-last", false, move |args| {
+            if let Ok(composer) = args[0].get::<Self>() {
+                f(&composer);
+            }
+            None
+        })
+    }
+
+    pub fn connect_typing<F: Fn(&Self, bool) + 'static>(&self, f: F) -> glib::SignalHandlerId {
+        self.connect_local("typing", false, move |args| {
+            if let (Ok(composer), Ok(has_text)) = (args[0].get::<Self>(), args[1].get::<bool>()) {
+                f(&composer, has_text);
+            }
+            None
+        })
+    }
+
     pub fn connect_toggle_encryption<F: Fn(&Self) + 'static>(&self, f: F) -> glib::SignalHandlerId {
         self.connect_local("toggle-encryption", false, move |args| {
             if let Ok(composer) = args[0].get::<Self>() {
@@ -250,6 +377,7 @@ impl Composer {
     }
 
     /// Send what is written, if anything: the entry empties at once.
+    /// While editing, the text corrects the edited message instead.
     pub fn send(&self) {
         let text = self.text();
         let text = text.trim();
@@ -257,13 +385,19 @@ impl Composer {
             return;
         }
         let text = text.to_owned();
+        if let Some(id) = self.editing() {
+            self.finish_edit();
+            self.emit_by_name::<()>("correct", &[&id, &text]);
+            return;
+        }
         self.set_text("");
         self.emit_by_name::<()>("send", &[&text]);
     }
 
     fn update_send_state(&self) {
-        let empty = self.imp().text_view.buffer().char_count() == 0;
+        let empty = self.is_empty();
         self.imp().placeholder.set_visible(empty);
         self.action_set_enabled("composer.send", !empty);
+        self.action_set_enabled("composer.cancel-edit", self.is_editing());
     }
 }
