@@ -11,7 +11,7 @@ packages=(
   # tests: server, display, validators, tools
   prosody lua-unbound openssl ca-certificates xvfb xauth
   desktop-file-utils appstream python3-venv age zstd
-  fonts-cantarell adwaita-icon-theme
+  fonts-cantarell fonts-noto-color-emoji adwaita-icon-theme
 )
 missing=()
 for p in "${packages[@]}"; do

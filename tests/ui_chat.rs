@@ -430,7 +430,31 @@ async fn scenario(ctx: &Ctx) -> TestResult {
     })
     .await?;
     screenshot(ctx, &window, "chat-composer-error").await?;
-    devices.set_trust(&fingerprint, Trust::Verified);
+    // Trust changed outside the window (as `sotto-cli trust` would): the
+    // open device list follows the service's DevicesChanged.
+    let service = ctx.app.service().ok_or("the app has no service")?;
+    let (account, jid, print) = (alice_jid.clone(), bob_jid.clone(), fingerprint.clone());
+    sotto::runtime::spawn(async move {
+        service
+            .request(|reply| Command::SetTrust {
+                account,
+                jid,
+                fingerprint: print,
+                trust: Trust::Verified,
+                reply,
+            })
+            .await
+    })
+    .await
+    .map_err(|e| e.to_string())?
+    .map_err(|e| format!("cannot verify Bob's device: {e}"))?;
+    wait_for("the device list to show the verification", || {
+        devices
+            .devices()
+            .iter()
+            .any(|d| d.device_id == device.device_id && d.trust == Trust::Verified)
+    })
+    .await?;
     composer
         .activate_action("composer.dismiss-error", None)
         .map_err(|e| e.to_string())?;

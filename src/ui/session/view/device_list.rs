@@ -22,6 +22,8 @@ mod imp {
         pub owner: RefCell<Option<(String, String, String)>>,
         pub rows: RefCell<Vec<gtk::Widget>>,
         pub devices: RefCell<Vec<DeviceInfo>>,
+        pub devices_changed:
+            RefCell<Option<(crate::ui::session::model::Session, glib::SignalHandlerId)>>,
     }
 
     #[glib::object_subclass]
@@ -34,7 +36,29 @@ mod imp {
     impl ObjectImpl for DeviceList {
         fn constructed(&self) {
             self.parent_constructed();
-            self.obj().set_title(&gettext("Encryption"));
+            let obj = self.obj();
+            obj.set_title(&gettext("Encryption"));
+            // Trust set elsewhere (the CLI, another window), a new device
+            // or a changed key: what is shown must not go stale.
+            if let Some(app) = Application::instance() {
+                let session = app.session();
+                let handler = session.connect_devices_changed(glib::clone!(
+                    #[weak]
+                    obj,
+                    move |_, account, jid| {
+                        if obj.is_for(account, jid) {
+                            obj.refresh();
+                        }
+                    }
+                ));
+                self.devices_changed.replace(Some((session, handler)));
+            }
+        }
+
+        fn dispose(&self) {
+            if let Some((session, handler)) = self.devices_changed.take() {
+                session.disconnect(handler);
+            }
         }
     }
 
