@@ -325,7 +325,9 @@ mod tests {
         assert_eq!(PassphraseStrength::of("short"), TooShort);
         assert_eq!(PassphraseStrength::of("aaaaaaaaaaaa"), Weak);
         assert_eq!(PassphraseStrength::of("password"), Weak);
-        assert_eq!(PassphraseStrength::of("correct horse"), Fair);
+        // Two common words are guessable; three start to hold.
+        assert_eq!(PassphraseStrength::of("correct horse"), Weak);
+        assert_eq!(PassphraseStrength::of("correct horse battery"), Fair);
         assert_eq!(
             PassphraseStrength::of("correct horse battery staple"),
             Strong
