@@ -879,23 +879,21 @@ fn read_secret_line(what: &str) -> anyhow::Result<Zeroizing<String>> {
     Ok(trimmed)
 }
 
-/// Unix milliseconds as UTC date and time, without a date crate.
+/// Unix milliseconds as UTC date and time ("2026-11-27 23:13 UTC").
 fn format_ms(ms: i64) -> String {
-    let secs = ms.div_euclid(1000);
-    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
-    // Howard Hinnant's civil-from-days.
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!(
-        "{year:04}-{month:02}-{day:02} {:02}:{:02} UTC",
-        rem / 3600,
-        rem % 3600 / 60
-    )
+    let secs = u64::try_from(ms.div_euclid(1000)).unwrap_or(0);
+    // The XEP-0082 form is fixed-width: "YYYY-MM-DDTHH:MM:SSZ".
+    let stamp = sotto::omemo::format_timestamp(secs);
+    format!("{} {} UTC", &stamp[..10], &stamp[11..16])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::format_ms;
+
+    #[test]
+    fn times_are_shown_in_utc_to_the_minute() {
+        assert_eq!(format_ms(0), "1970-01-01 00:00 UTC");
+        assert_eq!(format_ms(1_795_734_780_999), "2026-11-26 23:13 UTC");
+    }
 }
