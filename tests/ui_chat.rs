@@ -13,34 +13,25 @@
 #[path = "support/mod.rs"]
 #[allow(unused_imports)]
 mod support;
+#[macro_use]
+mod ui_support;
 
 use std::cell::RefCell;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::rc::Rc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use adw::prelude::*;
-use gtk::{gio, glib, graphene};
-use sotto::service::{self, Command, ServerOverride, ServiceError, ServiceHandle, ServiceOptions};
+use gtk::{gio, glib};
 use sotto::service::{ChatMessage, ChatState, Trust};
+use sotto::service::{Command, ServiceError, ServiceHandle};
 use sotto::ui::session::model::{Conversation, MessageItem, MessageState, PAGE_SIZE, Timeline};
 use sotto::ui::session::view::chat::{EncryptionState, MessageRow};
 use sotto::ui::session::view::{ContactRow, DeviceList};
 use support::Prosody;
-use zeroize::Zeroizing;
+use ui_support::*;
 
-type TestResult = Result<(), String>;
-
-macro_rules! ensure {
-    ($cond:expr, $($msg:tt)+) => {
-        if !$cond {
-            return Err(format!($($msg)+));
-        }
-    };
-}
-
-const TIMEOUT: Duration = Duration::from_secs(30);
 /// More than one page, so opening the chat must not load them all.
 const BACKLOG: usize = PAGE_SIZE as usize + 20;
 
@@ -68,8 +59,7 @@ fn main() -> ExitCode {
     prosody.make_friends("alice", "Alice Liddell", "carol", "Carol Danvers");
 
     let data_dir = tempfile::tempdir().expect("temp data dir");
-    let shots = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("screenshots");
-    std::fs::create_dir_all(&shots).expect("screenshot dir");
+    let shots = screenshot_dir();
 
     sotto::ui::init();
     let app = sotto::ui::Application::new();
@@ -189,7 +179,7 @@ async fn scenario(ctx: &Ctx) -> TestResult {
         bob_chat.preview()
     );
     session.set_show_encrypted_previews(true);
-    screenshot(ctx, &window, "chat-list").await?;
+    screenshot(&ctx.shots, &window, "chat-list").await?;
 
     // Open it: only the latest page loads, the unread count goes.
     let position = position_of(&conversations, &bob_chat)?;
@@ -211,7 +201,7 @@ async fn scenario(ctx: &Ctx) -> TestResult {
         bodies(&timeline).last()
     );
     wait_for("bubbles on screen", || {
-        message_rows(&chat)
+        all_of::<MessageRow>(&chat)
             .iter()
             .any(|r| r.item().is_some_and(|i| body_of(&i) == last))
     })
@@ -221,7 +211,7 @@ async fn scenario(ctx: &Ctx) -> TestResult {
         chat.is_at_bottom()
     })
     .await?;
-    screenshot(ctx, &window, "chat-view").await?;
+    screenshot(&ctx.shots, &window, "chat-view").await?;
 
     // Scrolling up pages the rest in.
     let adjustment = find::<gtk::ScrolledWindow>(&chat, "scrolled")?.vadjustment();
@@ -286,7 +276,7 @@ async fn scenario(ctx: &Ctx) -> TestResult {
         bodies(&timeline).last().map(String::as_str) == Some("Looks good! See you at 5.")
     })
     .await?;
-    screenshot(ctx, &window, "chat-sent").await?;
+    screenshot(&ctx.shots, &window, "chat-sent").await?;
     let answer = last_item(&timeline).ok_or("no answer in the timeline")?;
     // Bob's client acknowledges it (XEP-0184): sent → delivered.
     wait_for("Alice's answer to be delivered", || {
@@ -308,7 +298,7 @@ async fn scenario(ctx: &Ctx) -> TestResult {
         label_texts(&sidebar).iter().any(|t| t == "typing…"),
         "the conversation row does not say Bob is typing"
     );
-    screenshot(ctx, &window, "chat-typing").await?;
+    screenshot(&ctx.shots, &window, "chat-typing").await?;
     set_chat_state(&bob, &bob_jid, &alice_jid, ChatState::Paused)?;
     wait_for("Bob's typing to end", || !bob_chat.typing()).await?;
     ensure!(
@@ -330,7 +320,7 @@ async fn scenario(ctx: &Ctx) -> TestResult {
         "editing starts from {:?}",
         composer.text()
     );
-    screenshot(ctx, &window, "chat-editing").await?;
+    screenshot(&ctx.shots, &window, "chat-editing").await?;
     // Escape-equivalent: cancelling leaves the message as it was.
     composer
         .activate_action("composer.cancel-edit", None)
@@ -360,7 +350,7 @@ async fn scenario(ctx: &Ctx) -> TestResult {
     })
     .await?;
     wait_for("the edited mark", || {
-        message_rows(&chat).iter().any(|r| {
+        all_of::<MessageRow>(&chat).iter().any(|r| {
             r.item().is_some_and(|i| i.id() == answer.id())
                 && label_texts(r).iter().any(|t| t == "edited")
         })
@@ -396,7 +386,7 @@ async fn scenario(ctx: &Ctx) -> TestResult {
             .any(|t| t.contains(&fingerprint[..8])),
         "the fingerprint is not shown"
     );
-    screenshot(ctx, &window, "chat-devices").await?;
+    screenshot(&ctx.shots, &window, "chat-devices").await?;
     devices.set_trust(&fingerprint, Trust::Distrusted);
     wait_for("Bob's device to be distrusted", || {
         devices
@@ -405,7 +395,7 @@ async fn scenario(ctx: &Ctx) -> TestResult {
             .any(|d| d.device_id == device.device_id && d.trust == Trust::Distrusted)
     })
     .await?;
-    screenshot(ctx, &window, "chat-devices-distrusted").await?;
+    screenshot(&ctx.shots, &window, "chat-devices-distrusted").await?;
     // Sending now fails loudly: nobody trusted to encrypt for.
     session_view
         .details()
@@ -429,7 +419,7 @@ async fn scenario(ctx: &Ctx) -> TestResult {
         last_item(&timeline).is_some_and(|i| i.state() == MessageState::Failed)
     })
     .await?;
-    screenshot(ctx, &window, "chat-composer-error").await?;
+    screenshot(&ctx.shots, &window, "chat-composer-error").await?;
     // Trust changed outside the window (as `sotto-cli trust` would): the
     // open device list follows the service's DevicesChanged.
     let service = ctx.app.service().ok_or("the app has no service")?;
@@ -482,7 +472,7 @@ async fn scenario(ctx: &Ctx) -> TestResult {
     .await
     .map_err(|e| format!("{e}: the lock says {:?}", composer.encryption()))?;
     let _ = find_type::<ContactRow>(&sidebar)?;
-    screenshot(ctx, &window, "chat-no-encryption").await?;
+    screenshot(&ctx.shots, &window, "chat-no-encryption").await?;
     composer
         .activate_action("composer.toggle-encryption", None)
         .ok();
@@ -506,14 +496,14 @@ async fn scenario(ctx: &Ctx) -> TestResult {
     wait_for("the narrow chat to load", || timeline.loaded()).await?;
     chat.activate_action("chat.jump-to-bottom", None)
         .map_err(|e| e.to_string())?;
-    screenshot(ctx, &window, "chat-narrow").await?;
+    screenshot(&ctx.shots, &window, "chat-narrow").await?;
     back.activate_action("chat.back", None)
         .map_err(|e| e.to_string())?;
     wait_for("the list in the narrow window", || {
         !session_view.shows_details()
     })
     .await?;
-    screenshot(ctx, &window, "chat-list-narrow").await?;
+    screenshot(&ctx.shots, &window, "chat-list-narrow").await?;
     resize(&window, 1100, 760).await?;
     drop(bob);
     Ok(())
@@ -600,54 +590,15 @@ fn peer_history(peer: &ServiceHandle, account: &str, jid: &str) -> Vec<ChatMessa
 
 /// Start another person's client (a second service), logged in.
 async fn add_peer(ctx: &Ctx, user: &str, password: &str) -> Result<ServiceHandle, String> {
-    let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
-    let options = ServiceOptions {
-        data_dir: dir.path().to_path_buf(),
-        connect: true,
-    };
-    let (handle, mut events) = sotto::runtime::spawn(service::start(options))
-        .await
-        .map_err(|e| e.to_string())?
-        .map_err(|e| format!("peer service: {e}"))?;
-    let (online_tx, online_rx) = tokio::sync::oneshot::channel();
-    sotto::runtime::spawn(async move {
-        let mut online_tx = Some(online_tx);
-        while let Some(event) = events.next().await {
-            if let service::Event::Connection {
-                state: service::ConnectionState::Online,
-                ..
-            } = event
-                && let Some(tx) = online_tx.take()
-            {
-                let _ = tx.send(());
-            }
-        }
-    });
-    let (address, ca_file, domain) = {
+    let server = {
         let p = ctx.prosody.borrow();
-        (
-            p.address(),
-            p.ca_file().to_path_buf(),
-            p.domain().to_owned(),
-        )
+        Server {
+            address: p.address(),
+            ca_file: p.ca_file().to_path_buf(),
+            domain: p.domain().to_owned(),
+        }
     };
-    handle
-        .request(|reply| Command::AddAccount {
-            jid: format!("{user}@{domain}"),
-            password: Zeroizing::new(password.to_owned()),
-            server: ServerOverride {
-                address: Some(address),
-                ca_file: Some(ca_file),
-            },
-            reply,
-        })
-        .await
-        .map_err(|e| format!("{user} cannot log in: {e}"))?;
-    sotto::runtime::spawn(async move { tokio::time::timeout(TIMEOUT, online_rx).await })
-        .await
-        .map_err(|e| e.to_string())?
-        .map_err(|_| format!("{user} did not come online"))?
-        .map_err(|_| format!("{user}'s service stopped"))?;
+    let (handle, dir) = start_peer(server, user, password).await?;
     ctx.peers.borrow_mut().push((handle.clone(), dir));
     Ok(handle)
 }
@@ -693,167 +644,4 @@ fn last_item(timeline: &Timeline) -> Option<MessageItem> {
     items
         .item(items.n_items().checked_sub(1)?)
         .and_downcast::<MessageItem>()
-}
-
-fn message_rows(root: &impl IsA<gtk::Widget>) -> Vec<MessageRow> {
-    let mut out = Vec::new();
-    let mut stack = vec![root.as_ref().clone()];
-    while let Some(widget) = stack.pop() {
-        if let Some(row) = widget.downcast_ref::<MessageRow>() {
-            out.push(row.clone());
-        }
-        let mut child = widget.first_child();
-        while let Some(c) = child {
-            stack.push(c.clone());
-            child = c.next_sibling();
-        }
-    }
-    out
-}
-
-/// Iterate the main loop until `cond` holds.
-async fn wait_for(what: &str, mut cond: impl FnMut() -> bool) -> TestResult {
-    let deadline = Instant::now() + TIMEOUT;
-    while !cond() {
-        if Instant::now() > deadline {
-            return Err(format!("timed out waiting for {what}"));
-        }
-        glib::timeout_future(Duration::from_millis(20)).await;
-    }
-    Ok(())
-}
-
-/// Resize as a person would. Without a window manager, X11 applies a new
-/// default size only when the window is mapped again.
-async fn resize(window: &sotto::ui::Window, width: i32, height: i32) -> TestResult {
-    window.set_visible(false);
-    window.set_default_size(width, height);
-    window.present();
-    let close = |have: i32, want: i32| (want - 24..=want).contains(&have);
-    wait_for("the window to take its new size", || {
-        close(window.width(), width) && close(window.height(), height)
-    })
-    .await
-}
-
-/// The widget with buildable id `id` (its template id) under `root`.
-fn find<W: IsA<gtk::Widget>>(root: &impl IsA<gtk::Widget>, id: &str) -> Result<W, String> {
-    fn walk(widget: &gtk::Widget, id: &str) -> Option<gtk::Widget> {
-        if widget.buildable_id().as_deref() == Some(id) {
-            return Some(widget.clone());
-        }
-        let mut child = widget.first_child();
-        while let Some(c) = child {
-            if let Some(found) = walk(&c, id) {
-                return Some(found);
-            }
-            child = c.next_sibling();
-        }
-        None
-    }
-    walk(root.as_ref(), id)
-        .ok_or_else(|| format!("no widget with id {id}"))?
-        .downcast::<W>()
-        .map_err(|w| format!("{id} is a {}", w.type_().name()))
-}
-
-fn find_type<W: IsA<gtk::Widget>>(root: &impl IsA<gtk::Widget>) -> Result<W, String> {
-    fn walk<W: IsA<gtk::Widget>>(widget: &gtk::Widget) -> Option<W> {
-        if let Some(w) = widget.downcast_ref::<W>() {
-            return Some(w.clone());
-        }
-        let mut child = widget.first_child();
-        while let Some(c) = child {
-            if let Some(found) = walk(&c) {
-                return Some(found);
-            }
-            child = c.next_sibling();
-        }
-        None
-    }
-    walk(root.as_ref()).ok_or_else(|| format!("no {}", std::any::type_name::<W>()))
-}
-
-fn label_texts(root: &impl IsA<gtk::Widget>) -> Vec<String> {
-    let mut out = Vec::new();
-    let mut stack = vec![root.as_ref().clone()];
-    while let Some(widget) = stack.pop() {
-        if let Some(label) = widget.downcast_ref::<gtk::Label>() {
-            out.push(label.text().to_string());
-        }
-        let mut child = widget.first_child();
-        while let Some(c) = child {
-            stack.push(c.clone());
-            child = c.next_sibling();
-        }
-    }
-    out
-}
-
-/// Whether every stack, revealer and leaflet under `root` has finished
-/// animating, so a screenshot shows the resting state.
-fn settled(root: &gtk::Widget) -> bool {
-    if let Some(stack) = root.downcast_ref::<gtk::Stack>()
-        && stack.is_transition_running()
-    {
-        return false;
-    }
-    if let Some(revealer) = root.downcast_ref::<gtk::Revealer>()
-        && revealer.is_child_revealed() != revealer.reveals_child()
-    {
-        return false;
-    }
-    if let Some(leaflet) = root.downcast_ref::<adw::Leaflet>()
-        && leaflet.is_child_transition_running()
-    {
-        return false;
-    }
-    let mut child = root.first_child();
-    while let Some(c) = child {
-        if c.is_visible() && !settled(&c) {
-            return false;
-        }
-        child = c.next_sibling();
-    }
-    true
-}
-
-/// Render `widget` as it is on screen into `<shots>/<name>.png`.
-async fn screenshot(ctx: &Ctx, widget: &impl IsA<gtk::Widget>, name: &str) -> TestResult {
-    let widget = widget.as_ref();
-    wait_for("animations to finish", || settled(widget)).await?;
-    // Let rows that just came in get measured and drawn.
-    glib::timeout_future(Duration::from_millis(150)).await;
-    let path = ctx.shots.join(format!("{name}.png"));
-    let paintable = gtk::WidgetPaintable::new(Some(widget));
-    let mut saved = false;
-    wait_for("a drawn frame", || {
-        let (width, height) = (widget.width(), widget.height());
-        if width <= 0 || height <= 0 {
-            return false;
-        }
-        let snapshot = gtk::Snapshot::new();
-        paintable.snapshot(&snapshot, f64::from(width), f64::from(height));
-        let Some(node) = snapshot.to_node() else {
-            return false;
-        };
-        let Some(native) = widget.native() else {
-            return false;
-        };
-        let Some(renderer) = native.renderer() else {
-            return false;
-        };
-        let bounds = graphene::Rect::new(0.0, 0.0, width as f32, height as f32);
-        let texture = renderer.render_texture(&node, Some(&bounds));
-        saved = texture.save_to_png(&path).is_ok();
-        saved
-    })
-    .await?;
-    ensure!(saved && is_png(&path), "could not save {}", path.display());
-    println!("screenshot: {}", path.display());
-    Ok(())
-}
-
-fn is_png(path: &Path) -> bool {
-    std::fs::read(path).is_ok_and(|b| b.len() > 1000 && b.starts_with(b"\x89PNG"))
 }

@@ -10,36 +10,23 @@
 #[path = "support/mod.rs"]
 #[allow(unused_imports)]
 mod support;
+#[macro_use]
+mod ui_support;
 
 use std::cell::RefCell;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::rc::Rc;
-use std::time::{Duration, Instant};
 
 use adw::prelude::*;
-use gtk::{gio, glib, graphene};
-use sotto::service::{
-    self, Command, ConnectionError, ServerOverride, ServiceError, ServiceHandle, ServiceOptions,
-};
+use gtk::{gio, glib};
+use sotto::service::{Command, ConnectionError, ServiceError, ServiceHandle};
 use sotto::ui::login::AccountSetup;
 use sotto::ui::preferences::PreferencesWindow;
 use sotto::ui::session::model::ContactItem;
 use sotto::ui::session::view::AddContactDialog;
 use support::Prosody;
-use zeroize::Zeroizing;
-
-type TestResult = Result<(), String>;
-
-macro_rules! ensure {
-    ($cond:expr, $($msg:tt)+) => {
-        if !$cond {
-            return Err(format!($($msg)+));
-        }
-    };
-}
-
-const TIMEOUT: Duration = Duration::from_secs(30);
+use ui_support::*;
 
 struct Ctx {
     app: sotto::ui::Application,
@@ -68,8 +55,7 @@ fn main() -> ExitCode {
     prosody.make_friends("alice", "Alice Liddell", "carol", "Carol Danvers");
 
     let data_dir = tempfile::tempdir().expect("temp data dir");
-    let shots = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("screenshots");
-    std::fs::create_dir_all(&shots).expect("screenshot dir");
+    let shots = screenshot_dir();
 
     sotto::ui::init();
     let app = sotto::ui::Application::new();
@@ -150,7 +136,7 @@ async fn scenario(ctx: &Ctx) -> TestResult {
         !setup_can_log_in(&setup),
         "Log In is enabled on an empty form"
     );
-    screenshot(ctx, &window, "first-run").await?;
+    screenshot(&ctx.shots, &window, "first-run").await?;
 
     // An address without "@" is caught inline, before anything is sent.
     address.set_text("alice");
@@ -224,7 +210,7 @@ async fn scenario(ctx: &Ctx) -> TestResult {
         stack.visible_child_name().as_deref() == Some("setup"),
         "left the setup page after a failed login"
     );
-    screenshot(ctx, &window, "first-run-wrong-password").await?;
+    screenshot(&ctx.shots, &window, "first-run-wrong-password").await?;
 
     // Bob is online with his own client, so his presence shows.
     let bob = add_peer(ctx, "bob", "builder").await?;
@@ -300,7 +286,7 @@ async fn scenario(ctx: &Ctx) -> TestResult {
             .is_some_and(|c| c.display_name() == "Bob Builder")
     })
     .await?;
-    screenshot(ctx, &window, "roster").await?;
+    screenshot(&ctx.shots, &window, "roster").await?;
 
     // Accept Dave: the request goes away.
     let request_row = find_type::<sotto::ui::session::view::SubscriptionRequestRow>(&sidebar)?;
@@ -312,7 +298,7 @@ async fn scenario(ctx: &Ctx) -> TestResult {
     // Wide: sidebar and details side by side.
     resize(&window, 1280, 800).await?;
     ensure!(!session_view.is_folded(), "folded at 1280 px");
-    screenshot(ctx, &window, "wide-1280").await?;
+    screenshot(&ctx.shots, &window, "wide-1280").await?;
 
     // Narrow: one pane at a time, the details with a back button.
     resize(&window, 360, 720).await?;
@@ -322,13 +308,13 @@ async fn scenario(ctx: &Ctx) -> TestResult {
     back.activate_action("details.back", None)
         .map_err(|e| e.to_string())?;
     wait_for("the roster pane", || !session_view.shows_details()).await?;
-    screenshot(ctx, &window, "narrow-360").await?;
+    screenshot(&ctx.shots, &window, "narrow-360").await?;
     sidebar.select(1);
     wait_for("Carol's details in the narrow window", || {
         session_view.shows_details()
     })
     .await?;
-    screenshot(ctx, &window, "narrow-360-details").await?;
+    screenshot(&ctx.shots, &window, "narrow-360-details").await?;
     back.activate_action("details.back", None)
         .map_err(|e| e.to_string())?;
     resize(&window, 1000, 700).await?;
@@ -346,7 +332,7 @@ async fn scenario(ctx: &Ctx) -> TestResult {
     ensure!(dialog_error.reveals_child(), "no inline error for “erin@”");
     dialog_address.set_text(&format!("erin@{domain}"));
     dialog_name.set_text("Erin Example");
-    screenshot(ctx, &dialog, "add-contact").await?;
+    screenshot(&ctx.shots, &dialog, "add-contact").await?;
     dialog
         .activate_action("add-contact.add", None)
         .map_err(|e| e.to_string())?;
@@ -375,7 +361,7 @@ async fn scenario(ctx: &Ctx) -> TestResult {
         .activate_action("details.remove-contact", None)
         .map_err(|e| e.to_string())?;
     let confirm = wait_toplevel::<adw::MessageDialog>().await?;
-    screenshot(ctx, &confirm, "remove-contact-confirm").await?;
+    screenshot(&ctx.shots, &confirm, "remove-contact-confirm").await?;
     confirm.response("remove");
     wait_for("Erin to leave the roster", || {
         !roster_names(&roster).contains(&"Erin Example".to_owned())
@@ -399,7 +385,7 @@ async fn scenario(ctx: &Ctx) -> TestResult {
     );
     let retry: gtk::Button = find(&banner, "retry_button")?;
     ensure!(retry.is_visible(), "no Retry button on the banner");
-    screenshot(ctx, &window, "connection-error-banner").await?;
+    screenshot(&ctx.shots, &window, "connection-error-banner").await?;
     ctx.prosody.borrow_mut().restart();
     banner
         .activate_action("banner.retry", None)
@@ -429,7 +415,7 @@ async fn scenario(ctx: &Ctx) -> TestResult {
         label_texts(&preferences).iter().any(|t| t == &alice_jid),
         "the preferences do not show {alice_jid}"
     );
-    screenshot(ctx, &preferences, "preferences").await?;
+    screenshot(&ctx.shots, &preferences, "preferences").await?;
     preferences.close();
     drop(bob);
     Ok(())
@@ -437,56 +423,15 @@ async fn scenario(ctx: &Ctx) -> TestResult {
 
 /// Start another person's client (a second service), logged in.
 async fn add_peer(ctx: &Ctx, user: &str, password: &str) -> Result<ServiceHandle, String> {
-    let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
-    let options = ServiceOptions {
-        data_dir: dir.path().to_path_buf(),
-        connect: true,
-    };
-    let (handle, mut events) = sotto::runtime::spawn(service::start(options))
-        .await
-        .map_err(|e| e.to_string())?
-        .map_err(|e| format!("peer service: {e}"))?;
-    // Tell when the peer is online; then keep draining so nothing piles up.
-    let (online_tx, online_rx) = tokio::sync::oneshot::channel();
-    sotto::runtime::spawn(async move {
-        let mut online_tx = Some(online_tx);
-        while let Some(event) = events.next().await {
-            if let service::Event::Connection {
-                state: service::ConnectionState::Online,
-                ..
-            } = event
-                && let Some(tx) = online_tx.take()
-            {
-                let _ = tx.send(());
-            }
-        }
-    });
-    let (address, ca_file, domain) = {
+    let server = {
         let p = ctx.prosody.borrow();
-        (
-            p.address(),
-            p.ca_file().to_path_buf(),
-            p.domain().to_owned(),
-        )
+        Server {
+            address: p.address(),
+            ca_file: p.ca_file().to_path_buf(),
+            domain: p.domain().to_owned(),
+        }
     };
-    handle
-        .request(|reply| Command::AddAccount {
-            jid: format!("{user}@{domain}"),
-            password: Zeroizing::new(password.to_owned()),
-            server: ServerOverride {
-                address: Some(address),
-                ca_file: Some(ca_file),
-            },
-            reply,
-        })
-        .await
-        .map_err(|e| format!("{user} cannot log in: {e}"))?;
-    // The timer lives on the tokio runtime, not on the GLib main loop.
-    sotto::runtime::spawn(async move { tokio::time::timeout(TIMEOUT, online_rx).await })
-        .await
-        .map_err(|e| e.to_string())?
-        .map_err(|_| format!("{user} did not come online"))?
-        .map_err(|_| format!("{user}'s service stopped"))?;
+    let (handle, dir) = start_peer(server, user, password).await?;
     ctx.peers.borrow_mut().push((handle.clone(), dir));
     Ok(handle)
 }
@@ -522,171 +467,4 @@ fn position(roster: &gio::ListModel, name: &str) -> Result<u32, String> {
         .position(|n| n == name)
         .map(|p| p as u32)
         .ok_or_else(|| format!("{name} is not in the roster"))
-}
-
-/// Iterate the main loop until `cond` holds.
-async fn wait_for(what: &str, mut cond: impl FnMut() -> bool) -> TestResult {
-    let deadline = Instant::now() + TIMEOUT;
-    while !cond() {
-        if Instant::now() > deadline {
-            return Err(format!("timed out waiting for {what}"));
-        }
-        glib::timeout_future(Duration::from_millis(20)).await;
-    }
-    Ok(())
-}
-
-async fn wait_toplevel<W: IsA<gtk::Window> + IsA<gtk::Widget>>() -> Result<W, String> {
-    let mut found = None;
-    wait_for(std::any::type_name::<W>(), || {
-        found = gtk::Window::list_toplevels()
-            .into_iter()
-            .filter_map(|w| w.downcast::<W>().ok())
-            .find(|w| WidgetExt::is_visible(w));
-        found.is_some()
-    })
-    .await?;
-    found.ok_or_else(|| "vanished".into())
-}
-
-/// Resize as a person would. Without a window manager, X11 applies a new
-/// default size only when the window is mapped again.
-async fn resize(window: &sotto::ui::Window, width: i32, height: i32) -> TestResult {
-    window.set_visible(false);
-    window.set_default_size(width, height);
-    window.present();
-    // The surface includes the client-side decoration's few pixels of
-    // border, so the widget ends up slightly smaller than asked for.
-    let close = |have: i32, want: i32| (want - 24..=want).contains(&have);
-    let result = wait_for("the window to take its new size", || {
-        close(window.width(), width) && close(window.height(), height)
-    })
-    .await;
-    result.map_err(|e| {
-        format!(
-            "{e}: asked {width}×{height}, have {}×{}",
-            window.width(),
-            window.height()
-        )
-    })
-}
-
-/// The widget with buildable id `id` (its template id) under `root`.
-fn find<W: IsA<gtk::Widget>>(root: &impl IsA<gtk::Widget>, id: &str) -> Result<W, String> {
-    fn walk(widget: &gtk::Widget, id: &str) -> Option<gtk::Widget> {
-        if widget.buildable_id().as_deref() == Some(id) {
-            return Some(widget.clone());
-        }
-        let mut child = widget.first_child();
-        while let Some(c) = child {
-            if let Some(found) = walk(&c, id) {
-                return Some(found);
-            }
-            child = c.next_sibling();
-        }
-        None
-    }
-    walk(root.as_ref(), id)
-        .ok_or_else(|| format!("no widget with id {id}"))?
-        .downcast::<W>()
-        .map_err(|w| format!("{id} is a {}", w.type_().name()))
-}
-
-fn find_type<W: IsA<gtk::Widget>>(root: &impl IsA<gtk::Widget>) -> Result<W, String> {
-    fn walk<W: IsA<gtk::Widget>>(widget: &gtk::Widget) -> Option<W> {
-        if let Some(w) = widget.downcast_ref::<W>() {
-            return Some(w.clone());
-        }
-        let mut child = widget.first_child();
-        while let Some(c) = child {
-            if let Some(found) = walk(&c) {
-                return Some(found);
-            }
-            child = c.next_sibling();
-        }
-        None
-    }
-    walk(root.as_ref()).ok_or_else(|| format!("no {}", std::any::type_name::<W>()))
-}
-
-fn label_texts(root: &impl IsA<gtk::Widget>) -> Vec<String> {
-    let mut out = Vec::new();
-    let mut stack = vec![root.as_ref().clone()];
-    while let Some(widget) = stack.pop() {
-        if let Some(label) = widget.downcast_ref::<gtk::Label>() {
-            out.push(label.text().to_string());
-        }
-        let mut child = widget.first_child();
-        while let Some(c) = child {
-            stack.push(c.clone());
-            child = c.next_sibling();
-        }
-    }
-    out
-}
-
-/// Whether every stack, revealer and leaflet under `root` has finished
-/// animating, so a screenshot shows the resting state.
-fn settled(root: &gtk::Widget) -> bool {
-    if let Some(stack) = root.downcast_ref::<gtk::Stack>()
-        && stack.is_transition_running()
-    {
-        return false;
-    }
-    if let Some(revealer) = root.downcast_ref::<gtk::Revealer>()
-        && revealer.is_child_revealed() != revealer.reveals_child()
-    {
-        return false;
-    }
-    if let Some(leaflet) = root.downcast_ref::<adw::Leaflet>()
-        && leaflet.is_child_transition_running()
-    {
-        return false;
-    }
-    let mut child = root.first_child();
-    while let Some(c) = child {
-        if c.is_visible() && !settled(&c) {
-            return false;
-        }
-        child = c.next_sibling();
-    }
-    true
-}
-
-/// Render `widget` as it is on screen into `<shots>/<name>.png`.
-async fn screenshot(ctx: &Ctx, widget: &impl IsA<gtk::Widget>, name: &str) -> TestResult {
-    let widget = widget.as_ref();
-    wait_for("animations to finish", || settled(widget)).await?;
-    let path = ctx.shots.join(format!("{name}.png"));
-    let paintable = gtk::WidgetPaintable::new(Some(widget));
-    let mut saved = false;
-    wait_for("a drawn frame", || {
-        let (width, height) = (widget.width(), widget.height());
-        if width <= 0 || height <= 0 {
-            return false;
-        }
-        let snapshot = gtk::Snapshot::new();
-        paintable.snapshot(&snapshot, f64::from(width), f64::from(height));
-        let Some(node) = snapshot.to_node() else {
-            return false;
-        };
-        let Some(native) = widget.native() else {
-            return false;
-        };
-        let Some(renderer) = native.renderer() else {
-            return false;
-        };
-        let bounds = graphene::Rect::new(0.0, 0.0, width as f32, height as f32);
-        let texture = renderer.render_texture(&node, Some(&bounds));
-        saved = texture.save_to_png(&path).is_ok();
-        saved
-    })
-    .await?;
-    ensure!(saved && is_png(&path), "could not save {}", path.display());
-    println!("screenshot: {}", path.display());
-    Ok(())
-}
-
-fn is_png(path: &Path) -> bool {
-    std::fs::read(path).is_ok_and(|b| b.len() > 1000 && b.starts_with(b"\x89PNG"))
 }

@@ -34,7 +34,8 @@ use crate::store::{Store, StoreError, now_ms};
 pub const MIN_PASSPHRASE_CHARS: usize = 8;
 
 /// Profile settings (the store's settings table).
-const LAST_EXPORT_KEY: &str = "backup.last_export_at";
+/// Store setting: when the last export finished (ms since the epoch).
+pub const LAST_EXPORT_KEY: &str = "backup.last_export_at";
 const REMINDER_KEY: &str = "backup.reminder_days";
 /// Remind after a month without a backup unless the user chose otherwise.
 pub const DEFAULT_REMINDER_DAYS: u32 = 30;

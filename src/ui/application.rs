@@ -154,9 +154,14 @@ impl Application {
             .activate(|app: &Self, _, _| app.show_about())
             .build();
         let preferences = gio::ActionEntry::builder("preferences")
-            .activate(|app: &Self, _, _| app.show_preferences())
+            .activate(|app: &Self, _, _| {
+                app.show_preferences();
+            })
             .build();
-        self.add_action_entries([quit, about, preferences]);
+        let backup = gio::ActionEntry::builder("backup")
+            .activate(|app: &Self, _, _| app.show_backup())
+            .build();
+        self.add_action_entries([quit, about, preferences, backup]);
         self.set_accels_for_action("app.quit", &["<Control>q"]);
         self.set_accels_for_action("app.preferences", &["<Control>comma"]);
         self.set_accels_for_action("win.add-contact", &["<Control>n"]);
@@ -182,13 +187,23 @@ impl Application {
         about.present();
     }
 
-    fn show_preferences(&self) {
+    fn show_preferences(&self) -> Option<PreferencesWindow> {
         let window = self.main_window();
         if !self.session().has_accounts() {
-            return;
+            return None;
         }
         let preferences = PreferencesWindow::new(&window, &self.session());
         preferences.present();
+        Some(preferences)
+    }
+
+    /// Preferences open at the Backup page (the backup reminder's button).
+    fn show_backup(&self) {
+        if let Some(preferences) = self.show_preferences()
+            && let Some(page) = preferences.backup_page()
+        {
+            preferences.set_visible_page(page.widget());
+        }
     }
 
     fn data_dir(&self) -> PathBuf {
@@ -233,6 +248,14 @@ impl Application {
             }
         }
         self.main_window().show_session();
+        if let Ok(status) = handle
+            .request(|reply| Command::BackupStatus { reply })
+            .await
+            && status.due
+        {
+            self.main_window()
+                .show_backup_reminder(status.last_export_at);
+        }
         glib::spawn_future_local(glib::clone!(
             #[weak(rename_to = app)]
             self,

@@ -6,7 +6,7 @@ use adw::subclass::prelude::*;
 use gtk::{gio, glib};
 
 use crate::config;
-use crate::i18n::{gettext, gettext_f};
+use crate::i18n::{gettext, gettext_f, ngettext_f};
 use crate::service::StartError;
 use crate::ui::application::Application;
 use crate::ui::login::AccountSetup;
@@ -30,6 +30,7 @@ mod imp {
         #[template_child]
         pub session_view: TemplateChild<SessionView>,
         pub settings: Option<gio::Settings>,
+        pub backup_reminder: std::cell::RefCell<Option<adw::Toast>>,
     }
 
     #[glib::object_subclass]
@@ -186,6 +187,54 @@ impl Window {
         self.imp()
             .toast_overlay
             .add_toast(adw::Toast::new(&glib::markup_escape_text(message)));
+    }
+
+    /// The reminder that no backup was made for a long time (the Backup
+    /// page's setting); it stays until dismissed or a backup is made.
+    pub fn show_backup_reminder(&self, last_export_at: Option<i64>) {
+        let title = match last_export_at {
+            Some(at) => {
+                let days = (crate::store::now_ms() - at).max(0) / 86_400_000;
+                ngettext_f(
+                    "No backup of your history for {n} day",
+                    "No backup of your history for {n} days",
+                    u32::try_from(days).unwrap_or(u32::MAX),
+                    &[],
+                )
+            }
+            None => gettext("Your history has never been backed up"),
+        };
+        let toast = adw::Toast::builder()
+            .title(glib::markup_escape_text(&title))
+            .button_label(gettext("_Back Up…"))
+            .action_name("app.backup")
+            .priority(adw::ToastPriority::High)
+            .timeout(0)
+            .build();
+        toast.connect_dismissed(glib::clone!(
+            #[weak(rename_to = window)]
+            self,
+            move |toast| {
+                let mut current = window.imp().backup_reminder.borrow_mut();
+                if current.as_ref() == Some(toast) {
+                    current.take();
+                }
+            }
+        ));
+        self.dismiss_backup_reminder();
+        self.imp().backup_reminder.replace(Some(toast.clone()));
+        self.imp().toast_overlay.add_toast(toast);
+    }
+
+    pub fn dismiss_backup_reminder(&self) {
+        let toast = self.imp().backup_reminder.take();
+        if let Some(toast) = toast {
+            toast.dismiss();
+        }
+    }
+
+    pub fn has_backup_reminder(&self) -> bool {
+        self.imp().backup_reminder.borrow().is_some()
     }
 
     pub fn account_setup(&self) -> AccountSetup {

@@ -1,5 +1,5 @@
-//! Preferences: for now the account, with a way to remove it. Settings
-//! appear here only once they do something.
+//! Preferences: the account, with a way to remove it, privacy, and the
+//! Backup page. Settings appear here only once they do something.
 
 use std::cell::RefCell;
 
@@ -10,6 +10,7 @@ use gtk::glib;
 use crate::i18n::{gettext, gettext_f};
 use crate::service::{Command, ConnectionState};
 use crate::ui::application::Application;
+use crate::ui::preferences::BackupPage;
 use crate::ui::session::model::{AccountItem, Session};
 
 mod imp {
@@ -22,6 +23,7 @@ mod imp {
         pub account_page: TemplateChild<adw::PreferencesPage>,
         pub groups: RefCell<Vec<adw::PreferencesGroup>>,
         pub session: RefCell<Option<Session>>,
+        pub backup: RefCell<Option<BackupPage>>,
     }
 
     #[glib::object_subclass]
@@ -59,6 +61,9 @@ impl PreferencesWindow {
             .property("transient-for", parent)
             .build();
         window.imp().session.replace(Some(session.clone()));
+        let backup = BackupPage::new();
+        window.add(backup.widget());
+        window.imp().backup.replace(Some(backup));
         session.accounts().connect_items_changed(glib::clone!(
             #[weak]
             window,
@@ -72,6 +77,11 @@ impl PreferencesWindow {
         ));
         window.rebuild();
         window
+    }
+
+    /// The Backup page, to show it (the backup reminder) or to drive it.
+    pub fn backup_page(&self) -> Option<BackupPage> {
+        self.imp().backup.borrow().clone()
     }
 
     fn rebuild(&self) {

@@ -1,0 +1,278 @@
+//! What the GUI scenarios (ui_*.rs, run under Xvfb) share: waiting on the
+//! main loop, finding widgets, screenshots, and peers on the test server.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use adw::prelude::*;
+use gtk::{glib, graphene};
+use sotto::service::{self, Command, ServerOverride, ServiceHandle, ServiceOptions};
+use zeroize::Zeroizing;
+
+pub type TestResult = Result<(), String>;
+
+/// `assert!` for scenarios that report failures instead of panicking
+/// inside a GLib callback.
+macro_rules! ensure {
+    ($cond:expr, $($msg:tt)+) => {
+        if !$cond {
+            return Err(format!($($msg)+));
+        }
+    };
+}
+
+pub const TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Iterate the main loop until `cond` holds.
+pub async fn wait_for(what: &str, cond: impl FnMut() -> bool) -> TestResult {
+    wait_for_at_most(TIMEOUT, what, cond).await
+}
+
+pub async fn wait_for_at_most(
+    timeout: Duration,
+    what: &str,
+    mut cond: impl FnMut() -> bool,
+) -> TestResult {
+    let deadline = Instant::now() + timeout;
+    while !cond() {
+        if Instant::now() > deadline {
+            return Err(format!("timed out waiting for {what}"));
+        }
+        glib::timeout_future(Duration::from_millis(20)).await;
+    }
+    Ok(())
+}
+
+/// The first visible toplevel window of type `W`, once there is one.
+pub async fn wait_toplevel<W: IsA<gtk::Window> + IsA<gtk::Widget>>() -> Result<W, String> {
+    let mut found = None;
+    wait_for(std::any::type_name::<W>(), || {
+        found = gtk::Window::list_toplevels()
+            .into_iter()
+            .filter_map(|w| w.downcast::<W>().ok())
+            .find(|w| WidgetExt::is_visible(w));
+        found.is_some()
+    })
+    .await?;
+    found.ok_or_else(|| "vanished".into())
+}
+
+/// Resize as a person would. Without a window manager, X11 applies a new
+/// default size only when the window is mapped again.
+pub async fn resize(window: &sotto::ui::Window, width: i32, height: i32) -> TestResult {
+    window.set_visible(false);
+    window.set_default_size(width, height);
+    window.present();
+    // The surface includes the client-side decoration's few pixels of
+    // border, so the widget ends up slightly smaller than asked for.
+    let close = |have: i32, want: i32| (want - 24..=want).contains(&have);
+    let result = wait_for("the window to take its new size", || {
+        close(window.width(), width) && close(window.height(), height)
+    })
+    .await;
+    result.map_err(|e| {
+        format!(
+            "{e}: asked {width}×{height}, have {}×{}",
+            window.width(),
+            window.height()
+        )
+    })
+}
+
+fn first(root: &gtk::Widget, matches: &dyn Fn(&gtk::Widget) -> bool) -> Option<gtk::Widget> {
+    if matches(root) {
+        return Some(root.clone());
+    }
+    let mut child = root.first_child();
+    while let Some(c) = child {
+        if let Some(found) = first(&c, matches) {
+            return Some(found);
+        }
+        child = c.next_sibling();
+    }
+    None
+}
+
+/// The widget with buildable id `id` (its template id) under `root`.
+pub fn find<W: IsA<gtk::Widget>>(root: &impl IsA<gtk::Widget>, id: &str) -> Result<W, String> {
+    first(root.as_ref(), &|w| w.buildable_id().as_deref() == Some(id))
+        .ok_or_else(|| format!("no widget with id {id}"))?
+        .downcast::<W>()
+        .map_err(|w| format!("{id} is a {}", w.type_().name()))
+}
+
+/// The widget named `name` (`gtk::Widget::widget_name`) under `root`.
+pub fn named<W: IsA<gtk::Widget>>(root: &impl IsA<gtk::Widget>, name: &str) -> Result<W, String> {
+    first(root.as_ref(), &|w| w.widget_name() == name)
+        .ok_or_else(|| format!("no widget named {name}"))?
+        .downcast::<W>()
+        .map_err(|w| format!("{name} is a {}", w.type_().name()))
+}
+
+/// The first widget of type `W` under `root`.
+pub fn find_type<W: IsA<gtk::Widget>>(root: &impl IsA<gtk::Widget>) -> Result<W, String> {
+    first(root.as_ref(), &|w| w.is::<W>())
+        .and_then(|w| w.downcast::<W>().ok())
+        .ok_or_else(|| format!("no {}", std::any::type_name::<W>()))
+}
+
+/// Every widget of type `W` under `root`.
+pub fn all_of<W: IsA<gtk::Widget>>(root: &impl IsA<gtk::Widget>) -> Vec<W> {
+    let mut out = Vec::new();
+    let mut stack = vec![root.as_ref().clone()];
+    while let Some(widget) = stack.pop() {
+        if let Some(w) = widget.downcast_ref::<W>() {
+            out.push(w.clone());
+        }
+        let mut child = widget.first_child();
+        while let Some(c) = child {
+            stack.push(c.clone());
+            child = c.next_sibling();
+        }
+    }
+    out
+}
+
+/// The text of every label under `root`.
+pub fn label_texts(root: &impl IsA<gtk::Widget>) -> Vec<String> {
+    all_of::<gtk::Label>(root)
+        .iter()
+        .map(|l| l.text().to_string())
+        .collect()
+}
+
+/// Whether every stack, revealer and leaflet under `root` has finished
+/// animating, so a screenshot shows the resting state.
+pub fn settled(root: &gtk::Widget) -> bool {
+    if let Some(stack) = root.downcast_ref::<gtk::Stack>()
+        && stack.is_transition_running()
+    {
+        return false;
+    }
+    if let Some(revealer) = root.downcast_ref::<gtk::Revealer>()
+        && revealer.is_child_revealed() != revealer.reveals_child()
+    {
+        return false;
+    }
+    if let Some(leaflet) = root.downcast_ref::<adw::Leaflet>()
+        && leaflet.is_child_transition_running()
+    {
+        return false;
+    }
+    let mut child = root.first_child();
+    while let Some(c) = child {
+        if c.is_visible() && !settled(&c) {
+            return false;
+        }
+        child = c.next_sibling();
+    }
+    true
+}
+
+/// Where screenshots go (the ones the README shows are copied from here
+/// to data/screenshots by hand, so a test run leaves the tree clean).
+pub fn screenshot_dir() -> PathBuf {
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("screenshots");
+    std::fs::create_dir_all(&dir).expect("screenshot dir");
+    dir
+}
+
+/// Render `widget` as it is on screen into `<dir>/<name>.png`.
+pub async fn screenshot(dir: &Path, widget: &impl IsA<gtk::Widget>, name: &str) -> TestResult {
+    let widget = widget.as_ref();
+    wait_for("animations to finish", || settled(widget)).await?;
+    // Let rows that just came in get measured and drawn.
+    glib::timeout_future(Duration::from_millis(150)).await;
+    let path = dir.join(format!("{name}.png"));
+    let paintable = gtk::WidgetPaintable::new(Some(widget));
+    let mut saved = false;
+    wait_for("a drawn frame", || {
+        let (width, height) = (widget.width(), widget.height());
+        if width <= 0 || height <= 0 {
+            return false;
+        }
+        let snapshot = gtk::Snapshot::new();
+        paintable.snapshot(&snapshot, f64::from(width), f64::from(height));
+        let Some(node) = snapshot.to_node() else {
+            return false;
+        };
+        let Some(native) = widget.native() else {
+            return false;
+        };
+        let Some(renderer) = native.renderer() else {
+            return false;
+        };
+        let bounds = graphene::Rect::new(0.0, 0.0, width as f32, height as f32);
+        let texture = renderer.render_texture(&node, Some(&bounds));
+        saved = texture.save_to_png(&path).is_ok();
+        saved
+    })
+    .await?;
+    ensure!(saved && is_png(&path), "could not save {}", path.display());
+    println!("screenshot: {}", path.display());
+    Ok(())
+}
+
+fn is_png(path: &Path) -> bool {
+    std::fs::read(path).is_ok_and(|b| b.len() > 1000 && b.starts_with(b"\x89PNG"))
+}
+
+/// Where a peer's service logs in: the test server's address, CA and domain.
+pub struct Server {
+    pub address: String,
+    pub ca_file: PathBuf,
+    pub domain: String,
+}
+
+/// Another person's client: a service of its own on a fresh profile,
+/// logged in as `user` and online. Keep the directory alive with it.
+pub async fn start_peer(
+    server: Server,
+    user: &str,
+    password: &str,
+) -> Result<(ServiceHandle, tempfile::TempDir), String> {
+    let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
+    let options = ServiceOptions {
+        data_dir: dir.path().to_path_buf(),
+        connect: true,
+    };
+    let (handle, mut events) = sotto::runtime::spawn(service::start(options))
+        .await
+        .map_err(|e| e.to_string())?
+        .map_err(|e| format!("peer service: {e}"))?;
+    // Tell when the peer is online; then keep draining so nothing piles up.
+    let (online_tx, online_rx) = tokio::sync::oneshot::channel();
+    sotto::runtime::spawn(async move {
+        let mut online_tx = Some(online_tx);
+        while let Some(event) = events.next().await {
+            if let service::Event::Connection {
+                state: service::ConnectionState::Online,
+                ..
+            } = event
+                && let Some(tx) = online_tx.take()
+            {
+                let _ = tx.send(());
+            }
+        }
+    });
+    handle
+        .request(|reply| Command::AddAccount {
+            jid: format!("{user}@{}", server.domain),
+            password: Zeroizing::new(password.to_owned()),
+            server: ServerOverride {
+                address: Some(server.address),
+                ca_file: Some(server.ca_file),
+            },
+            reply,
+        })
+        .await
+        .map_err(|e| format!("{user} cannot log in: {e}"))?;
+    // The timer lives on the tokio runtime, not on the GLib main loop.
+    sotto::runtime::spawn(async move { tokio::time::timeout(TIMEOUT, online_rx).await })
+        .await
+        .map_err(|e| e.to_string())?
+        .map_err(|_| format!("{user} did not come online"))?
+        .map_err(|_| format!("{user}'s service stopped"))?;
+    Ok((handle, dir))
+}
