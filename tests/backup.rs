@@ -20,8 +20,8 @@ use std::time::Instant;
 
 use sha2::{Digest, Sha256};
 use sotto::backup::{
-    self, BackupError, BackupProgress, CancelToken, ExportOptions, IdentityOutcome, ImportOptions,
-    SecretString,
+    self, BackupError, BackupProgress, BackupStage, CancelToken, ExportOptions, IdentityOutcome,
+    ImportOptions, SecretString,
 };
 use sotto::omemo::{Namespace, OwnDevice};
 use sotto::store::{
@@ -629,8 +629,10 @@ async fn cancelling_an_export_leaves_no_file() {
     );
 }
 
-#[tokio::test]
-async fn cancelling_an_import_imports_nothing() {
+/// A source of 10 × 500 messages exported, and a target with its own 10
+/// messages in one conversation; returns (dir, file, target db path, the
+/// number of messages in the file).
+async fn import_fixture() -> (tempfile::TempDir, PathBuf, PathBuf, i64) {
     let dir = tempfile::tempdir().unwrap();
     let source = open(&dir.path().join("a.db")).await;
     fill(
@@ -644,6 +646,8 @@ async fn cancelling_an_import_imports_nothing() {
     .await;
     let file = dir.path().join("b.age");
     export_to(&source, &file).await;
+    let in_file = count(&source, "messages").await;
+    shut(source).await;
     let db = dir.path().join("b.db");
     let target = open(&db).await;
     fill(
@@ -656,18 +660,20 @@ async fn cancelling_an_import_imports_nothing() {
     )
     .await;
     shut(target).await;
-    let pristine = disk_hash(&db);
-    let target = open(&db).await;
+    (dir, file, db, in_file)
+}
+
+async fn import_cancelled_at(target: &Store, file: &Path, stage: BackupStage) {
     let cancel = CancelToken::new();
     let c = cancel.clone();
     let stop = move |p: BackupProgress| {
-        if p.done >= 3000 {
+        if p.stage == stage && p.done >= 3000 {
             c.cancel();
         }
     };
     let err = backup::import(
-        &target,
-        &file,
+        target,
+        file,
         pass(),
         &ImportOptions::default(),
         &stop,
@@ -676,9 +682,141 @@ async fn cancelling_an_import_imports_nothing() {
     .await
     .unwrap_err();
     assert_eq!(err, BackupError::Cancelled);
-    assert_eq!(count(&target, "messages").await, 10);
+}
+
+#[tokio::test]
+async fn cancelling_an_import_imports_nothing() {
+    let (_dir, file, db, in_file) = import_fixture().await;
+    let pristine = disk_hash(&db);
+
+    // While the file is checked, nothing has been written at all.
+    let target = open(&db).await;
+    import_cancelled_at(&target, &file, BackupStage::Checking).await;
     shut(target).await;
     assert_eq!(disk_hash(&db), pristine);
+
+    // While it merges, batches have committed: the cancel removes them.
+    let target = open(&db).await;
+    let before = dump(&target).await;
+    import_cancelled_at(&target, &file, BackupStage::Saving).await;
+    assert_eq!(dump(&target).await, before);
+    assert_eq!(count(&target, "messages").await, 10);
+    assert_eq!(count(&target, "backup_import_journal").await, 0);
+    // And a later import still works in full.
+    let s = import_from(&target, &file).await.unwrap();
+    assert_eq!(s.added.messages, in_file as u64);
+    shut(target).await;
+}
+
+/// A crash in the middle of an import (the task dies with batches
+/// committed and the journal in place) is undone when the archive is next
+/// opened by the service, and the same import then runs in full.
+#[tokio::test]
+async fn an_import_cut_short_by_a_crash_is_undone_at_the_next_start() {
+    let (_dir, file, db, _) = import_fixture().await;
+    let target = open(&db).await;
+    let before = dump(&target).await;
+    let crashing = {
+        let (target, file) = (target.clone(), file.clone());
+        tokio::spawn(async move {
+            let crash = |p: BackupProgress| {
+                if p.stage == BackupStage::Saving && p.done >= 3000 {
+                    panic!("simulated crash in the middle of an import");
+                }
+            };
+            let _ = backup::import(
+                &target,
+                &file,
+                pass(),
+                &ImportOptions::default(),
+                &crash,
+                &CancelToken::new(),
+            )
+            .await;
+        })
+    };
+    assert!(crashing.await.unwrap_err().is_panic());
+    assert!(count(&target, "messages").await > 10, "no batch committed");
+    assert!(count(&target, "backup_import_journal").await > 0);
+    shut(target).await;
+
+    let target = open(&db).await;
+    let removed = backup::recover(&target).await.unwrap();
+    assert!(removed >= 2000, "removed {removed}");
+    assert_eq!(dump(&target).await, before);
+    assert_eq!(count(&target, "backup_import_journal").await, 0);
+    assert_eq!(backup::recover(&target).await.unwrap(), 0);
+    let s = import_from(&target, &file).await.unwrap();
+    assert_eq!(s.present.messages, 0);
+    shut(target).await;
+}
+
+/// The point of the batches: a message arriving during a long import waits
+/// for one short transaction, not for the whole import.
+#[tokio::test]
+async fn arriving_messages_wait_for_one_batch_not_for_the_whole_import() {
+    let (_dir, file, db, in_file) = import_fixture().await;
+    let target = open(&db).await;
+    let account = target.account(ALICE).await.unwrap().unwrap().id;
+    let saving = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let importing = {
+        let (target, file, saving) = (target.clone(), file.clone(), saving.clone());
+        tokio::spawn(async move {
+            let started = Instant::now();
+            let note = move |p: BackupProgress| {
+                if p.stage == BackupStage::Saving {
+                    saving.store(true, std::sync::atomic::Ordering::Relaxed);
+                }
+            };
+            backup::import(
+                &target,
+                &file,
+                pass(),
+                &ImportOptions::default(),
+                &note,
+                &CancelToken::new(),
+            )
+            .await
+            .unwrap();
+            started.elapsed()
+        })
+    };
+    let mut waits = Vec::new();
+    let mut n = 0;
+    while !importing.is_finished() {
+        if saving.load(std::sync::atomic::Ordering::Relaxed) {
+            let asked = Instant::now();
+            let mut tx = target.begin_received().await.unwrap();
+            waits.push(asked.elapsed());
+            let mut m = message(77, 100_000 + n);
+            m.stanza_id = Some(format!("live-{n}"));
+            m.origin_id = None;
+            insert_message_in(&mut tx, account, &m).await.unwrap();
+            tx.commit().await.unwrap();
+            n += 1;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+    let took = importing.await.unwrap();
+    let longest = waits.iter().max().copied().unwrap_or_default();
+    eprintln!(
+        "import {took:?}; {} messages stored meanwhile, longest wait {longest:?}",
+        waits.len()
+    );
+    assert!(
+        waits.len() >= 5,
+        "too few writes during the merge: {}",
+        waits.len()
+    );
+    assert!(
+        longest < std::time::Duration::from_secs(1) && longest * 3 < took,
+        "a write waited {longest:?} during an import of {took:?}"
+    );
+    assert_eq!(
+        count(&target, "messages").await,
+        10 + in_file + i64::from(n)
+    );
+    shut(target).await;
 }
 
 #[tokio::test]

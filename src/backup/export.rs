@@ -15,8 +15,8 @@ use zeroize::Zeroizing;
 
 use super::format::{End, FORMAT_NAME, FORMAT_VERSION, Header, Record};
 use super::{
-    BackupError, BackupProgress, CancelToken, ExportOptions, ExportSummary, ExposeSecret,
-    MIN_PASSPHRASE_CHARS, SecretString, file_error, record_export,
+    BackupError, BackupProgress, BackupStage, CancelToken, ExportOptions, ExportSummary,
+    ExposeSecret, MIN_PASSPHRASE_CHARS, SecretString, file_error, record_export,
 };
 use crate::store::backup::{self as rows, BackupCounts};
 use crate::store::{Store, StoreError, now_ms};
@@ -128,10 +128,11 @@ impl Lines<'_> {
         if !matches!(record, Record::Header(_) | Record::End(_)) {
             self.done += 1;
             if self.done.is_multiple_of(PROGRESS_EVERY) {
-                (self.progress)(BackupProgress {
-                    done: self.done,
-                    total: self.total,
-                });
+                (self.progress)(BackupProgress::new(
+                    BackupStage::Saving,
+                    self.done,
+                    self.total,
+                ));
             }
         }
         if self.buf.len() >= CHUNK_BYTES {
@@ -189,10 +190,7 @@ async fn produce(
         progress,
         cancel,
     };
-    progress(BackupProgress {
-        done: 0,
-        total: out.total,
-    });
+    progress(BackupProgress::new(BackupStage::Saving, 0, out.total));
     out.push(&Record::Header(Header {
         format: FORMAT_NAME.into(),
         version: FORMAT_VERSION,
@@ -237,10 +235,11 @@ async fn produce(
     }
     out.push(&Record::End(End { counts })).await?;
     out.flush().await?;
-    progress(BackupProgress {
-        done: out.done,
-        total: out.total,
-    });
+    progress(BackupProgress::new(
+        BackupStage::Saving,
+        out.done,
+        out.total,
+    ));
     Ok(counts)
 }
 

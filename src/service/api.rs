@@ -10,8 +10,8 @@ use tokio::sync::{mpsc, oneshot};
 use zeroize::Zeroizing;
 
 pub use crate::backup::{
-    BackupError, BackupProgress, BackupStatus, CancelToken, ExportSummary, IdentityOutcome,
-    ImportSummary,
+    BackupError, BackupProgress, BackupStage, BackupStatus, CancelToken, ExportSummary,
+    IdentityOutcome, ImportSummary,
 };
 use crate::i18n::{gettext, gettext_f};
 

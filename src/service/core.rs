@@ -38,6 +38,11 @@ pub async fn start(options: ServiceOptions) -> Result<(ServiceHandle, EventStrea
         .await
         .map_err(|e| StartError::Store(e.to_string()))?;
     drop(key);
+    // Before any account starts writing: an import cut short by a crash
+    // is undone, so it is all or nothing across restarts too.
+    crate::backup::recover(&store)
+        .await
+        .map_err(|e| StartError::Store(e.to_string()))?;
 
     let (cmd_tx, cmd_rx) = mpsc::unbounded_channel();
     let (ev_tx, ev_rx) = mpsc::unbounded_channel();

@@ -438,18 +438,18 @@ pub fn backup_sessions(conn: &mut SqliteConnection) -> RowStream<'_, BackupSessi
 
 // -------------------------------------------------------------------- merge
 
-/// Whether a merge added the row or found it already there.
+/// Whether a merge added the row (with its rowid, for the import journal)
+/// or found it already there.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Merged {
-    Added,
+    Added(i64),
     Present,
 }
 
-fn merged(added: bool) -> Merged {
-    if added {
-        Merged::Added
-    } else {
-        Merged::Present
+fn merged(id: Option<i64>) -> Merged {
+    match id {
+        Some(id) => Merged::Added(id),
+        None => Merged::Present,
     }
 }
 
@@ -481,7 +481,7 @@ pub async fn merge_account_in(
     .bind(account.created_at)
     .fetch_one(&mut *conn)
     .await?;
-    Ok((id, Merged::Added))
+    Ok((id, Merged::Added(id)))
 }
 
 pub async fn merge_contact_in(
@@ -489,10 +489,10 @@ pub async fn merge_contact_in(
     account_id: i64,
     c: &BackupContact,
 ) -> Result<Merged, StoreError> {
-    let done = sqlx::query(
+    let done: Option<i64> = sqlx::query_scalar(
         "INSERT INTO contacts (account_id, jid, name, subscription, pending_out, pending_in, \
            wanted, groups, in_roster) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) \
-         ON CONFLICT(account_id, jid) DO NOTHING",
+         ON CONFLICT(account_id, jid) DO NOTHING RETURNING rowid",
     )
     .bind(account_id)
     .bind(&c.jid)
@@ -503,26 +503,22 @@ pub async fn merge_contact_in(
     .bind(c.wanted)
     .bind(&c.groups)
     .bind(c.in_roster)
-    .execute(&mut *conn)
+    .fetch_optional(&mut *conn)
     .await?;
-    Ok(merged(done.rows_affected() > 0))
+    Ok(merged(done))
 }
 
-/// The local conversation with this JID, created when missing; an existing
-/// one only learns a later last activity and a name it lacked.
+/// The local conversation with this JID, created when missing. What an
+/// existing one can learn from the file is [`learn_conversation_in`]'s
+/// job, done once the whole import stands.
 pub async fn merge_conversation_in(
     conn: &mut SqliteConnection,
     account_id: i64,
     c: &BackupConversation,
 ) -> Result<(i64, Merged), StoreError> {
     if let Some(id) = sqlx::query_scalar::<_, i64>(
-        "UPDATE conversations SET \
-           last_activity = max(coalesce(last_activity, ?1), coalesce(?1, last_activity)), \
-           name = coalesce(name, ?2) \
-         WHERE account_id = ?3 AND jid = ?4 RETURNING id",
+        "SELECT id FROM conversations WHERE account_id = ? AND jid = ?",
     )
-    .bind(c.last_activity)
-    .bind(&c.name)
     .bind(account_id)
     .bind(&c.jid)
     .fetch_optional(&mut *conn)
@@ -544,7 +540,29 @@ pub async fn merge_conversation_in(
     .bind(c.open)
     .fetch_one(&mut *conn)
     .await?;
-    Ok((id, Merged::Added))
+    Ok((id, Merged::Added(id)))
+}
+
+/// An existing conversation learns a later last activity and a name it
+/// lacked.
+pub async fn learn_conversation_in(
+    conn: &mut SqliteConnection,
+    id: i64,
+    last_activity: Option<i64>,
+    name: Option<&str>,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "UPDATE conversations SET \
+           last_activity = max(coalesce(last_activity, ?1), coalesce(?1, last_activity)), \
+           name = coalesce(name, ?2) \
+         WHERE id = ?3",
+    )
+    .bind(last_activity)
+    .bind(name)
+    .bind(id)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
 }
 
 /// The stored copy of `m` in the conversation: the same archive id, else
@@ -606,12 +624,14 @@ async fn message_copy_in(
 }
 
 /// Adds `m` unless a copy is here; a copy only learns ids it lacked.
-/// Corrections recorded in the file are added to whichever row it is.
+/// Corrections recorded in the file are added to whichever row it is; the
+/// rowids of those added to a row that was already here come back too (the
+/// others go with their message).
 pub async fn merge_message_in(
     conn: &mut SqliteConnection,
     conversation_id: i64,
     m: &BackupMessage,
-) -> Result<Merged, StoreError> {
+) -> Result<(Merged, Vec<i64>), StoreError> {
     let (id, outcome) = match message_copy_in(conn, conversation_id, m).await? {
         Some((id, stanza_id, origin_id)) => {
             // OR IGNORE: should another row hold these ids, keep both as they are.
@@ -665,20 +685,21 @@ pub async fn merge_message_in(
             .fetch_optional(&mut *conn)
             .await?;
             match id {
-                Some(id) => (id, Merged::Added),
+                Some(id) => (id, Merged::Added(id)),
                 // A unique index caught a copy the lookups above did not.
-                None => return Ok(Merged::Present),
+                None => return Ok((Merged::Present, Vec::new())),
             }
         }
     };
+    let mut corrections = Vec::new();
     for c in &m.corrections {
-        sqlx::query(
+        let added: Option<i64> = sqlx::query_scalar(
             "INSERT INTO message_corrections \
                (target_id, stanza_id, stanza_id_by, origin_id, message_id, timestamp) \
              SELECT ?1, ?2, ?3, ?4, ?5, ?6 WHERE NOT EXISTS ( \
                SELECT 1 FROM message_corrections WHERE target_id = ?1 \
                  AND stanza_id IS ?2 AND stanza_id_by IS ?3 AND origin_id IS ?4 \
-                 AND message_id IS ?5)",
+                 AND message_id IS ?5) RETURNING rowid",
         )
         .bind(id)
         .bind(&c.stanza_id)
@@ -686,10 +707,15 @@ pub async fn merge_message_in(
         .bind(&c.origin_id)
         .bind(&c.message_id)
         .bind(c.timestamp)
-        .execute(&mut *conn)
+        .fetch_optional(&mut *conn)
         .await?;
+        if outcome == Merged::Present
+            && let Some(id) = added
+        {
+            corrections.push(id);
+        }
     }
-    Ok(outcome)
+    Ok((outcome, corrections))
 }
 
 pub async fn merge_device_in(
@@ -701,9 +727,9 @@ pub async fn merge_device_in(
         Some(h) => Some(hex::decode(h).map_err(|_| bad_hex("device key"))?),
         None => None,
     };
-    let done = sqlx::query(
+    let done: Option<i64> = sqlx::query_scalar(
         "INSERT INTO omemo_devices (account_id, jid, namespace, device_id, label, identity_key, \
-           active, last_seen) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+           active, last_seen) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING RETURNING rowid",
     )
     .bind(account_id)
     .bind(&d.jid)
@@ -713,9 +739,9 @@ pub async fn merge_device_in(
     .bind(key)
     .bind(d.active)
     .bind(d.last_seen)
-    .execute(&mut *conn)
+    .fetch_optional(&mut *conn)
     .await?;
-    Ok(merged(done.rows_affected() > 0))
+    Ok(merged(done))
 }
 
 /// A decision about a key that is not decided here yet; a local decision
@@ -726,9 +752,9 @@ pub async fn merge_trust_in(
     t: &BackupTrust,
 ) -> Result<Merged, StoreError> {
     let key = hex::decode(&t.identity_key).map_err(|_| bad_hex("trusted key"))?;
-    let done = sqlx::query(
+    let done: Option<i64> = sqlx::query_scalar(
         "INSERT INTO trust (account_id, jid, device_id, identity_key, level, source, decided_at) \
-         VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+         VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING RETURNING rowid",
     )
     .bind(account_id)
     .bind(&t.jid)
@@ -737,9 +763,21 @@ pub async fn merge_trust_in(
     .bind(&t.level)
     .bind(&t.source)
     .bind(t.decided_at)
-    .execute(&mut *conn)
+    .fetch_optional(&mut *conn)
     .await?;
-    Ok(merged(done.rows_affected() > 0))
+    Ok(merged(done))
+}
+
+/// Whether the account with this address exists here with an OMEMO
+/// identity of its own.
+pub async fn account_has_identity(store: &super::Store, jid: &str) -> Result<bool, StoreError> {
+    Ok(sqlx::query_scalar::<_, i64>(
+        "SELECT 1 FROM omemo_identity i JOIN accounts a ON a.id = i.account_id WHERE a.jid = ?",
+    )
+    .bind(jid)
+    .fetch_optional(store.pool())
+    .await?
+    .is_some())
 }
 
 /// The device id of the account's OMEMO identity, if it has one.
@@ -763,17 +801,17 @@ pub async fn restore_identity_in(
     i: &BackupIdentity,
 ) -> Result<Merged, StoreError> {
     let blob = Zeroizing::new(hex::decode(&i.identity).map_err(|_| bad_hex("identity"))?);
-    let done = sqlx::query(
+    let done: Option<i64> = sqlx::query_scalar(
         "INSERT INTO omemo_identity (account_id, device_id, identity, created_at) \
-         VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING",
+         VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING RETURNING rowid",
     )
     .bind(account_id)
     .bind(i.device_id)
     .bind(&blob[..])
     .bind(i.created_at)
-    .execute(&mut *conn)
+    .fetch_optional(&mut *conn)
     .await?;
-    Ok(merged(done.rows_affected() > 0))
+    Ok(merged(done))
 }
 
 pub async fn restore_prekey_in(
@@ -782,17 +820,17 @@ pub async fn restore_prekey_in(
     p: &BackupPrekey,
 ) -> Result<Merged, StoreError> {
     let blob = Zeroizing::new(hex::decode(&p.secret).map_err(|_| bad_hex("pre-key"))?);
-    let done = sqlx::query(
+    let done: Option<i64> = sqlx::query_scalar(
         "INSERT INTO omemo_prekeys (account_id, prekey_id, secret, used_at) VALUES (?, ?, ?, ?) \
-         ON CONFLICT DO NOTHING",
+         ON CONFLICT DO NOTHING RETURNING rowid",
     )
     .bind(account_id)
     .bind(p.prekey_id)
     .bind(&blob[..])
     .bind(p.used_at)
-    .execute(&mut *conn)
+    .fetch_optional(&mut *conn)
     .await?;
-    Ok(merged(done.rows_affected() > 0))
+    Ok(merged(done))
 }
 
 pub async fn restore_signed_prekey_in(
@@ -801,18 +839,18 @@ pub async fn restore_signed_prekey_in(
     s: &BackupSignedPrekey,
 ) -> Result<Merged, StoreError> {
     let blob = Zeroizing::new(hex::decode(&s.secret).map_err(|_| bad_hex("signed pre-key"))?);
-    let done = sqlx::query(
+    let done: Option<i64> = sqlx::query_scalar(
         "INSERT INTO omemo_signed_prekeys (account_id, spk_id, secret, created_at, retired_at) \
-         VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+         VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING RETURNING rowid",
     )
     .bind(account_id)
     .bind(s.spk_id)
     .bind(&blob[..])
     .bind(s.created_at)
     .bind(s.retired_at)
-    .execute(&mut *conn)
+    .fetch_optional(&mut *conn)
     .await?;
-    Ok(merged(done.rows_affected() > 0))
+    Ok(merged(done))
 }
 
 pub async fn restore_session_in(
@@ -821,9 +859,9 @@ pub async fn restore_session_in(
     s: &BackupSession,
 ) -> Result<Merged, StoreError> {
     let blob = Zeroizing::new(hex::decode(&s.state).map_err(|_| bad_hex("session"))?);
-    let done = sqlx::query(
+    let done: Option<i64> = sqlx::query_scalar(
         "INSERT INTO omemo_sessions (account_id, namespace, jid, device_id, state, \
-           received_since_send, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+           received_since_send, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING RETURNING rowid",
     )
     .bind(account_id)
     .bind(&s.namespace)
@@ -832,7 +870,97 @@ pub async fn restore_session_in(
     .bind(&blob[..])
     .bind(s.received_since_send)
     .bind(s.updated_at)
-    .execute(&mut *conn)
+    .fetch_optional(&mut *conn)
     .await?;
-    Ok(merged(done.rows_affected() > 0))
+    Ok(merged(done))
+}
+
+// ------------------------------------------------------------ import journal
+
+/// The tables an import adds to, children first: the order to undo in.
+pub const JOURNALED_TABLES: [&str; 11] = [
+    "message_corrections",
+    "messages",
+    "trust",
+    "omemo_devices",
+    "omemo_sessions",
+    "omemo_prekeys",
+    "omemo_signed_prekeys",
+    "omemo_identity",
+    "contacts",
+    "conversations",
+    "accounts",
+];
+
+/// Records rows an import added, in the same transaction that added them.
+pub async fn journal_in(
+    conn: &mut SqliteConnection,
+    added: &[(&'static str, i64)],
+) -> Result<(), StoreError> {
+    for (table, id) in added {
+        debug_assert!(JOURNALED_TABLES.contains(table));
+        sqlx::query("INSERT INTO backup_import_journal (table_name, row_id) VALUES (?, ?)")
+            .bind(table)
+            .bind(id)
+            .execute(&mut *conn)
+            .await?;
+    }
+    Ok(())
+}
+
+/// How many added rows the journal lists (0: no import running or
+/// interrupted).
+pub async fn journal_len(store: &super::Store) -> Result<u64, StoreError> {
+    let n: i64 = sqlx::query_scalar("SELECT count(*) FROM backup_import_journal")
+        .fetch_one(store.pool())
+        .await?;
+    Ok(u64::try_from(n).unwrap_or(0))
+}
+
+/// The import finished: its rows stay.
+pub async fn clear_journal_in(conn: &mut SqliteConnection) -> Result<(), StoreError> {
+    sqlx::query("DELETE FROM backup_import_journal")
+        .execute(&mut *conn)
+        .await?;
+    Ok(())
+}
+
+/// Removes every row the journal lists, in short transactions (children
+/// first, so no row is left pointing at a removed one), and the journal
+/// with them. Returns how many rows were removed.
+pub async fn undo_journal(store: &super::Store) -> Result<u64, StoreError> {
+    const STEP: i64 = 5_000;
+    let mut removed = 0u64;
+    for table in JOURNALED_TABLES {
+        loop {
+            let mut tx = store.begin().await?;
+            let ids: Vec<(i64, i64)> = sqlx::query_as(
+                "SELECT seq, row_id FROM backup_import_journal WHERE table_name = ? \
+                 ORDER BY seq LIMIT ?",
+            )
+            .bind(table)
+            .bind(STEP)
+            .fetch_all(&mut *tx)
+            .await?;
+            if ids.is_empty() {
+                break;
+            }
+            // Table names come from JOURNALED_TABLES, never from the file.
+            let delete = format!("DELETE FROM {table} WHERE rowid = ?");
+            for (seq, row) in &ids {
+                let done = sqlx::query(&delete).bind(row).execute(&mut *tx).await?;
+                removed += done.rows_affected();
+                sqlx::query("DELETE FROM backup_import_journal WHERE seq = ?")
+                    .bind(seq)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            tx.commit().await?;
+        }
+    }
+    // Entries naming a table not listed above cannot come from this code.
+    sqlx::query("DELETE FROM backup_import_journal")
+        .execute(store.pool())
+        .await?;
+    Ok(removed)
 }

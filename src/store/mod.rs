@@ -70,6 +70,27 @@ impl From<sqlx::Error> for StoreError {
 #[derive(Debug, Clone)]
 pub struct Store {
     pool: SqlitePool,
+    /// Callers of `begin*` waiting for SQLite's write lock. SQLite's busy
+    /// handler polls with growing sleeps and is not woken on unlock, so a
+    /// long run of back-to-back transactions (a backup import) would starve
+    /// them; such a run steps aside while this is above zero.
+    writers_waiting: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+}
+
+/// Counts a writer as waiting for as long as it lives.
+struct Waiting<'a>(&'a std::sync::atomic::AtomicUsize);
+
+impl<'a> Waiting<'a> {
+    fn new(count: &'a std::sync::atomic::AtomicUsize) -> Self {
+        count.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        Waiting(count)
+    }
+}
+
+impl Drop for Waiting<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
+    }
 }
 
 /// Milliseconds since the Unix epoch.
@@ -113,7 +134,10 @@ impl Store {
                 sqlx::migrate::MigrateError::Execute(inner) => StoreError::from(inner),
                 other => StoreError::Migration(other.to_string()),
             })?;
-        Ok(Store { pool })
+        Ok(Store {
+            pool,
+            writers_waiting: Default::default(),
+        })
     }
 
     /// SQLCipher's version, proving the archive is encrypted.
@@ -135,6 +159,7 @@ impl Store {
     /// up front, so a read-then-write waits for another writer instead of
     /// failing with SQLITE_BUSY.
     pub async fn begin(&self) -> Result<sqlx::Transaction<'static, sqlx::Sqlite>, StoreError> {
+        let _waiting = Waiting::new(&self.writers_waiting);
         Ok(self
             .pool
             .begin_with("PRAGMA synchronous = FULL; BEGIN IMMEDIATE")
@@ -149,10 +174,26 @@ impl Store {
     pub async fn begin_received(
         &self,
     ) -> Result<sqlx::Transaction<'static, sqlx::Sqlite>, StoreError> {
+        let _waiting = Waiting::new(&self.writers_waiting);
         Ok(self
             .pool
             .begin_with("PRAGMA synchronous = NORMAL; BEGIN IMMEDIATE")
             .await?)
+    }
+
+    /// Lets writers that wait for the lock go first (see
+    /// `writers_waiting`); for code that commits many transactions in a row.
+    /// Gives up after `patience`, so it never stalls for good.
+    pub async fn yield_to_writers(&self, patience: Duration) {
+        let deadline = std::time::Instant::now() + patience;
+        while self
+            .writers_waiting
+            .load(std::sync::atomic::Ordering::SeqCst)
+            > 0
+            && std::time::Instant::now() < deadline
+        {
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
     }
 
     pub fn pool(&self) -> &SqlitePool {

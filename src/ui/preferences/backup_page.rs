@@ -12,7 +12,7 @@ use gtk::glib;
 use tokio::sync::mpsc;
 use zeroize::Zeroizing;
 
-use crate::backup::PassphraseStrength;
+use crate::backup::{BackupStage, PassphraseStrength};
 use crate::i18n::{gettext, gettext_f, ngettext_f};
 use crate::service::{
     BackupProgress, CancelToken, Command, ExportSummary, IdentityOutcome, ImportSummary,
@@ -526,13 +526,14 @@ impl BackupPage {
                 let Some(inner) = weak.upgrade() else { return };
                 if inner.cancel_button.is_sensitive() {
                     inner.progress.set_fraction(p.fraction());
-                    inner.progress.set_text(Some(&gettext_f(
-                        "{done} of {total} items",
-                        &[
-                            ("done", &p.done.to_string()),
-                            ("total", &p.total.to_string()),
-                        ],
-                    )));
+                    let counts = [("done", p.done.to_string()), ("total", p.total.to_string())];
+                    let counts = counts.each_ref().map(|(k, v)| (*k, v.as_str()));
+                    inner.progress.set_text(Some(&match p.stage {
+                        BackupStage::Checking => {
+                            gettext_f("Checking the file: {done} of {total} items", &counts)
+                        }
+                        BackupStage::Saving => gettext_f("{done} of {total} items", &counts),
+                    }));
                 }
             }
         });
