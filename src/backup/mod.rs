@@ -5,10 +5,12 @@
 //! Export reads one consistent snapshot (a read transaction) while the
 //! service keeps running, writes to a hidden file beside the target and
 //! renames it into place only when everything is written and synced.
-//! Import stages every record in one write transaction that commits only
-//! after the file decrypted to its authenticated end and its end record
-//! matched what was read; anything else rolls back and leaves the archive
-//! as it was. Merging is idempotent (see store/backup.rs).
+//! Import reads the file twice: first to check it to its authenticated
+//! end (a wrong passphrase, a truncated or changed file stops it before
+//! anything is written), then to merge it in short transactions whose
+//! added rows are journaled, so that a cancel, an error or a crash undoes
+//! exactly those (see import.rs). Merging is idempotent (see
+//! store/backup.rs).
 //!
 //! No GTK here: the service runs these for the window and the CLI.
 
