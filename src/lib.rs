@@ -9,6 +9,7 @@ pub mod config;
 pub mod i18n;
 pub mod omemo;
 pub mod profile;
+pub mod qr;
 pub mod runtime;
 pub mod secrets;
 pub mod service;

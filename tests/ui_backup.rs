@@ -13,13 +13,12 @@
 #[macro_use]
 mod ui_support;
 
-use std::cell::RefCell;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::rc::Rc;
 
 use adw::prelude::*;
-use gtk::{gio, glib};
+use gtk::gio;
 use sotto::store::{Encryption, MessageState, NewMessage, Store, insert_message_in};
 use sotto::ui::preferences::PreferencesWindow;
 use ui_support::*;
@@ -57,45 +56,9 @@ fn main() -> ExitCode {
         shots,
         out: tempfile::tempdir().expect("output dir"),
     });
-    let outcome: Rc<RefCell<Option<TestResult>>> = Rc::default();
-    let started = std::cell::Cell::new(false);
-    app.connect_activate(glib::clone!(
-        #[strong]
-        ctx,
-        #[strong]
-        outcome,
-        move |app| {
-            if started.replace(true) {
-                return;
-            }
-            let (ctx, outcome, app) = (ctx.clone(), outcome.clone(), app.clone());
-            glib::spawn_future_local(async move {
-                let result = scenario(&ctx).await;
-                outcome.replace(Some(result));
-                app.quit();
-            });
-        }
-    ));
-    let data_arg = data_dir.path().to_string_lossy().into_owned();
-    app.run_with_args(&["sotto-ui-test", "--data-dir", &data_arg]);
-
-    match outcome.take() {
-        Some(Ok(())) => {
-            println!("ui_backup: screenshots in {}", ctx.shots.display());
-            println!("1 passed, 0 failed");
-            ExitCode::SUCCESS
-        }
-        Some(Err(e)) => {
-            eprintln!("ui_backup FAILED: {e}");
-            println!("0 passed, 1 failed");
-            ExitCode::FAILURE
-        }
-        None => {
-            eprintln!("ui_backup FAILED: the app quit before the scenario finished");
-            println!("0 passed, 1 failed");
-            ExitCode::FAILURE
-        }
-    }
+    run_scenario("ui_backup", &app, data_dir.path(), move || async move {
+        scenario(&ctx).await
+    })
 }
 
 /// A profile as the app makes one (key in the keyring) with an account and
@@ -248,6 +211,37 @@ async fn scenario(ctx: &Ctx) -> TestResult {
         "wrong passphrase result: {text}"
     );
     screenshot(&ctx.shots, &prefs, "backup-wrong-passphrase").await?;
+
+    // The Account page: privacy switches (GSettings) and the encryption
+    // policy, which lives in the service and is shared with sotto-cli.
+    prefs.set_visible_page_name("account");
+    let blind: gtk::Switch = named(&prefs, "blind-trust")?;
+    wait_for("the policy from the service", || blind.is_sensitive()).await?;
+    ensure!(blind.is_active(), "blind trust is not the default");
+    let typing: gtk::Switch = named(&prefs, "send-typing")?;
+    ensure!(
+        typing.is_active(),
+        "typing notifications are off by default"
+    );
+    blind.set_active(false);
+    let stale: gtk::SpinButton = named(&prefs, "stale-days")?;
+    stale.set_value(7.0);
+    let service = ctx.app.service().ok_or("no service")?;
+    let mut policy = None;
+    wait_for("the policy to be saved", || {
+        let service = service.clone();
+        policy = sotto::runtime::runtime()
+            .block_on(async move {
+                service
+                    .request(|reply| sotto::service::Command::EncryptionPolicy { reply })
+                    .await
+            })
+            .ok();
+        policy.is_some_and(|p| !p.blind_trust && p.stale_device_days == 7)
+    })
+    .await
+    .map_err(|e| format!("{e}: the service has {policy:?}"))?;
+    screenshot(&ctx.shots, &prefs, "preferences-account").await?;
     prefs.close();
     Ok(())
 }

@@ -70,48 +70,13 @@ fn main() -> ExitCode {
         shots,
         peers: RefCell::new(Vec::new()),
     });
-    let outcome: Rc<RefCell<Option<TestResult>>> = Rc::default();
-    let started = std::cell::Cell::new(false);
-    app.connect_activate(glib::clone!(
-        #[strong]
-        ctx,
-        #[strong]
-        outcome,
-        move |app| {
-            if started.replace(true) {
-                return;
-            }
-            let (ctx, outcome, app) = (ctx.clone(), outcome.clone(), app.clone());
-            glib::spawn_future_local(async move {
-                let result = scenario(&ctx).await;
-                outcome.replace(Some(result));
-                for (peer, _) in ctx.peers.take() {
-                    peer.shutdown().await;
-                }
-                app.quit();
-            });
+    run_scenario("ui_chat", &app, data_dir.path(), move || async move {
+        let result = scenario(&ctx).await;
+        for (peer, _) in ctx.peers.take() {
+            peer.shutdown().await;
         }
-    ));
-    let data_arg = data_dir.path().to_string_lossy().into_owned();
-    app.run_with_args(&["sotto-ui-test", "--data-dir", &data_arg]);
-
-    match outcome.take() {
-        Some(Ok(())) => {
-            println!("ui_chat: screenshots in {}", ctx.shots.display());
-            println!("1 passed, 0 failed");
-            ExitCode::SUCCESS
-        }
-        Some(Err(e)) => {
-            eprintln!("ui_chat FAILED: {e}");
-            println!("0 passed, 1 failed");
-            ExitCode::FAILURE
-        }
-        None => {
-            eprintln!("ui_chat FAILED: the app quit before the scenario finished");
-            println!("0 passed, 1 failed");
-            ExitCode::FAILURE
-        }
-    }
+        result
+    })
 }
 
 async fn scenario(ctx: &Ctx) -> TestResult {
@@ -181,7 +146,26 @@ async fn scenario(ctx: &Ctx) -> TestResult {
     session.set_show_encrypted_previews(true);
     screenshot(&ctx.shots, &window, "chat-list").await?;
 
-    // Open it: only the latest page loads, the unread count goes.
+    // Nobody looked at the chat: one notification stands for all of it.
+    let notifications = ctx.app.notifier().shown();
+    ensure!(
+        notifications.len() == 1
+            && notifications[0].title == "Bob Builder"
+            && notifications[0].count as usize == BACKLOG
+            && notifications[0].body.ends_with(&last),
+        "notifications: {notifications:?}"
+    );
+
+    // Open it from the notification: only the latest page loads, the
+    // unread count goes, and so does the notification.
+    ctx.app.activate_action(
+        "open-chat",
+        Some(&(alice_jid.as_str(), bob_jid.as_str()).to_variant()),
+    );
+    wait_for("the notification to open the chat", || {
+        chat.conversation().as_ref() == Some(&bob_chat)
+    })
+    .await?;
     let position = position_of(&conversations, &bob_chat)?;
     sidebar.select_conversation(position);
     wait_for("the chat with Bob", || {
@@ -207,6 +191,10 @@ async fn scenario(ctx: &Ctx) -> TestResult {
     })
     .await?;
     wait_for("the conversation to be read", || bob_chat.unread() == 0).await?;
+    wait_for("the notification to be withdrawn", || {
+        ctx.app.notifier().shown().is_empty()
+    })
+    .await?;
     wait_for("the view to rest at the latest message", || {
         chat.is_at_bottom()
     })
@@ -227,6 +215,18 @@ async fn scenario(ctx: &Ctx) -> TestResult {
     ensure!(
         bodies(&timeline) == sent,
         "the history is out of order or has gaps"
+    );
+    // All of it was unread when the chat opened: the divider sits above
+    // the oldest message, now that its page is in.
+    let first = timeline
+        .items()
+        .item(0)
+        .and_downcast::<MessageItem>()
+        .ok_or("no first message")?;
+    ensure!(
+        first.new_divider() == format!("{BACKLOG} new messages"),
+        "the divider says {:?}",
+        first.new_divider()
     );
     chat.activate_action("chat.jump-to-bottom", None)
         .map_err(|e| e.to_string())?;
@@ -419,7 +419,32 @@ async fn scenario(ctx: &Ctx) -> TestResult {
         last_item(&timeline).is_some_and(|i| i.state() == MessageState::Failed)
     })
     .await?;
+    // The lock now tells why before the next try.
+    wait_for("the lock to say no device is trusted", || {
+        composer.encryption() == EncryptionState::Untrusted
+    })
+    .await
+    .map_err(|e| {
+        let service = ctx.app.service();
+        let (account, jid) = (alice_jid.clone(), bob_jid.clone());
+        let devices = service.map(|service| {
+            sotto::runtime::runtime().block_on(async move {
+                service
+                    .request(|reply| Command::Devices {
+                        account,
+                        jid,
+                        reply,
+                    })
+                    .await
+            })
+        });
+        format!(
+            "{e}: the lock says {:?}; Bob's devices: {devices:?}",
+            composer.encryption()
+        )
+    })?;
     screenshot(&ctx.shots, &window, "chat-composer-error").await?;
+    encryption_details(ctx, &chat, &bob_jid).await?;
     // Trust changed outside the window (as `sotto-cli trust` would): the
     // open device list follows the service's DevicesChanged.
     let service = ctx.app.service().ok_or("the app has no service")?;
@@ -506,6 +531,101 @@ async fn scenario(ctx: &Ctx) -> TestResult {
     screenshot(&ctx.shots, &window, "chat-list-narrow").await?;
     resize(&window, 1100, 760).await?;
     drop(bob);
+    Ok(())
+}
+
+/// The context menu's Encryption Details for a sent and a failed message,
+/// and an undecryptable message that names the device it came from.
+async fn encryption_details(ctx: &Ctx, chat: &impl IsA<gtk::Widget>, bob: &str) -> TestResult {
+    let rows = all_of::<MessageRow>(chat);
+    let state_of = |r: &MessageRow| r.item().map(|i| i.state());
+    // The newest one was sent through the service (the backlog above it
+    // was written straight into the archive, without details).
+    let sent = rows
+        .iter()
+        .filter(|r| {
+            matches!(
+                state_of(r),
+                Some(MessageState::Sent | MessageState::Delivered | MessageState::Read)
+            )
+        })
+        .max_by_key(|r| r.item().map(|i| i.key()))
+        .ok_or("no sent message on screen")?;
+    let dialog = sent
+        .show_encryption_details()
+        .ok_or("no details for a sent message")?;
+    wait_for("the details", || dialog.is_visible()).await?;
+    let texts = label_texts(&dialog).join("\n");
+    ensure!(
+        texts.contains("Encrypted For") && texts.contains(bob),
+        "the details of a sent message say {texts} ({:?})",
+        sent.item().and_then(|i| i.message())
+    );
+    screenshot(&ctx.shots, &dialog, "chat-encryption-details").await?;
+    dialog.close();
+    let failed = rows
+        .iter()
+        .find(|r| state_of(r) == Some(MessageState::Failed))
+        .ok_or("no failed message on screen")?;
+    let dialog = failed
+        .show_encryption_details()
+        .ok_or("no details for a failed message")?;
+    wait_for("the details", || dialog.is_visible()).await?;
+    let texts = label_texts(&dialog).join("\n");
+    ensure!(
+        texts.contains("Left Out") && texts.contains("not trusted"),
+        "the details of a failed message say {texts}"
+    );
+    screenshot(&ctx.shots, &dialog, "chat-encryption-details-left-out").await?;
+    dialog.close();
+
+    // An undecryptable message: reason, sender device, and this device's
+    // fingerprint to read to the sender.
+    let message = ChatMessage {
+        id: -1,
+        account: "alice@localhost".into(),
+        conversation: bob.into(),
+        direction: "in".into(),
+        sender: bob.into(),
+        sender_device: Some(1234),
+        namespace: Some("omemo2".into()),
+        encrypted: true,
+        trusted: None,
+        body: None,
+        error: Some("not encrypted for this device".into()),
+        timestamp: 1_700_000_000_000,
+        state: "received".into(),
+        corrected: false,
+        encryption_info: Some(serde_json::json!({"encrypted_for": [1, 2]})),
+    };
+    let row = MessageRow::new();
+    let fingerprint = "0123456789abcdef".repeat(4);
+    row.set_item(Some(MessageItem::new(message)), Some(fingerprint.clone()));
+    let frame = gtk::Window::builder()
+        .default_width(520)
+        .child(&row)
+        .build();
+    frame.present();
+    wait_for("the undecryptable row", || row.is_mapped()).await?;
+    let texts = label_texts(&row).join("\n");
+    ensure!(
+        texts.contains("device 1234")
+            && texts.contains("not encrypted for this device")
+            && texts.contains("01234567 89abcdef"),
+        "the undecryptable message says {texts}"
+    );
+    screenshot(&ctx.shots, &frame, "chat-undecryptable").await?;
+    let dialog = row
+        .show_encryption_details()
+        .ok_or("no details for an undecryptable message")?;
+    wait_for("the details", || dialog.is_visible()).await?;
+    let texts = label_texts(&dialog).join("\n");
+    ensure!(
+        texts.contains("Not decrypted") && texts.contains("1, 2"),
+        "the details of an undecryptable message say {texts}"
+    );
+    dialog.close();
+    frame.close();
     Ok(())
 }
 

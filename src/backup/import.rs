@@ -39,6 +39,8 @@ const TX_RECORDS: usize = 2_000;
 const TX_TIME: Duration = Duration::from_millis(100);
 
 type Batch = Result<Vec<Record>, BackupError>;
+/// The blocking reader; `Ok` only once age verified the final chunk.
+type Reader = tokio::task::JoinHandle<Result<(), BackupError>>;
 
 /// One import at a time: the journal belongs to the one running.
 static RUNNING: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
@@ -98,13 +100,7 @@ fn spawn_reader(
     path: &Path,
     passphrase: SecretString,
     cancel: &CancelToken,
-) -> Result<
-    (
-        tokio::task::JoinHandle<Result<(), BackupError>>,
-        mpsc::Receiver<Batch>,
-    ),
-    BackupError,
-> {
+) -> Result<(Reader, mpsc::Receiver<Batch>), BackupError> {
     let file = File::open(path).map_err(|e| file_error(path, e))?;
     let (tx, rx) = mpsc::channel::<Batch>(4);
     let cancel = cancel.clone();

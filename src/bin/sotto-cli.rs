@@ -16,6 +16,10 @@ use sotto::service::{
 };
 use zeroize::Zeroizing;
 
+// In a folder of its own: a file directly in src/bin/ would be a binary.
+#[path = "sotto-cli/qr.rs"]
+mod qr;
+
 #[derive(Parser)]
 #[command(name = "sotto-cli", version, about = "Drive Sotto from the shell")]
 struct Cli {
@@ -68,6 +72,9 @@ enum Cmd {
     /// Export or import the local history as one passphrase-encrypted file.
     #[command(subcommand)]
     Backup(BackupCmd),
+    /// Trust by QR code: show your code, or verify a contact's from a picture.
+    #[command(subcommand)]
+    Qr(qr::QrCmd),
     /// Stay online and print incoming events.
     Listen {
         #[command(flatten)]
@@ -317,6 +324,7 @@ async fn dispatch(s: &mut Session, cmd: Cmd) -> anyhow::Result<()> {
             Ok(())
         }
         Cmd::Backup(b) => backup(s, b).await,
+        Cmd::Qr(q) => qr::qr(s, q).await,
         Cmd::Listen { json, timeout } => listen(s, json.json, timeout).await,
         Cmd::Send { jid, text } => send(s, jid, text).await,
         Cmd::History { jid, json, limit } => {
@@ -702,7 +710,7 @@ fn describe(ev: &Event) -> String {
 }
 
 async fn backup(s: &mut Session, cmd: BackupCmd) -> anyhow::Result<()> {
-    use sotto::service::{BackupProgress, CancelToken, IdentityOutcome};
+    use sotto::service::{BackupProgress, BackupStage, CancelToken, IdentityOutcome};
     let (file, json, export, flag) = match cmd {
         BackupCmd::Status(JsonFlag { json }) => {
             let st = s
@@ -804,7 +812,8 @@ async fn backup(s: &mut Session, cmd: BackupCmd) -> anyhow::Result<()> {
                 let step = (p.fraction() * 20.0).floor() as u32;
                 if shown != Some(step) {
                     shown = Some(step);
-                    eprintln!("{verb}: {:3.0}% ({} of {} records)", p.fraction() * 100.0, p.done, p.total);
+                    let doing = if p.stage == BackupStage::Checking { "checking" } else { verb };
+                    eprintln!("{doing}: {:3.0}% ({} of {} records)", p.fraction() * 100.0, p.done, p.total);
                 }
             }
             _ = tokio::signal::ctrl_c() => cancel.cancel(),

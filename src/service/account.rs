@@ -4,6 +4,7 @@
 mod caps;
 mod chat;
 mod e2e;
+mod qr;
 
 use std::collections::HashMap;
 
@@ -64,6 +65,12 @@ pub(crate) enum AccountCommand {
         id: i64,
         body: String,
         reply: Reply<ChatMessage>,
+    },
+    /// Compare a scanned code with the server; `apply` saves (issue 7).
+    CheckQr {
+        uri: crate::qr::TrustUri,
+        apply: bool,
+        reply: Reply<super::qr::QrSummary>,
     },
     Close {
         reply: oneshot::Sender<()>,
@@ -550,6 +557,9 @@ impl Account {
             AccountCommand::Send { to, body, reply } => {
                 let _ = reply.send(self.send_chat(to, body).await);
             }
+            AccountCommand::CheckQr { uri, apply, reply } => {
+                let _ = reply.send(self.check_qr(&uri, apply).await);
+            }
             AccountCommand::Devices { jid, reply } => {
                 if self.online && self.e2e.is_some() {
                     if jid != self.jid {
@@ -734,6 +744,9 @@ impl AccountCommand {
             }
             AccountCommand::MarkRead { .. } | AccountCommand::ChatState { .. } => {}
             AccountCommand::Correct { reply, .. } => {
+                let _ = reply.send(Err(error));
+            }
+            AccountCommand::CheckQr { reply, .. } => {
                 let _ = reply.send(Err(error));
             }
             AccountCommand::Close { reply } => {

@@ -9,6 +9,7 @@ use serde::Serialize;
 use tokio::sync::{mpsc, oneshot};
 use zeroize::Zeroizing;
 
+pub use super::qr::{OwnQrCode, QrCheck, QrDevice, QrOutcome, QrSummary};
 pub use crate::backup::{
     BackupError, BackupProgress, BackupStage, BackupStatus, CancelToken, ExportSummary,
     IdentityOutcome, ImportSummary,
@@ -102,6 +103,25 @@ pub enum Command {
         limit: u32,
         reply: Reply<Vec<ChatMessage>>,
     },
+    /// The `limit` messages after `after` (`(timestamp, id)`), oldest first:
+    /// paging back toward the present from a window opened around a
+    /// search result.
+    HistoryAfter {
+        account: String,
+        jid: String,
+        after: (i64, i64),
+        limit: u32,
+        reply: Reply<Vec<ChatMessage>>,
+    },
+    /// About `limit` messages around message `id` (a search result), oldest
+    /// first; empty when the conversation has no such message.
+    HistoryAround {
+        account: String,
+        jid: String,
+        id: i64,
+        limit: u32,
+        reply: Reply<HistoryWindow>,
+    },
     /// The OMEMO devices of a contact (or, with our own address, our own),
     /// with fingerprints and trust.
     Devices {
@@ -123,6 +143,14 @@ pub enum Command {
         account: String,
         jid: String,
         encryption: Option<bool>,
+        reply: Reply<()>,
+    },
+    /// The encryption policy of Preferences (all accounts).
+    EncryptionPolicy {
+        reply: Reply<super::EncryptionPolicy>,
+    },
+    SetEncryptionPolicy {
+        policy: super::EncryptionPolicy,
         reply: Reply<()>,
     },
     /// The open conversations of every account, most recent first.
@@ -166,6 +194,29 @@ pub enum Command {
     BackupStatus { reply: Reply<BackupStatus> },
     /// Remind after this many days without a backup (0: never).
     SetBackupReminder { days: u32, reply: Reply<()> },
+    /// This account's trust code (`xmpp:…?omemo-sid-…`): this device and
+    /// every verified, active own device, with their fingerprints for
+    /// reading aloud. From the store; works offline once the account has
+    /// been online.
+    OwnQrUri {
+        account: String,
+        reply: Reply<OwnQrCode>,
+    },
+    /// What a scanned code (`uri`, the decoded text) would do: fetches the
+    /// JID's published devices and compares. Saves nothing.
+    PreviewQr {
+        account: String,
+        uri: String,
+        reply: Reply<QrSummary>,
+    },
+    /// Check the code against the server again and save: matching devices
+    /// become verified (recorded as verified by QR code), mismatched and
+    /// unpublished ones are left as they were. Emits `DevicesChanged`.
+    ApplyQr {
+        account: String,
+        uri: String,
+        reply: Reply<QrSummary>,
+    },
     /// Stop the service; the reply comes once everything is flushed.
     Shutdown { reply: oneshot::Sender<()> },
 }
@@ -196,6 +247,17 @@ pub struct ChatMessage {
     pub corrected: bool,
     /// Devices encrypted for / left out and why (JSON), for sent messages.
     pub encryption_info: Option<serde_json::Value>,
+}
+
+/// A page of a conversation around one message (`Command::HistoryAround`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct HistoryWindow {
+    /// Oldest first.
+    pub messages: Vec<ChatMessage>,
+    /// Older messages exist: page on with `Command::History`.
+    pub more_before: bool,
+    /// Newer messages exist: page on with `Command::HistoryAfter`.
+    pub more_after: bool,
 }
 
 /// XEP-0085 chat states.
@@ -538,6 +600,9 @@ pub enum ServiceError {
     UnknownDevice(String),
     #[error("backup: {0}")]
     Backup(BackupError),
+    /// The scanned text is not a usable trust code.
+    #[error("{0}")]
+    InvalidQr(crate::qr::UriError),
 }
 
 impl ServiceError {
@@ -575,6 +640,7 @@ impl ServiceError {
                 &[("fingerprint", d)],
             ),
             ServiceError::Backup(e) => e.user_message(),
+            ServiceError::InvalidQr(e) => e.user_message(),
         }
     }
 }

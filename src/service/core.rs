@@ -277,6 +277,54 @@ impl Core {
                 };
                 let _ = reply.send(result);
             }
+            Command::HistoryAfter {
+                account,
+                jid,
+                after,
+                limit,
+                reply,
+            } => {
+                let result = match self.account_id(&account).await {
+                    Ok(id) => self
+                        .store
+                        .history_after(id, jid.trim(), after, limit)
+                        .await
+                        .map(|rows| {
+                            rows.iter()
+                                .map(|r| account::chat_message(&account, r))
+                                .collect()
+                        })
+                        .map_err(storage_err),
+                    Err(e) => Err(e),
+                };
+                let _ = reply.send(result);
+            }
+            Command::HistoryAround {
+                account,
+                jid,
+                id: message,
+                limit,
+                reply,
+            } => {
+                let result = match self.account_id(&account).await {
+                    Ok(id) => self
+                        .store
+                        .history_around(id, jid.trim(), message, limit)
+                        .await
+                        .map(|w| HistoryWindow {
+                            messages: w
+                                .messages
+                                .iter()
+                                .map(|r| account::chat_message(&account, r))
+                                .collect(),
+                            more_before: w.more_before,
+                            more_after: w.more_after,
+                        })
+                        .map_err(storage_err),
+                    Err(e) => Err(e),
+                };
+                let _ = reply.send(result);
+            }
             Command::Devices {
                 account,
                 jid,
@@ -311,6 +359,16 @@ impl Core {
                     });
                 }
                 let _ = reply.send(result);
+            }
+            Command::EncryptionPolicy { reply } => {
+                let _ = reply.send(super::policy::load(&self.store).await.map_err(storage_err));
+            }
+            Command::SetEncryptionPolicy { policy, reply } => {
+                let _ = reply.send(
+                    super::policy::save(&self.store, policy)
+                        .await
+                        .map_err(storage_err),
+                );
             }
             Command::SetEncryption {
                 account,
@@ -449,6 +507,19 @@ impl Core {
                     .map_err(ServiceError::Backup);
                 let _ = reply.send(result);
             }
+            Command::OwnQrUri { account, reply } => {
+                let _ = reply.send(super::qr::own_code(&self.store, &account).await);
+            }
+            Command::PreviewQr {
+                account,
+                uri,
+                reply,
+            } => self.route_qr(&account, &uri, false, reply),
+            Command::ApplyQr {
+                account,
+                uri,
+                reply,
+            } => self.route_qr(&account, &uri, true, reply),
             Command::Shutdown { .. } => {}
         }
     }
@@ -525,6 +596,20 @@ impl Core {
             .await
             .map_err(storage_err)?;
         Ok(DeviceInfo { trust, ..device })
+    }
+
+    /// A scanned code goes to the account's task once it parses.
+    fn route_qr(&self, account: &str, uri: &str, apply: bool, reply: Reply<QrSummary>) {
+        match crate::qr::TrustUri::parse(uri) {
+            Ok(uri) => self.route(account, reply, |reply| AccountCommand::CheckQr {
+                uri,
+                apply,
+                reply,
+            }),
+            Err(e) => {
+                let _ = reply.send(Err(ServiceError::InvalidQr(e)));
+            }
+        }
     }
 
     /// Hand a request to the account's task.

@@ -9,6 +9,7 @@ use std::path::PathBuf;
 
 pub use api::*;
 pub use handle::{EventStream, ServiceHandle};
+pub use policy::{DEFAULT_STALE_DEVICE_DAYS, EncryptionPolicy};
 
 /// How to start a service.
 #[derive(Debug, Clone)]
@@ -38,6 +39,8 @@ pub enum StartError {
 
 mod account;
 mod core;
+mod policy;
+mod qr;
 
 pub use self::core::start;
 

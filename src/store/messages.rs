@@ -247,6 +247,17 @@ fn serialize_json_text<S: serde::Serializer>(v: &Option<String>, s: S) -> Result
     }
 }
 
+/// A page of one conversation around a message ([`Store::history_around`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct HistoryWindow {
+    /// Oldest first; empty when the message is not in the conversation.
+    pub messages: Vec<MessageRow>,
+    /// Older messages exist beyond the first one.
+    pub more_before: bool,
+    /// Newer messages exist beyond the last one.
+    pub more_after: bool,
+}
+
 /// What [`insert_message_in`] did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Inserted {
@@ -903,6 +914,59 @@ impl Store {
             .await?)
     }
 
+    /// A window of about `limit` messages around message `row_id`, oldest
+    /// first, for a search result: half before it, the rest after, and
+    /// more on one side where the other runs out, so the page is full
+    /// near either end. Empty when the conversation has no such message.
+    /// Three index range walks: the cost does not grow with the
+    /// conversation.
+    pub async fn history_around(
+        &self,
+        account_id: i64,
+        conversation_jid: &str,
+        row_id: i64,
+        limit: u32,
+    ) -> Result<HistoryWindow, StoreError> {
+        let limit = limit.clamp(1, MAX_PAGE);
+        let anchor: Option<MessageRow> = sqlx::query_as(&format!(
+            "SELECT {COLUMNS} {FROM} WHERE m.id = ? AND c.account_id = ? AND c.jid = ?"
+        ))
+        .bind(row_id)
+        .bind(account_id)
+        .bind(conversation_jid)
+        .fetch_optional(&self.pool)
+        .await?;
+        let Some(anchor) = anchor else {
+            return Ok(HistoryWindow::default());
+        };
+        let key = (anchor.timestamp, anchor.id);
+        // Up to `limit` on each side: enough to fill the page from one side
+        // alone, and to know whether more lies beyond what is kept.
+        let mut before = self
+            .history(account_id, conversation_jid, Some(key), limit)
+            .await?;
+        let mut after = self
+            .history_after(account_id, conversation_jid, key, limit)
+            .await?;
+        let room = (limit - 1) as usize;
+        let keep_before = before
+            .len()
+            .min(room.div_ceil(2).max(room.saturating_sub(after.len())));
+        let keep_after = after.len().min(room - keep_before);
+        let more_before = before.len() > keep_before;
+        let more_after = after.len() > keep_after;
+        before.drain(..before.len() - keep_before);
+        after.truncate(keep_after);
+        let mut messages = before;
+        messages.push(anchor);
+        messages.append(&mut after);
+        Ok(HistoryWindow {
+            messages,
+            more_before,
+            more_after,
+        })
+    }
+
     /// Messages whose text has every word of `query` (as a word prefix),
     /// newest first, in one account or all.
     pub async fn search(
@@ -1352,6 +1416,70 @@ mod tests {
                 .unwrap()
                 .is_empty()
         );
+    }
+
+    #[tokio::test]
+    async fn a_window_around_a_message_is_full_near_either_end() {
+        let (_d, store, acc) = setup().await;
+        let mut ids = Vec::new();
+        for i in 0..30 {
+            // Pairs share a timestamp: the row id breaks the tie.
+            ids.push(
+                new_row(&store, acc, &from_bob(&format!("m{i}"), i / 2))
+                    .await
+                    .id,
+            );
+        }
+        // Another conversation's messages never leak in.
+        new_row(
+            &store,
+            acc,
+            &NewMessage::incoming("carol@x", "carol@x", Some("c")),
+        )
+        .await;
+        let around = |id: i64, limit: u32| {
+            let store = store.clone();
+            async move {
+                let w = store.history_around(acc, BOB, id, limit).await.unwrap();
+                let got: Vec<i64> = w.messages.iter().map(|r| r.id).collect();
+                (got, w.more_before, w.more_after)
+            }
+        };
+        // In the middle: half before (the odd one too), the rest after.
+        assert_eq!(
+            around(ids[15], 10).await,
+            (ids[10..20].to_vec(), true, true)
+        );
+        // The first message: the page fills from after it.
+        assert_eq!(around(ids[0], 10).await, (ids[..10].to_vec(), false, true));
+        assert_eq!(around(ids[2], 10).await, (ids[..10].to_vec(), false, true));
+        // The last message: the page fills from before it.
+        assert_eq!(around(ids[29], 10).await, (ids[20..].to_vec(), true, false));
+        assert_eq!(around(ids[27], 10).await, (ids[20..].to_vec(), true, false));
+        // A page larger than the conversation holds all of it.
+        assert_eq!(around(ids[7], 100).await, (ids.clone(), false, false));
+        // One message: just it.
+        assert_eq!(around(ids[7], 1).await, (vec![ids[7]], true, true));
+        // Unknown ids, or a message of another conversation: nothing.
+        assert_eq!(around(9_999, 10).await, (vec![], false, false));
+        let carol = store.history(acc, "carol@x", None, 1).await.unwrap()[0].id;
+        assert_eq!(around(carol, 10).await, (vec![], false, false));
+        assert!(
+            store
+                .history_around(acc + 1, BOB, ids[3], 10)
+                .await
+                .unwrap()
+                .messages
+                .is_empty()
+        );
+        // Paging on from the window's edges meets the rest exactly.
+        let (mid, _, _) = around(ids[15], 10).await;
+        let last = store.message(mid[9]).await.unwrap().unwrap();
+        let newer = store
+            .history_after(acc, BOB, (last.timestamp, last.id), 50)
+            .await
+            .unwrap();
+        assert_eq!(newer.iter().map(|r| r.id).collect::<Vec<_>>(), ids[20..]);
     }
 
     async fn query_plan(store: &Store, sql: &str, binds: &[&str]) -> String {

@@ -22,8 +22,8 @@ pub use accounts::AccountRow;
 pub use contacts::ContactRow;
 pub use conversations::ConversationRow;
 pub use messages::{
-    Direction, Encryption, Inserted, MessageRow, MessageState, NewMessage, find_duplicate_in,
-    insert_message_in, mark_outgoing_up_to_in, mark_read_in, set_mam_last_id_in,
+    Direction, Encryption, HistoryWindow, Inserted, MessageRow, MessageState, NewMessage,
+    find_duplicate_in, insert_message_in, mark_outgoing_up_to_in, mark_read_in, set_mam_last_id_in,
     set_room_mam_last_id_in, set_state_in,
 };
 pub use omemo::{

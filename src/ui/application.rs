@@ -25,6 +25,7 @@ mod imp {
         pub service: RefCell<Option<ServiceHandle>>,
         pub session: Session,
         pub started: std::cell::Cell<bool>,
+        pub notifier: crate::ui::notifications::Notifier,
     }
 
     #[glib::object_subclass]
@@ -135,6 +136,25 @@ impl Application {
         self.imp().session.clone()
     }
 
+    /// Message notifications (GNotification) and what they show now.
+    pub fn notifier(&self) -> &crate::ui::notifications::Notifier {
+        &self.imp().notifier
+    }
+
+    /// The chat `account`/`jid` was read: its notification goes.
+    pub fn withdraw_chat_notification(&self, account: &str, jid: &str) {
+        self.imp().notifier.withdraw(self, account, jid);
+    }
+
+    /// A notification was clicked: the window comes up with that chat.
+    fn open_chat(&self, account: &str, jid: &str) {
+        let window = self.main_window();
+        window.present();
+        if let Some(conversation) = self.session().find_conversation(account, jid) {
+            window.session_view().show_conversation(&conversation);
+        }
+    }
+
     pub fn main_window(&self) -> Window {
         if let Some(window) = self
             .windows()
@@ -161,10 +181,21 @@ impl Application {
         let backup = gio::ActionEntry::builder("backup")
             .activate(|app: &Self, _, _| app.show_backup())
             .build();
-        self.add_action_entries([quit, about, preferences, backup]);
+        let open_chat = gio::ActionEntry::builder("open-chat")
+            .parameter_type(Some(&crate::ui::notifications::open_chat_parameter()))
+            .activate(|app: &Self, _, target| {
+                if let Some((account, jid)) = target.and_then(|t| t.get::<(String, String)>()) {
+                    app.open_chat(&account, &jid);
+                }
+            })
+            .build();
+        self.add_action_entries([quit, about, preferences, backup, open_chat]);
         self.set_accels_for_action("app.quit", &["<Control>q"]);
         self.set_accels_for_action("app.preferences", &["<Control>comma"]);
         self.set_accels_for_action("win.add-contact", &["<Control>n"]);
+        self.set_accels_for_action("win.search", &["<Control>k"]);
+        self.set_accels_for_action("win.previous-chat", &["<Alt>Up"]);
+        self.set_accels_for_action("win.next-chat", &["<Alt>Down"]);
         self.set_accels_for_action("win.show-help-overlay", &["<Control>question"]);
     }
 
@@ -268,6 +299,7 @@ impl Application {
         while let Some(event) = events.next().await {
             tracing::debug!(?event, "service event");
             session.apply(&event);
+            self.imp().notifier.on_event(self, &event);
         }
         // The stream ends only when the service stops: expected on quit.
         if self.imp().service.borrow().is_some() {

@@ -6,9 +6,7 @@ use gtk::prelude::*;
 
 const SCHEMA_ID: &str = "im.sotto.Sotto";
 
-/// Boolean key: show the text of encrypted messages in the chat list. The
-/// schema (data/, owned by the build) does not have it yet; until it does,
-/// the choice lasts for the session.
+/// Boolean key: show the text of encrypted messages in the chat list.
 pub const ENCRYPTED_PREVIEWS: &str = "encrypted-previews";
 
 /// Boolean key: tell contacts when the user is typing (XEP-0085).

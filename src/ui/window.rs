@@ -53,6 +53,21 @@ mod imp {
             klass.install_action("win.add-contact", None, |window, _, _| {
                 window.show_add_contact();
             });
+            klass.install_action("win.previous-chat", None, |window, _, _| {
+                window.session_view().sidebar().select_adjacent(-1);
+            });
+            klass.install_action("win.next-chat", None, |window, _, _| {
+                window.session_view().sidebar().select_adjacent(1);
+            });
+            klass.install_action("win.search", None, |window, _, _| {
+                window.imp().session_view.toggle_search();
+            });
+            klass.install_action("win.show-qr", None, |window, _, _| {
+                window.show_qr();
+            });
+            klass.install_action("win.scan-qr", None, |window, _, _| {
+                window.scan_qr();
+            });
         }
 
         fn instance_init(obj: &glib::subclass::InitializingObject<Self>) {
@@ -69,6 +84,9 @@ mod imp {
             }
             window.load_window_size();
             window.action_set_enabled("win.add-contact", false);
+            window.action_set_enabled("win.search", false);
+            window.action_set_enabled("win.show-qr", false);
+            window.action_set_enabled("win.scan-qr", false);
         }
     }
 
@@ -265,6 +283,25 @@ impl Window {
             imp.main_stack.set_visible_child_name(page);
         }
         self.action_set_enabled("win.add-contact", has_accounts);
+        self.action_set_enabled("win.search", has_accounts);
+        self.action_set_enabled("win.show-qr", has_accounts);
+        self.action_set_enabled("win.scan-qr", has_accounts);
+    }
+
+    /// "Show My QR Code" for the account (Sotto has one per window).
+    pub fn show_qr(&self) -> Option<crate::ui::qr::QrShowDialog> {
+        let account = self.application_session()?.first_account()?;
+        let dialog = crate::ui::qr::QrShowDialog::new(self, &account.jid());
+        dialog.present();
+        Some(dialog)
+    }
+
+    /// "Scan QR Code…" to verify a contact's devices.
+    pub fn scan_qr(&self) -> Option<crate::ui::qr::QrScanDialog> {
+        let account = self.application_session()?.first_account()?;
+        let dialog = crate::ui::qr::QrScanDialog::new(self, &account.jid());
+        dialog.present();
+        Some(dialog)
     }
 
     fn show_add_contact(&self) {

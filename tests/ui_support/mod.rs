@@ -276,3 +276,59 @@ pub async fn start_peer(
         .map_err(|_| format!("{user}'s service stopped"))?;
     Ok((handle, dir))
 }
+
+/// Runs the real app on `data_dir` and `scenario` once it is activated,
+/// then quits and reports in the format of these harness-less tests.
+/// `scenario` does its own clean-up (peers) before it returns.
+pub fn run_scenario<Fut>(
+    name: &str,
+    app: &sotto::ui::Application,
+    data_dir: &Path,
+    scenario: impl FnOnce() -> Fut + 'static,
+) -> std::process::ExitCode
+where
+    Fut: std::future::Future<Output = TestResult> + 'static,
+{
+    use std::cell::RefCell;
+    use std::process::ExitCode;
+    use std::rc::Rc;
+
+    let outcome: Rc<RefCell<Option<TestResult>>> = Rc::default();
+    let scenario = RefCell::new(Some(scenario));
+    app.connect_activate(glib::clone!(
+        #[strong]
+        outcome,
+        move |app| {
+            // Activated again (a second window request): the run goes on.
+            let Some(scenario) = scenario.take() else {
+                return;
+            };
+            let (outcome, app) = (outcome.clone(), app.clone());
+            glib::spawn_future_local(async move {
+                let result = scenario().await;
+                outcome.replace(Some(result));
+                app.quit();
+            });
+        }
+    ));
+    let data_arg = data_dir.to_string_lossy().into_owned();
+    app.run_with_args(&["sotto-ui-test", "--data-dir", &data_arg]);
+
+    match outcome.take() {
+        Some(Ok(())) => {
+            println!("{name}: screenshots in {}", screenshot_dir().display());
+            println!("1 passed, 0 failed");
+            ExitCode::SUCCESS
+        }
+        Some(Err(e)) => {
+            eprintln!("{name} FAILED: {e}");
+            println!("0 passed, 1 failed");
+            ExitCode::FAILURE
+        }
+        None => {
+            eprintln!("{name} FAILED: the app quit before the scenario finished");
+            println!("0 passed, 1 failed");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -308,6 +308,8 @@ impl Account {
                 } else {
                     gettext("none of the contact's devices is trusted or reachable")
                 };
+                // Details first, so the failed message goes out with them.
+                let _ = self.store.set_encryption_info(row.id, info.as_ref()).await;
                 let failed = self
                     .store
                     .set_state(row.id, MessageState::Failed, Some(&reason))
@@ -316,7 +318,6 @@ impl Account {
                 if let Some(r) = &failed {
                     self.emit_message(r);
                 }
-                let _ = self.store.set_encryption_info(row.id, info.as_ref()).await;
                 return Err(ServiceError::CannotEncrypt(reason));
             }
             let from = self.jid.to_string();
@@ -357,6 +358,9 @@ impl Account {
                     if let Ok(Some(r)) = self.store.message(row.id).await {
                         row = r;
                     }
+                } else {
+                    // A correction: the caller stores it with these details.
+                    row.encryption_info = info.as_ref().map(|v| v.to_string());
                 }
             }
             msg.bodies.insert(
@@ -431,8 +435,9 @@ impl Account {
             body: Some(body.clone()),
             ..original.clone()
         };
-        self.transmit(wire, Some(&original_id)).await?;
+        let sent = self.transmit(wire, Some(&original_id)).await?;
         let correction = NewMessage {
+            encryption_info: sent.encryption_info_json(),
             conversation_jid: original.conversation_jid.clone(),
             origin_id: Some(new_id.clone()),
             message_id: Some(new_id),

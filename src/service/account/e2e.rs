@@ -25,7 +25,7 @@ pub(crate) const NAMESPACES: [Namespace; 2] = [Namespace::TwoMemo, Namespace::Ol
 const REPAIR_INTERVAL: Duration = Duration::from_secs(3600);
 const DEVICE_LABEL: &str = "Sotto";
 /// Default for the setting `omemo.stale_own_device_days`.
-const STALE_OWN_DEVICE_DAYS: i64 = 30;
+const STALE_OWN_DEVICE_DAYS: i64 = crate::service::policy::DEFAULT_STALE_DEVICE_DAYS as i64;
 
 /// OMEMO state of one connected account.
 pub(crate) struct E2e {
@@ -133,7 +133,7 @@ impl Account {
             .map(drop)
     }
 
-    async fn fetch_device_list(
+    pub(super) async fn fetch_device_list(
         &self,
         jid: &BareJid,
         ns: Namespace,
@@ -167,7 +167,7 @@ impl Account {
         Ok(list)
     }
 
-    async fn fetch_bundle(
+    pub(super) async fn fetch_bundle(
         &self,
         jid: &BareJid,
         ns: Namespace,
@@ -425,7 +425,7 @@ impl Account {
     pub(crate) async fn btbv(&self) -> bool {
         !matches!(
             self.store
-                .setting("omemo.blind_trust")
+                .setting(crate::service::policy::BLIND_TRUST_KEY)
                 .await
                 .ok()
                 .flatten()
@@ -443,7 +443,7 @@ impl Account {
         let mut report = Vec::new();
         let stale_days: i64 = self
             .store
-            .setting("omemo.stale_own_device_days")
+            .setting(crate::service::policy::STALE_DAYS_KEY)
             .await
             .ok()
             .flatten()
@@ -479,12 +479,15 @@ impl Account {
                 }
                 // Own devices silent for long are not encrypted to (but stay
                 // listed): a lost phone should not get every message forever.
-                if jid == self.jid && d.last_seen.is_some_and(|t| t < stale_before) {
+                if jid == self.jid
+                    && stale_days > 0
+                    && d.last_seen.is_some_and(|t| t < stale_before)
+                {
                     report.push(Recipient {
                         jid: jid_str.clone(),
                         device_id: d.device_id,
                         namespace: ns_str(d.namespace),
-                        left_out: Some("stale: silent for too long".into()),
+                        left_out: Some(crate::i18n::gettext("stale: silent for too long")),
                     });
                     continue;
                 }
@@ -510,7 +513,15 @@ impl Account {
                         if trust.is_trusted() {
                             sessions.push(session);
                         } else {
-                            rec.left_out = Some(format!("not trusted ({})", trust.as_str()));
+                            rec.left_out = Some(match trust {
+                                Trust::Distrusted => {
+                                    crate::i18n::gettext("not trusted (you distrusted it)")
+                                }
+                                Trust::Undecided => {
+                                    crate::i18n::gettext("not trusted (waiting for your decision)")
+                                }
+                                _ => crate::i18n::gettext("not trusted"),
+                            });
                         }
                     }
                     Err(e) => rec.left_out = Some(e),

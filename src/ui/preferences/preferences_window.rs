@@ -8,10 +8,11 @@ use adw::subclass::prelude::*;
 use gtk::glib;
 
 use crate::i18n::{gettext, gettext_f};
-use crate::service::{Command, ConnectionState};
+use crate::service::{Command, ConnectionState, EncryptionPolicy};
 use crate::ui::application::Application;
 use crate::ui::preferences::BackupPage;
 use crate::ui::session::model::{AccountItem, Session};
+use crate::ui::settings;
 
 mod imp {
     use super::*;
@@ -97,6 +98,7 @@ impl PreferencesWindow {
             groups.push(self.account_group(&account));
         }
         groups.push(privacy_group(&session));
+        groups.push(encryption_group());
         for group in &groups {
             imp.account_page.add(group);
         }
@@ -245,24 +247,123 @@ fn state_text(state: Option<&ConnectionState>) -> String {
 }
 
 /// What the chat list may show of encrypted messages.
+fn switch_row(title: &str, subtitle: &str) -> (adw::ActionRow, gtk::Switch) {
+    let switch = gtk::Switch::builder().valign(gtk::Align::Center).build();
+    let row = adw::ActionRow::builder()
+        .title(title)
+        .subtitle(subtitle)
+        .activatable_widget(&switch)
+        .build();
+    row.add_suffix(&switch);
+    (row, switch)
+}
+
 fn privacy_group(session: &Session) -> adw::PreferencesGroup {
     let group = adw::PreferencesGroup::builder()
         .title(gettext("Privacy"))
         .build();
-    let switch = gtk::Switch::builder().valign(gtk::Align::Center).build();
+    let (row, switch) = switch_row(
+        &gettext("Preview Encrypted Messages"),
+        &gettext("Show the text of encrypted messages in the chat list"),
+    );
     session
         .bind_property("show-encrypted-previews", &switch, "active")
         .bidirectional()
         .sync_create()
         .build();
-    let row = adw::ActionRow::builder()
-        .title(gettext("Preview Encrypted Messages"))
-        .subtitle(gettext(
-            "Show the text of encrypted messages in the chat list",
-        ))
-        .activatable_widget(&switch)
-        .build();
-    row.add_suffix(&switch);
     group.add(&row);
+    let settings = settings::settings();
+    for (key, title, subtitle, name) in [
+        (
+            settings::SEND_TYPING_NOTIFICATIONS,
+            gettext("Send Typing Notifications"),
+            gettext("Let contacts see when you are typing to them"),
+            "send-typing",
+        ),
+        (
+            settings::NOTIFICATION_PREVIEWS,
+            gettext("Message Text in Notifications"),
+            gettext("When off, a notification only says who wrote"),
+            "notification-previews",
+        ),
+    ] {
+        let (row, switch) = switch_row(&title, &subtitle);
+        switch.set_widget_name(name);
+        match &settings {
+            Some(settings) => settings.bind(key, &switch, "active").build(),
+            // Without a schema the default holds and cannot change.
+            None => {
+                switch.set_active(true);
+                row.set_sensitive(false);
+            }
+        }
+        group.add(&row);
+    }
+    group
+}
+
+/// Blind trust and stale devices: the service's policy, shared with
+/// sotto-cli, so read from and written to the service.
+fn encryption_group() -> adw::PreferencesGroup {
+    let group = adw::PreferencesGroup::builder()
+        .title(gettext("Encryption"))
+        .build();
+    let (blind_row, blind) = switch_row(
+        &gettext("Trust New Devices Until Verified"),
+        &gettext(
+            "Encrypt to a contact's new devices without asking until you verify one of their devices; after that, every new device needs your decision",
+        ),
+    );
+    blind.set_widget_name("blind-trust");
+    group.add(&blind_row);
+    let stale = gtk::SpinButton::with_range(0.0, 365.0, 1.0);
+    stale.set_valign(gtk::Align::Center);
+    stale.set_widget_name("stale-days");
+    let stale_row = adw::ActionRow::builder()
+        .title(gettext("Leave Out Silent Own Devices After Days"))
+        .subtitle(gettext(
+            "Your own devices that have not been seen for this long get no keys (0: never leave them out)",
+        ))
+        .activatable_widget(&stale)
+        .build();
+    stale_row.add_suffix(&stale);
+    group.add(&stale_row);
+    group.set_sensitive(false);
+
+    let Some(service) = Application::instance().and_then(|a| a.service()) else {
+        return group;
+    };
+    let weak = group.downgrade();
+    glib::spawn_future_local(async move {
+        let policy = service
+            .request(|reply| Command::EncryptionPolicy { reply })
+            .await;
+        let Some(group) = weak.upgrade() else { return };
+        let Ok(policy) = policy else { return };
+        blind.set_active(policy.blind_trust);
+        stale.set_value(f64::from(policy.stale_device_days));
+        group.set_sensitive(true);
+        let save = move |blind: &gtk::Switch, stale: &gtk::SpinButton| {
+            let policy = EncryptionPolicy {
+                blind_trust: blind.is_active(),
+                stale_device_days: u32::try_from(stale.value_as_int()).unwrap_or(0),
+            };
+            let service = service.clone();
+            glib::spawn_future_local(async move {
+                if let Err(e) = service
+                    .request(|reply| Command::SetEncryptionPolicy { policy, reply })
+                    .await
+                    && let Some(app) = Application::instance()
+                {
+                    app.main_window().add_toast(&e.user_message());
+                }
+            });
+        };
+        let save = std::rc::Rc::new(save);
+        let (s, st) = (save.clone(), stale.clone());
+        blind.connect_active_notify(move |blind| s(blind, &st));
+        let bl = blind.clone();
+        stale.connect_value_changed(move |stale| save(&bl, stale));
+    });
     group
 }

@@ -51,6 +51,10 @@ mod imp {
         /// The day separator above it, empty when the day goes on.
         #[property(get)]
         pub day_label: RefCell<String>,
+        /// "N new messages" above the first message that was unread when
+        /// the chat was opened; empty elsewhere.
+        #[property(get)]
+        pub new_divider: RefCell<String>,
     }
 
     #[glib::object_subclass]
@@ -130,6 +134,13 @@ impl MessageItem {
         if *imp.day_label.borrow() != day_label {
             imp.day_label.replace(day_label);
             self.notify_day_label();
+        }
+    }
+
+    pub fn set_new_divider(&self, text: &str) {
+        if *self.imp().new_divider.borrow() != text {
+            self.imp().new_divider.replace(text.to_owned());
+            self.notify_new_divider();
         }
     }
 

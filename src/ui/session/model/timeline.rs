@@ -2,6 +2,10 @@
 //! latest page first, older pages of ~50 on demand (ARCHITECTURE.md
 //! "Storage": a conversation opens in constant time whatever its length).
 //! Live messages from the service merge in by id.
+//!
+//! A search result opens the timeline *around* a message instead; it then
+//! pages newer messages in as the user scrolls down, until it reaches the
+//! latest one and live messages append again.
 
 use std::cell::{Cell, RefCell};
 
@@ -10,7 +14,7 @@ use gtk::subclass::prelude::*;
 use gtk::{gio, glib};
 
 use super::MessageItem;
-use crate::service::{ChatMessage, Command, ServiceError};
+use crate::service::{ChatMessage, Command, HistoryWindow, ServiceError};
 use crate::ui::application::Application;
 use crate::ui::format;
 
@@ -39,6 +43,16 @@ mod imp {
         /// The oldest message is loaded: nothing more to page in.
         #[property(get)]
         pub complete: Cell<bool>,
+        /// The newest message is loaded (or the latest page is on its way):
+        /// live messages append, and there is nothing newer to page in.
+        #[property(get)]
+        pub latest: Cell<bool>,
+        /// Bumped when the window is replaced, so that the answer to an
+        /// older request is dropped.
+        pub generation: Cell<u64>,
+        /// Live messages that arrived past the loaded window while a page
+        /// of newer messages was on its way: that page may predate them.
+        pub held: RefCell<Vec<ChatMessage>>,
     }
 
     impl Default for Timeline {
@@ -50,6 +64,9 @@ mod imp {
                 loading: Default::default(),
                 loaded: Default::default(),
                 complete: Default::default(),
+                latest: Default::default(),
+                generation: Default::default(),
+                held: Default::default(),
             }
         }
     }
@@ -102,7 +119,95 @@ impl Timeline {
         if self.loaded() || self.loading() {
             return;
         }
+        self.set_flag("latest", true);
         self.load_page(None);
+    }
+
+    /// Show the latest page again after a jump into the past: the loaded
+    /// window is dropped (it may be far from the present), so memory stays
+    /// bounded by what the user scrolls through.
+    pub fn load_latest_again(&self) {
+        if self.latest() {
+            return;
+        }
+        self.reset();
+        self.load_latest();
+    }
+
+    /// Replace what is loaded with a page around message `id` (a search
+    /// result). When the conversation has no such message any more, the
+    /// latest page loads instead.
+    pub fn load_around(&self, id: i64) {
+        let Some(service) = Application::instance().and_then(|a| a.service()) else {
+            return;
+        };
+        let generation = self.reset();
+        self.set_flag("loading", true);
+        let (account, jid) = (self.account(), self.jid());
+        glib::spawn_future_local(glib::clone!(
+            #[weak(rename_to = timeline)]
+            self,
+            async move {
+                let window = service
+                    .request(|reply| Command::HistoryAround {
+                        account,
+                        jid,
+                        id,
+                        limit: PAGE_SIZE,
+                        reply,
+                    })
+                    .await;
+                if timeline.imp().generation.get() == generation {
+                    timeline.on_window(window);
+                }
+            }
+        ));
+    }
+
+    /// Load the page after the newest loaded message, when the window does
+    /// not reach the present.
+    pub fn load_newer(&self) {
+        if !self.loaded() || self.loading() || self.latest() {
+            return;
+        }
+        let last = self
+            .imp()
+            .items
+            .item(self.imp().items.n_items().saturating_sub(1))
+            .and_downcast::<MessageItem>();
+        let Some(last) = last else {
+            self.load_latest_again();
+            return;
+        };
+        let Some(service) = Application::instance().and_then(|a| a.service()) else {
+            return;
+        };
+        self.set_flag("loading", true);
+        let generation = self.imp().generation.get();
+        let (account, jid, after) = (self.account(), self.jid(), last.key());
+        glib::spawn_future_local(glib::clone!(
+            #[weak(rename_to = timeline)]
+            self,
+            async move {
+                let page = service
+                    .request(|reply| Command::HistoryAfter {
+                        account,
+                        jid,
+                        after,
+                        limit: PAGE_SIZE,
+                        reply,
+                    })
+                    .await;
+                if timeline.imp().generation.get() == generation {
+                    timeline.on_newer_page(page);
+                }
+            }
+        ));
+    }
+
+    /// The position of message `id`, if it is loaded.
+    pub fn position(&self, id: i64) -> Option<u32> {
+        self.find(id).map(|(position, _)| position)
     }
 
     /// Load the page before the oldest loaded message.
@@ -131,6 +236,14 @@ impl Timeline {
         }
         let key = (message.timestamp, message.id);
         let position = self.insertion_point(key);
+        // Newer than everything loaded while the window does not reach the
+        // present: paging down brings it.
+        if position == items.n_items() && !self.latest() {
+            if self.loading() {
+                self.imp().held.borrow_mut().push(message.clone());
+            }
+            return;
+        }
         // Older than everything loaded while more is to come: paging brings it.
         if position == 0 && items.n_items() > 0 && !self.complete() {
             return;
@@ -168,6 +281,7 @@ impl Timeline {
             return;
         };
         self.set_flag("loading", true);
+        let generation = self.imp().generation.get();
         let (account, jid) = (self.account(), self.jid());
         glib::spawn_future_local(glib::clone!(
             #[weak(rename_to = timeline)]
@@ -182,7 +296,9 @@ impl Timeline {
                         reply,
                     })
                     .await;
-                timeline.on_page(before.is_none(), page);
+                if timeline.imp().generation.get() == generation {
+                    timeline.on_page(before.is_none(), page);
+                }
             }
         ));
     }
@@ -215,13 +331,89 @@ impl Timeline {
         }
     }
 
-    /// Set one of the flags `loading`, `loaded`, `complete` (the property
-    /// of the same name).
+    fn on_window(&self, window: Result<HistoryWindow, ServiceError>) {
+        self.set_flag("loading", false);
+        let window = match window {
+            Ok(window) if !window.messages.is_empty() => window,
+            Ok(_) => {
+                // Gone (or never there): the present is the best we have.
+                self.load_latest();
+                return;
+            }
+            Err(error) => {
+                self.emit_by_name::<()>("error", &[&error.user_message()]);
+                self.load_latest();
+                return;
+            }
+        };
+        let new: Vec<MessageItem> = window.messages.into_iter().map(MessageItem::new).collect();
+        let count = new.len() as u32;
+        let items = &self.imp().items;
+        items.splice(0, items.n_items(), &new);
+        self.relayout(0, count);
+        self.set_flag("complete", !window.more_before);
+        self.set_flag("latest", !window.more_after);
+        self.set_flag("loaded", true);
+        let held = self.imp().held.take();
+        if self.latest() {
+            for message in held {
+                self.apply(&message);
+            }
+        }
+    }
+
+    fn on_newer_page(&self, page: Result<Vec<ChatMessage>, ServiceError>) {
+        self.set_flag("loading", false);
+        let page = match page {
+            Ok(page) => page,
+            Err(error) => {
+                self.imp().held.take();
+                self.emit_by_name::<()>("error", &[&error.user_message()]);
+                return;
+            }
+        };
+        let latest = page.len() < PAGE_SIZE as usize;
+        let held = self.imp().held.take();
+        let items = &self.imp().items;
+        let start = items.n_items();
+        let new: Vec<MessageItem> = page
+            .into_iter()
+            .filter(|m| self.find(m.id).is_none())
+            .map(MessageItem::new)
+            .collect();
+        items.splice(start, 0, &new);
+        self.relayout(start, items.n_items());
+        self.set_flag("latest", latest);
+        if latest {
+            // Stored after the page was read: they belong at the end now.
+            for message in held {
+                self.apply(&message);
+            }
+        }
+    }
+
+    /// Forget what is loaded; answers to earlier requests are dropped.
+    /// Returns the new generation.
+    fn reset(&self) -> u64 {
+        let imp = self.imp();
+        let generation = imp.generation.get() + 1;
+        imp.generation.set(generation);
+        imp.held.take();
+        imp.items.remove_all();
+        for flag in ["loading", "loaded", "complete", "latest"] {
+            self.set_flag(flag, false);
+        }
+        generation
+    }
+
+    /// Set one of the flags `loading`, `loaded`, `complete`, `latest` (the
+    /// property of the same name).
     fn set_flag(&self, name: &str, value: bool) {
         let imp = self.imp();
         let cell = match name {
             "loading" => &imp.loading,
             "loaded" => &imp.loaded,
+            "latest" => &imp.latest,
             _ => &imp.complete,
         };
         if cell.replace(value) != value {

@@ -159,6 +159,9 @@ impl DeviceList {
         for device in &devices {
             rows.push(self.device_row(device).upcast());
         }
+        if let Some((account, jid, _)) = imp.owner.borrow().as_ref() {
+            rows.push(qr_row(account == jid, &name).upcast());
+        }
         for row in &rows {
             self.add(row);
         }
@@ -285,6 +288,32 @@ impl DeviceList {
 }
 
 /// What the trust button says, and its style class.
+/// Verifying by QR code starts here too (issue 7): scan a contact's code,
+/// or show this account's to another own device.
+fn qr_row(own: bool, name: &str) -> adw::ActionRow {
+    let (title, subtitle, action) = if own {
+        (
+            gettext("Show My QR Code"),
+            gettext("Let another of your devices scan it"),
+            "win.show-qr",
+        )
+    } else {
+        (
+            gettext("Scan QR Code…"),
+            gettext_f("Verify {name}’s devices from their code", &[("name", name)]),
+            "win.scan-qr",
+        )
+    };
+    let row = adw::ActionRow::builder()
+        .title(glib::markup_escape_text(&title).as_str())
+        .subtitle(glib::markup_escape_text(&subtitle).as_str())
+        .activatable(true)
+        .action_name(action)
+        .build();
+    row.add_suffix(&gtk::Image::from_icon_name("go-next-symbolic"));
+    row
+}
+
 pub fn trust_label(trust: Trust) -> (String, &'static str) {
     match trust {
         Trust::Verified => (gettext("Verified"), "success"),

@@ -11,7 +11,7 @@ use gtk::{gio, glib};
 use super::chat::ChatView;
 use super::{ContactDetails, Sidebar};
 use crate::service::{Contact, Subscription};
-use crate::ui::session::model::{ContactItem, Conversation, Session};
+use crate::ui::session::model::{ContactItem, Conversation, MessageItem, Session};
 
 mod imp {
     use super::*;
@@ -110,6 +110,16 @@ mod imp {
                         }
                     }
                 ));
+            self.sidebar.connect_open_conversation(glib::clone!(
+                #[weak]
+                view,
+                move |_, conversation| view.show_conversation(conversation)
+            ));
+            self.sidebar.connect_open_message(glib::clone!(
+                #[weak]
+                view,
+                move |_, item| view.show_message(item)
+            ));
             self.details.connect_back(glib::clone!(
                 #[weak]
                 view,
@@ -184,6 +194,35 @@ impl SessionView {
         imp.content_stack.set_visible_child_name("chat");
         self.update_details_back();
         imp.leaflet.set_visible_child(&*imp.content_stack);
+    }
+
+    /// Open the chat a search result is in, at that message.
+    pub fn show_message(&self, item: &MessageItem) {
+        let Some((account, jid, id)) =
+            item.with_message(|m| (m.account.clone(), m.conversation.clone(), m.id))
+        else {
+            return;
+        };
+        let Some(conversation) = self
+            .imp()
+            .session
+            .borrow()
+            .as_ref()
+            .map(|s| s.conversation(&account, &jid))
+        else {
+            return;
+        };
+        self.show_conversation(&conversation);
+        self.imp().chat_view.show_message(id);
+    }
+
+    /// Ctrl+K: the search, in the sidebar (brought into view when folded).
+    pub fn toggle_search(&self) {
+        let imp = self.imp();
+        if imp.leaflet.is_folded() {
+            imp.leaflet.set_visible_child(&*imp.sidebar);
+        }
+        imp.sidebar.toggle_search();
     }
 
     /// The contact's details and devices, over the chat.

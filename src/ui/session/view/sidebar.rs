@@ -1,6 +1,6 @@
 //! The sidebar: connection banner, subscription requests, and two pages:
 //! the conversations (first, as the HIG's chat apps have them) and the
-//! roster.
+//! roster; over both, the search (Ctrl+K) for chats and messages.
 
 use std::cell::RefCell;
 
@@ -8,9 +8,9 @@ use gtk::prelude::*;
 use gtk::subclass::prelude::*;
 use gtk::{gio, glib};
 
-use super::{ConnectionBanner, ContactRow, ConversationRow, SubscriptionRequestRow};
+use super::{ConnectionBanner, ContactRow, ConversationRow, SearchResults, SubscriptionRequestRow};
 use crate::ui::session::model::{
-    ContactItem, Conversation, Presence, Session, SubscriptionRequest,
+    ContactItem, Conversation, MessageItem, Presence, Session, SubscriptionRequest,
 };
 
 mod imp {
@@ -24,6 +24,16 @@ mod imp {
         pub header_bar: TemplateChild<adw::HeaderBar>,
         #[template_child]
         pub menu_button: TemplateChild<gtk::MenuButton>,
+        #[template_child]
+        pub search_button: TemplateChild<gtk::ToggleButton>,
+        #[template_child]
+        pub search_bar: TemplateChild<gtk::SearchBar>,
+        #[template_child]
+        pub search_entry: TemplateChild<gtk::SearchEntry>,
+        #[template_child]
+        pub content_stack: TemplateChild<gtk::Stack>,
+        #[template_child]
+        pub search_results: TemplateChild<SearchResults>,
         #[template_child]
         pub banner: TemplateChild<ConnectionBanner>,
         #[template_child]
@@ -62,6 +72,7 @@ mod imp {
 
         fn class_init(klass: &mut Self::Class) {
             ConnectionBanner::ensure_type();
+            SearchResults::ensure_type();
             klass.bind_template();
             klass.install_action("sidebar.show-contacts", None, |sidebar, _, _| {
                 sidebar.imp().view_stack.set_visible_child_name("contacts");
@@ -75,8 +86,26 @@ mod imp {
 
     #[glib::derived_properties]
     impl ObjectImpl for Sidebar {
+        fn signals() -> &'static [glib::subclass::Signal] {
+            static SIGNALS: std::sync::OnceLock<Vec<glib::subclass::Signal>> =
+                std::sync::OnceLock::new();
+            SIGNALS.get_or_init(|| {
+                vec![
+                    // A chat picked from the search results.
+                    glib::subclass::Signal::builder("open-conversation")
+                        .param_types([Conversation::static_type()])
+                        .build(),
+                    // A message picked from the search results.
+                    glib::subclass::Signal::builder("open-message")
+                        .param_types([MessageItem::static_type()])
+                        .build(),
+                ]
+            })
+        }
+
         fn constructed(&self) {
             self.parent_constructed();
+            self.obj().setup_search();
             let factory = gtk::SignalListItemFactory::new();
             factory.connect_setup(|_, item| {
                 let item = item.downcast_ref::<gtk::ListItem>().expect("ListItem");
@@ -259,7 +288,7 @@ impl Sidebar {
         let sorted = gtk::SortListModel::new(Some(session.conversations()), Some(sorter.clone()));
         session
             .connect_conversations_reordered(move |_| sorter.changed(gtk::SorterChange::Different));
-        let selection = gtk::SingleSelection::new(Some(sorted));
+        let selection = gtk::SingleSelection::new(Some(sorted.clone()));
         selection.set_autoselect(false);
         selection.set_can_unselect(true);
         selection.set_selected(gtk::INVALID_LIST_POSITION);
@@ -274,6 +303,7 @@ impl Sidebar {
             }
         ));
         imp.conversations_view.set_model(Some(&selection));
+        imp.search_results.set_session(session, &sorted);
         imp.conversation_selection.replace(Some(selection));
         let conversations = session.conversations();
         conversations.connect_items_changed(glib::clone!(
@@ -300,6 +330,27 @@ impl Sidebar {
         }
     }
 
+    /// Open the chat above (`delta` -1) or below (+1) the open one in the
+    /// conversation list (Alt+Up / Alt+Down); from none, the first or last.
+    pub fn select_adjacent(&self, delta: i32) {
+        let Some(selection) = self.imp().conversation_selection.borrow().clone() else {
+            return;
+        };
+        let n = selection.n_items();
+        if n == 0 {
+            return;
+        }
+        let current = selection.selected();
+        let next = if current == gtk::INVALID_LIST_POSITION {
+            if delta > 0 { 0 } else { n - 1 }
+        } else {
+            (i64::from(current) + i64::from(delta)).clamp(0, i64::from(n) - 1) as u32
+        };
+        if next != current {
+            selection.set_selected(next);
+        }
+    }
+
     /// Mark `conversation` as the open one in the list, if it is listed
     /// (a chat opened from the roster is not, until its first message).
     pub fn show_as_selected(&self, conversation: &Conversation) {
@@ -318,6 +369,152 @@ impl Sidebar {
                 .selected_conversation
                 .replace(Some(conversation.clone()));
         }
+    }
+
+    fn setup_search(&self) {
+        let imp = self.imp();
+        let entry = &*imp.search_entry;
+        imp.search_bar.connect_entry(entry);
+        imp.search_results.set_entry(entry);
+        // `changed`, not the entry's own delayed `search-changed`: the chats
+        // filter at once; the results debounce the archive search.
+        entry.connect_changed(glib::clone!(
+            #[weak(rename_to = sidebar)]
+            self,
+            move |entry| sidebar.on_search_text(&entry.text())
+        ));
+        entry.connect_activate(glib::clone!(
+            #[weak(rename_to = sidebar)]
+            self,
+            move |_| sidebar.imp().search_results.activate_first()
+        ));
+        let keys = gtk::EventControllerKey::new();
+        // Before the entry's text field sees the arrow.
+        keys.set_propagation_phase(gtk::PropagationPhase::Capture);
+        keys.connect_key_pressed(glib::clone!(
+            #[weak(rename_to = sidebar)]
+            self,
+            #[upgrade_or]
+            glib::Propagation::Proceed,
+            move |_, key, _, modifiers| {
+                let results = &sidebar.imp().search_results;
+                if key == gtk::gdk::Key::Down && modifiers.is_empty() && results.focus_first() {
+                    glib::Propagation::Stop
+                } else {
+                    glib::Propagation::Proceed
+                }
+            }
+        ));
+        entry.add_controller(keys);
+        imp.search_bar
+            .connect_search_mode_enabled_notify(glib::clone!(
+                #[weak(rename_to = sidebar)]
+                self,
+                move |bar| {
+                    if !bar.is_search_mode() {
+                        let imp = sidebar.imp();
+                        imp.search_entry.set_text("");
+                        // Focus back to the list rather than lost in a
+                        // hidden entry.
+                        if imp.search_entry.has_focus() || imp.search_results.has_focus() {
+                            imp.conversations_view.grab_focus();
+                        }
+                    }
+                }
+            ));
+        imp.search_results.connect_stop(glib::clone!(
+            #[weak(rename_to = sidebar)]
+            self,
+            move |_| {
+                sidebar.imp().search_bar.set_search_mode(false);
+                sidebar.imp().conversations_view.grab_focus();
+            }
+        ));
+        imp.search_results
+            .connect_conversation_activated(glib::clone!(
+                #[weak(rename_to = sidebar)]
+                self,
+                move |_, conversation| {
+                    sidebar.emit_by_name::<()>("open-conversation", &[conversation]);
+                }
+            ));
+        imp.search_results.connect_message_activated(glib::clone!(
+            #[weak(rename_to = sidebar)]
+            self,
+            move |_, item| sidebar.emit_by_name::<()>("open-message", &[item])
+        ));
+    }
+
+    fn on_search_text(&self, text: &str) {
+        let imp = self.imp();
+        imp.search_results.set_query(text);
+        let page = if text.trim().is_empty() {
+            "browse"
+        } else {
+            "search"
+        };
+        imp.content_stack.set_visible_child_name(page);
+    }
+
+    /// Ctrl+K: open the search with the entry focused; from the entry,
+    /// close it again.
+    pub fn toggle_search(&self) {
+        let imp = self.imp();
+        let entry = &*imp.search_entry;
+        let in_entry = entry
+            .root()
+            .and_then(|root| root.focus())
+            .is_some_and(|focus| focus.is_ancestor(entry));
+        if imp.search_bar.is_search_mode() && in_entry {
+            imp.search_bar.set_search_mode(false);
+            return;
+        }
+        imp.search_bar.set_search_mode(true);
+        entry.grab_focus();
+        entry.select_region(0, -1);
+    }
+
+    pub fn search_bar(&self) -> gtk::SearchBar {
+        self.imp().search_bar.get()
+    }
+
+    pub fn search_entry(&self) -> gtk::SearchEntry {
+        self.imp().search_entry.get()
+    }
+
+    pub fn search_results(&self) -> SearchResults {
+        self.imp().search_results.get()
+    }
+
+    /// Whether the search results (not the chats or contacts) show.
+    pub fn shows_search_results(&self) -> bool {
+        self.imp().content_stack.visible_child_name().as_deref() == Some("search")
+    }
+
+    pub fn connect_open_conversation<F: Fn(&Self, &Conversation) + 'static>(
+        &self,
+        f: F,
+    ) -> glib::SignalHandlerId {
+        self.connect_local("open-conversation", false, move |args| {
+            if let (Ok(sidebar), Ok(conversation)) =
+                (args[0].get::<Self>(), args[1].get::<Conversation>())
+            {
+                f(&sidebar, &conversation);
+            }
+            None
+        })
+    }
+
+    pub fn connect_open_message<F: Fn(&Self, &MessageItem) + 'static>(
+        &self,
+        f: F,
+    ) -> glib::SignalHandlerId {
+        self.connect_local("open-message", false, move |args| {
+            if let (Ok(sidebar), Ok(item)) = (args[0].get::<Self>(), args[1].get::<MessageItem>()) {
+                f(&sidebar, &item);
+            }
+            None
+        })
     }
 
     /// Which page shows: `chats` or `contacts`.

@@ -7,9 +7,10 @@ use adw::prelude::*;
 use adw::subclass::prelude::*;
 use gtk::glib;
 
+use super::history_jump::{HIGHLIGHT_CLASS, HistoryJump};
 use super::{Composer, EncryptionState, MessageRow};
-use crate::i18n::gettext;
-use crate::service::{ChatState, Command, DeviceInfo, ServiceError};
+use crate::i18n::{gettext, ngettext_f};
+use crate::service::{ChatState, Command, DeviceInfo, ServiceError, Trust};
 use crate::ui::application::Application;
 use crate::ui::session::model::{
     Conversation, EncryptionChoice, MessageItem, MessageState, Timeline,
@@ -51,6 +52,17 @@ mod imp {
         #[template_child]
         pub jump_revealer: TemplateChild<gtk::Revealer>,
         #[template_child]
+        pub jump_badge: TemplateChild<gtk::Label>,
+        /// Unread messages when the chat was opened: where the "new
+        /// messages" divider goes once the first page is in.
+        pub unread_at_open: Cell<u32>,
+        /// Just jumped to the latest message: for a moment every scroll
+        /// is the list settling (pages replaced, rows measured), not the
+        /// user leaving the bottom.
+        pub pinning: Cell<bool>,
+        /// The message carrying that divider, cleared when the chat closes.
+        pub divider_item: RefCell<Option<MessageItem>>,
+        #[template_child]
         pub composer: TemplateChild<Composer>,
         pub conversation: RefCell<Option<Conversation>>,
         pub conversation_handlers: RefCell<Vec<glib::SignalHandlerId>>,
@@ -71,6 +83,8 @@ mod imp {
         pub chat_state: Cell<Option<ChatState>>,
         /// Turns "composing" into "paused" when typing stops.
         pub paused_timeout: RefCell<Option<glib::SourceId>>,
+        /// Going to a search result.
+        pub jump: HistoryJump,
     }
 
     #[glib::object_subclass]
@@ -212,6 +226,7 @@ impl ChatView {
             old.release_timeline();
         }
         imp.chat_state.set(None);
+        imp.jump.cancel();
         if let Some(timeline) = imp.timeline.take() {
             for handler in imp.timeline_handlers.take() {
                 timeline.disconnect(handler);
@@ -252,7 +267,10 @@ impl ChatView {
                 glib::clone!(
                     #[weak(rename_to = view)]
                     self,
-                    move |_, _| view.mark_read_if_visible()
+                    move |_, _| {
+                        view.update_jump_badge();
+                        view.mark_read_if_visible();
+                    }
                 ),
             ),
             conversation.connect_notify_local(
@@ -267,6 +285,11 @@ impl ChatView {
         imp.conversation_handlers.replace(handlers);
         self.update_subtitle(&conversation);
         imp.conversation.replace(Some(conversation.clone()));
+        if let Some(item) = imp.divider_item.take() {
+            item.set_new_divider("");
+        }
+        imp.unread_at_open.set(conversation.unread());
+        self.update_jump_badge();
         self.set_timeline(conversation.timeline());
         imp.stack.set_visible_child_name("chat");
         self.update_encryption();
@@ -292,7 +315,10 @@ impl ChatView {
                 glib::clone!(
                     #[weak(rename_to = view)]
                     self,
-                    move |timeline, _| view.update_loading(timeline)
+                    move |timeline, _| {
+                        view.update_loading(timeline);
+                        view.place_new_divider();
+                    }
                 ),
             ),
             timeline.connect_error(glib::clone!(
@@ -300,11 +326,21 @@ impl ChatView {
                 self,
                 move |_, message| view.toast(message)
             )),
+            timeline.connect_loaded_notify(glib::clone!(
+                #[weak(rename_to = view)]
+                self,
+                move |_| {
+                    view.place_new_divider();
+                    view.reveal_jump_target();
+                }
+            )),
         ];
         imp.timeline_handlers.replace(handlers);
         imp.timeline.replace(Some(timeline.clone()));
         self.update_loading(&timeline);
         timeline.load_latest();
+        // A timeline kept from before is loaded already.
+        self.place_new_divider();
     }
 
     fn setup_list(&self) {
@@ -333,7 +369,16 @@ impl ChatView {
                 };
                 if let Some(row) = item.child().and_downcast::<MessageRow>() {
                     let fingerprint = view.imp().own_fingerprint.borrow().clone();
-                    row.set_item(item.item().and_downcast::<MessageItem>(), fingerprint);
+                    let message = item.item().and_downcast::<MessageItem>();
+                    if message
+                        .as_ref()
+                        .is_some_and(|m| view.imp().jump.is_highlighted(m.id()))
+                    {
+                        row.add_css_class(HIGHLIGHT_CLASS);
+                    } else {
+                        row.remove_css_class(HIGHLIGHT_CLASS);
+                    }
+                    row.set_item(message, fingerprint);
                 }
             }
         ));
@@ -408,19 +453,25 @@ impl ChatView {
     fn on_scrolled(&self, adjustment: &gtk::Adjustment) {
         let imp = self.imp();
         let extent = (adjustment.upper(), adjustment.page_size());
-        if imp.extent.replace(extent) != extent || imp.settling.get() {
+        if imp.extent.replace(extent) != extent || imp.settling.get() || imp.pinning.get() {
             // The content changed under the view (the list re-anchors as it
             // measures rows): not the user scrolling.
             self.on_content_resized(adjustment);
             return;
         }
-        let at_bottom = is_at_bottom(adjustment);
+        let at_bottom = self.is_at_latest(adjustment);
         imp.sticky.set(at_bottom);
         self.update_jump_button(at_bottom);
         if adjustment.value() < LOAD_MARGIN
             && let Some(timeline) = self.timeline()
         {
             timeline.load_older();
+        }
+        // After a jump into the past: page toward the present.
+        if adjustment.value() > adjustment.upper() - adjustment.page_size() - LOAD_MARGIN
+            && let Some(timeline) = self.timeline()
+        {
+            timeline.load_newer();
         }
         if at_bottom {
             self.mark_read_if_visible();
@@ -438,7 +489,7 @@ impl ChatView {
                 move || view.imp().settling.set(false)
             ));
         }
-        let at_bottom = is_at_bottom(adjustment);
+        let at_bottom = self.is_at_latest(adjustment);
         if imp.sticky.get() && !at_bottom {
             self.queue_stick_to_bottom();
         }
@@ -476,6 +527,48 @@ impl ChatView {
         ));
     }
 
+    /// Unread messages on the jump button: what waits below.
+    fn update_jump_badge(&self) {
+        let unread = self.conversation().map_or(0, |c| c.unread());
+        let badge = &self.imp().jump_badge;
+        badge.set_visible(unread > 0);
+        badge.set_text(&if unread > 99 {
+            "99+".to_owned()
+        } else {
+            unread.to_string()
+        });
+    }
+
+    /// "N new messages" above the first message that was unread when the
+    /// chat opened (once the page holding it is loaded).
+    fn place_new_divider(&self) {
+        let imp = self.imp();
+        let unread = imp.unread_at_open.get();
+        let Some(timeline) = self.timeline() else {
+            return;
+        };
+        let items = timeline.items();
+        let n = items.n_items();
+        if unread == 0 || n == 0 || !timeline.loaded() {
+            return;
+        }
+        // The first unread message is on an older page: wait for it.
+        if unread > n && !timeline.complete() {
+            return;
+        }
+        imp.unread_at_open.set(0);
+        let first = n.saturating_sub(unread);
+        if let Some(item) = items.item(first).and_downcast::<MessageItem>() {
+            item.set_new_divider(&ngettext_f(
+                "{n} new message",
+                "{n} new messages",
+                unread,
+                &[],
+            ));
+            imp.divider_item.replace(Some(item));
+        }
+    }
+
     fn update_jump_button(&self, at_bottom: bool) {
         let revealer = &self.imp().jump_revealer;
         if revealer.reveals_child() == at_bottom {
@@ -486,9 +579,54 @@ impl ChatView {
 
     pub fn scroll_to_bottom(&self) {
         let imp = self.imp();
+        imp.jump.cancel();
+        // After a jump the latest page may not be loaded: load it afresh.
+        if let Some(timeline) = self.timeline() {
+            timeline.load_latest_again();
+        }
         imp.sticky.set(true);
+        imp.pinning.set(true);
+        glib::timeout_add_local_once(
+            std::time::Duration::from_millis(1200),
+            glib::clone!(
+                #[weak(rename_to = view)]
+                self,
+                move || view.imp().pinning.set(false)
+            ),
+        );
         self.update_jump_button(true);
         self.queue_stick_to_bottom();
+    }
+
+    /// Show message `id` of the open conversation (a search result): load
+    /// the history around it, scroll to it and highlight it.
+    pub fn show_message(&self, id: i64) {
+        let imp = self.imp();
+        let Some(timeline) = self.timeline() else {
+            return;
+        };
+        imp.sticky.set(false);
+        self.update_jump_button(false);
+        imp.jump.start(id, &timeline);
+        self.reveal_jump_target();
+    }
+
+    /// Whether a search result waits to be scrolled to.
+    pub fn is_jumping(&self) -> bool {
+        self.imp().jump.is_pending()
+    }
+
+    fn reveal_jump_target(&self) {
+        let imp = self.imp();
+        if let Some(timeline) = self.timeline() {
+            imp.jump.reveal(&imp.list_view, &imp.scrolled, &timeline);
+        }
+    }
+
+    /// At the bottom, and the bottom is the latest message (not the end of
+    /// a page opened around a search result).
+    fn is_at_latest(&self, adjustment: &gtk::Adjustment) -> bool {
+        is_at_bottom(adjustment) && self.timeline().is_none_or(|t| t.latest())
     }
 
     fn update_loading(&self, timeline: &Timeline) {
@@ -530,6 +668,9 @@ impl ChatView {
             return;
         };
         conversation.clear_unread();
+        if let Some(app) = Application::instance() {
+            app.withdraw_chat_notification(&conversation.account(), &conversation.jid());
+        }
         let _ = service.send(Command::MarkRead {
             account: conversation.account(),
             jid: conversation.jid(),
@@ -688,7 +829,15 @@ impl ChatView {
                     // The failed message is in the history with its reason;
                     // the banner says what to do.
                     Err(error @ ServiceError::CannotEncrypt(_)) if still_open => {
-                        view.imp().composer.set_error(Some(&error.user_message()));
+                        let composer = &view.imp().composer;
+                        composer.set_error(Some(&error.user_message()));
+                        // The service just found nobody to encrypt for: the
+                        // lock says so now, the device list (slower, it asks
+                        // the server) refines it.
+                        if composer.encryption() == EncryptionState::Encrypted {
+                            composer
+                                .set_encryption(EncryptionState::Untrusted, &conversation.name());
+                        }
                         view.fetch_devices(&conversation);
                     }
                     Err(error) if still_open => {
@@ -797,14 +946,19 @@ impl ChatView {
         let Some(conversation) = self.conversation() else {
             return;
         };
-        let has_devices = imp
-            .devices
-            .borrow()
-            .as_ref()
-            .map(|d| d.iter().any(|d| d.active));
+        let devices = imp.devices.borrow();
+        let (has_devices, trusted) = match devices.as_ref() {
+            Some(d) => {
+                let (supports, trusted) = encryptable(d);
+                (Some(supports), trusted)
+            }
+            None => (None, true),
+        };
+        drop(devices);
         let state = match (conversation.encryption(), has_devices) {
             (EncryptionChoice::Off, _) => EncryptionState::Unencrypted,
             (EncryptionChoice::On, Some(false)) => EncryptionState::Impossible,
+            (_, Some(true)) if !trusted => EncryptionState::Untrusted,
             (EncryptionChoice::On, _) => EncryptionState::Encrypted,
             (EncryptionChoice::Default, Some(true)) => EncryptionState::Encrypted,
             (EncryptionChoice::Default, Some(false)) => EncryptionState::Unavailable,
@@ -824,4 +978,19 @@ impl ChatView {
             tracing::warn!("chat: {message}");
         }
     }
+}
+
+/// Whether the contact has an active OMEMO device at all, and whether one
+/// of them would get the key: verified or blindly trusted, or not yet
+/// looked at while blind trust still applies to the contact (no device
+/// verified yet; the service decides when it first sees the key).
+fn encryptable(devices: &[DeviceInfo]) -> (bool, bool) {
+    let any_verified = devices.iter().any(|d| d.trust == Trust::Verified);
+    let active: Vec<&DeviceInfo> = devices.iter().filter(|d| d.active && !d.own).collect();
+    let trusted = active.iter().any(|d| match d.trust {
+        Trust::Verified | Trust::Blind => true,
+        Trust::Undecided => d.fingerprint.is_none() && !any_verified,
+        Trust::Distrusted => false,
+    });
+    (!active.is_empty(), trusted)
 }

@@ -24,6 +24,9 @@ pub enum EncryptionState {
     /// Encryption is on, but the contact has no OMEMO device: nothing can
     /// be sent until that changes or encryption is turned off.
     Impossible,
+    /// The contact has OMEMO devices, but none that this device trusts:
+    /// nothing can be sent until one is verified or trusted.
+    Untrusted,
 }
 
 mod imp {
@@ -269,6 +272,14 @@ impl Composer {
                 ),
                 gettext("Unencrypted message"),
             ),
+            EncryptionState::Untrusted => (
+                "channel-secure-symbolic",
+                gettext_f(
+                    "Encryption is on, but none of {name}'s devices is trusted, so nothing can be sent. Verify or trust a device in their details, or click to turn encryption off.",
+                    &name,
+                ),
+                gettext_f("No trusted device of {name}", &name),
+            ),
             EncryptionState::Impossible => (
                 "channel-secure-symbolic",
                 gettext_f(
@@ -283,7 +294,13 @@ impl Composer {
         button.set_tooltip_text(Some(&tooltip));
         for (class, on) in [
             ("warning", state == EncryptionState::Unencrypted),
-            ("error", state == EncryptionState::Impossible),
+            (
+                "error",
+                matches!(
+                    state,
+                    EncryptionState::Impossible | EncryptionState::Untrusted
+                ),
+            ),
             ("dim-label", state == EncryptionState::Unavailable),
         ] {
             if on {

@@ -22,6 +22,10 @@ mod imp {
         #[template_child]
         pub day_label: TemplateChild<gtk::Label>,
         #[template_child]
+        pub new_divider: TemplateChild<gtk::Box>,
+        #[template_child]
+        pub new_label: TemplateChild<gtk::Label>,
+        #[template_child]
         pub bubble: TemplateChild<gtk::Box>,
         #[template_child]
         pub problem_box: TemplateChild<gtk::Box>,
@@ -46,6 +50,8 @@ mod imp {
         pub item: RefCell<Option<(MessageItem, Vec<glib::SignalHandlerId>)>>,
         /// This device's fingerprint, for the "ask them to trust" hint.
         pub own_fingerprint: RefCell<Option<String>>,
+        /// The context menu (right click, long press, Menu key).
+        pub menu: RefCell<Option<gtk::PopoverMenu>>,
     }
 
     #[glib::object_subclass]
@@ -57,6 +63,21 @@ mod imp {
         fn class_init(klass: &mut Self::Class) {
             klass.bind_template();
             klass.set_css_name("message-row");
+            klass.install_action("msg.copy", None, |row, _, _| row.copy_text());
+            klass.install_action("msg.details", None, |row, _, _| {
+                row.show_encryption_details();
+            });
+            klass.install_action("msg.menu", None, |row, _, _| row.popup_menu(None));
+            klass.add_binding_action(
+                gtk::gdk::Key::F10,
+                gtk::gdk::ModifierType::SHIFT_MASK,
+                "msg.menu",
+            );
+            klass.add_binding_action(
+                gtk::gdk::Key::Menu,
+                gtk::gdk::ModifierType::empty(),
+                "msg.menu",
+            );
         }
 
         fn instance_init(obj: &glib::subclass::InitializingObject<Self>) {
@@ -65,8 +86,16 @@ mod imp {
     }
 
     impl ObjectImpl for MessageRow {
+        fn constructed(&self) {
+            self.parent_constructed();
+            self.obj().setup_menu();
+        }
+
         fn dispose(&self) {
             self.obj().set_item(None, None);
+            if let Some(menu) = self.menu.take() {
+                menu.unparent();
+            }
         }
     }
 
@@ -117,11 +146,86 @@ impl MessageRow {
         imp.item.replace(Some((item, vec![changed, layout])));
     }
 
+    fn setup_menu(&self) {
+        let imp = self.imp();
+        let model = gtk::gio::Menu::new();
+        model.append(Some(&gettext("_Copy Text")), Some("msg.copy"));
+        model.append(Some(&gettext("_Encryption Details")), Some("msg.details"));
+        let menu = gtk::PopoverMenu::from_model(Some(&model));
+        menu.set_has_arrow(false);
+        menu.set_halign(gtk::Align::Start);
+        menu.set_parent(&*imp.bubble);
+        imp.menu.replace(Some(menu));
+
+        let click = gtk::GestureClick::builder()
+            .button(gtk::gdk::BUTTON_SECONDARY)
+            .build();
+        click.connect_pressed(glib::clone!(
+            #[weak(rename_to = row)]
+            self,
+            move |gesture, _, x, y| {
+                gesture.set_state(gtk::EventSequenceState::Claimed);
+                row.popup_menu(Some((x, y)));
+            }
+        ));
+        imp.bubble.add_controller(click);
+        let press = gtk::GestureLongPress::new();
+        press.set_touch_only(true);
+        press.connect_pressed(glib::clone!(
+            #[weak(rename_to = row)]
+            self,
+            move |gesture, x, y| {
+                gesture.set_state(gtk::EventSequenceState::Claimed);
+                row.popup_menu(Some((x, y)));
+            }
+        ));
+        imp.bubble.add_controller(press);
+    }
+
+    /// The context menu at `at` (bubble coordinates), or under the bubble.
+    pub fn popup_menu(&self, at: Option<(f64, f64)>) {
+        let imp = self.imp();
+        let Some(menu) = imp.menu.borrow().clone() else {
+            return;
+        };
+        let has_text = self
+            .item()
+            .and_then(|i| i.with_message(|m| m.body.is_some()))
+            .unwrap_or(false);
+        self.action_set_enabled("msg.copy", has_text);
+        let rect = match at {
+            Some((x, y)) => gtk::gdk::Rectangle::new(x as i32, y as i32, 1, 1),
+            None => gtk::gdk::Rectangle::new(0, imp.bubble.height(), imp.bubble.width(), 1),
+        };
+        menu.set_pointing_to(Some(&rect));
+        menu.popup();
+    }
+
+    fn copy_text(&self) {
+        if let Some(body) = self
+            .item()
+            .and_then(|i| i.with_message(|m| m.body.clone()))
+            .flatten()
+        {
+            self.clipboard().set_text(&body);
+        }
+    }
+
+    /// Opens the message's encryption details (returns the dialog, for tests).
+    pub fn show_encryption_details(&self) -> Option<adw::Window> {
+        let message = self.item()?.message()?;
+        let parent = self.root().and_downcast::<gtk::Window>();
+        Some(super::encryption_details::show(parent.as_ref(), &message))
+    }
+
     fn update_layout(&self, item: &MessageItem) {
         let imp = self.imp();
         let day = item.day_label();
         imp.day_label.set_visible(!day.is_empty());
         imp.day_label.set_text(&day);
+        let new = item.new_divider();
+        imp.new_divider.set_visible(!new.is_empty());
+        imp.new_label.set_text(&new);
         self.set_margin_top(if item.first_in_group() { 8 } else { 2 });
         self.update_footer(item);
         for (class, on) in [
@@ -201,11 +305,18 @@ impl MessageRow {
     fn show_undecryptable(&self, message: &ChatMessage) {
         let imp = self.imp();
         let reason = message.error.as_deref().unwrap_or_default();
-        imp.problem_label.set_text(&gettext_f(
-            "This message could not be decrypted: {reason}",
-            &[("reason", reason)],
-        ));
         let sender = message.sender.split('/').next().unwrap_or(&message.sender);
+        // Naming the device lets both sides find it in their device lists.
+        imp.problem_label.set_text(&match message.sender_device {
+            Some(device) => gettext_f(
+                "This message from device {device} could not be decrypted: {reason}",
+                &[("device", &device.to_string()), ("reason", reason)],
+            ),
+            None => gettext_f(
+                "This message could not be decrypted: {reason}",
+                &[("reason", reason)],
+            ),
+        });
         let hint = match imp.own_fingerprint.borrow().as_deref() {
             Some(fingerprint) => {
                 gettext_f(

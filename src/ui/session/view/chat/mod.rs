@@ -2,6 +2,8 @@
 
 mod chat_view;
 mod composer;
+mod encryption_details;
+mod history_jump;
 mod message_row;
 
 pub use chat_view::ChatView;
