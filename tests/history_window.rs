@@ -5,10 +5,12 @@
 //! the profile is filled through the store. Needs the Secret Service (run
 //! under scripts/with-keyring.sh, as scripts/test does).
 
+mod support;
+
 use std::path::Path;
 
 use sotto::service::{self, ChatMessage, Command, ServiceError, ServiceHandle, ServiceOptions};
-use sotto::store::{NewMessage, Store, insert_message_in};
+use sotto::store::{NewMessage, insert_message_in};
 
 const ALICE: &str = "alice@example.org";
 const BOB: &str = "bob@example.org";
@@ -16,18 +18,7 @@ const MESSAGES: usize = 500;
 const PAGE: u32 = 50;
 
 async fn make_profile(dir: &Path) -> Result<(), String> {
-    let profile = sotto::profile::Profile::open(dir).map_err(|e| e.to_string())?;
-    let key = sotto::secrets::database_key(profile.id(), true)
-        .await
-        .map_err(|e| e.to_string())?;
-    let store = Store::open(&profile.database_path(), &key)
-        .await
-        .map_err(|e| e.to_string())?;
-    let account = store
-        .add_account(ALICE, Some("127.0.0.1:1"), None)
-        .await
-        .map_err(|e| e.to_string())?
-        .id;
+    let (store, account) = support::profile::offline_profile(dir, ALICE).await?;
     let mut tx = store.begin_received().await.map_err(|e| e.to_string())?;
     for n in 0..MESSAGES {
         let body = if n == 100 {

@@ -10,6 +10,7 @@
 //! Run: `GTK_A11Y=none GSK_RENDERER=cairo scripts/with-keyring.sh xvfb-run -a
 //! -s "-screen 0 1600x1200x24" cargo test --test ui_backup`
 
+mod support;
 #[macro_use]
 mod ui_support;
 
@@ -19,7 +20,7 @@ use std::rc::Rc;
 
 use adw::prelude::*;
 use gtk::gio;
-use sotto::store::{Encryption, MessageState, NewMessage, Store, insert_message_in};
+use sotto::store::{Encryption, MessageState, NewMessage, insert_message_in};
 use sotto::ui::preferences::PreferencesWindow;
 use ui_support::*;
 
@@ -64,18 +65,7 @@ fn main() -> ExitCode {
 /// A profile as the app makes one (key in the keyring) with an account and
 /// a long history in 30 conversations.
 async fn make_profile(dir: &Path) -> Result<(), String> {
-    let profile = sotto::profile::Profile::open(dir).map_err(|e| e.to_string())?;
-    let key = sotto::secrets::database_key(profile.id(), true)
-        .await
-        .map_err(|e| e.to_string())?;
-    let store = Store::open(&profile.database_path(), &key)
-        .await
-        .map_err(|e| e.to_string())?;
-    let account = store
-        .add_account(ALICE, Some("127.0.0.1:1"), None)
-        .await
-        .map_err(|e| e.to_string())?
-        .id;
+    let (store, account) = support::profile::offline_profile(dir, ALICE).await?;
     let mut tx = store.begin_received().await.map_err(|e| e.to_string())?;
     for n in 0..MESSAGES {
         let peer = format!("friend{}@example.org", n % 30);

@@ -60,48 +60,13 @@ fn main() -> ExitCode {
         shots,
         peers: RefCell::new(Vec::new()),
     });
-    let outcome: Rc<RefCell<Option<TestResult>>> = Rc::default();
-    let started = std::cell::Cell::new(false);
-    app.connect_activate(glib::clone!(
-        #[strong]
-        ctx,
-        #[strong]
-        outcome,
-        move |app| {
-            if started.replace(true) {
-                return;
-            }
-            let (ctx, outcome, app) = (ctx.clone(), outcome.clone(), app.clone());
-            glib::spawn_future_local(async move {
-                let result = scenario(&ctx).await;
-                outcome.replace(Some(result));
-                for (peer, _) in ctx.peers.take() {
-                    peer.shutdown().await;
-                }
-                app.quit();
-            });
+    run_scenario("ui_qr", &app, data_dir.path(), move || async move {
+        let result = scenario(&ctx).await;
+        for (peer, _) in ctx.peers.take() {
+            peer.shutdown().await;
         }
-    ));
-    let data_arg = data_dir.path().to_string_lossy().into_owned();
-    app.run_with_args(&["sotto-ui-test", "--data-dir", &data_arg]);
-
-    match outcome.take() {
-        Some(Ok(())) => {
-            println!("ui_qr: screenshots in {}", ctx.shots.display());
-            println!("1 passed, 0 failed");
-            ExitCode::SUCCESS
-        }
-        Some(Err(e)) => {
-            eprintln!("ui_qr FAILED: {e}");
-            println!("0 passed, 1 failed");
-            ExitCode::FAILURE
-        }
-        None => {
-            eprintln!("ui_qr FAILED: the app quit before the scenario finished");
-            println!("0 passed, 1 failed");
-            ExitCode::FAILURE
-        }
-    }
+        result
+    })
 }
 
 async fn scenario(ctx: &Ctx) -> TestResult {

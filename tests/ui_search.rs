@@ -12,6 +12,7 @@
 //! Run: `GTK_A11Y=none GSK_RENDERER=cairo scripts/with-keyring.sh xvfb-run -a
 //! -s "-screen 0 1600x1200x24" cargo test --features gui --test ui_search`
 
+mod support;
 #[macro_use]
 mod ui_support;
 
@@ -22,7 +23,7 @@ use std::rc::Rc;
 use adw::prelude::*;
 use gtk::gio;
 use sotto::store::contacts::RosterItem;
-use sotto::store::{MessageState, NewMessage, Store, insert_message_in};
+use sotto::store::{MessageState, NewMessage, insert_message_in};
 use sotto::ui::session::model::{Conversation, MessageItem, PAGE_SIZE};
 use sotto::ui::session::view::SearchResultRow;
 use sotto::ui::session::view::chat::MessageRow;
@@ -86,18 +87,7 @@ fn body(who: usize, n: u32) -> String {
 /// contacts, and their conversations, one message a minute up to an hour
 /// ago, every third one from Alice.
 async fn make_profile(dir: &Path) -> Result<(), String> {
-    let profile = sotto::profile::Profile::open(dir).map_err(|e| e.to_string())?;
-    let key = sotto::secrets::database_key(profile.id(), true)
-        .await
-        .map_err(|e| e.to_string())?;
-    let store = Store::open(&profile.database_path(), &key)
-        .await
-        .map_err(|e| e.to_string())?;
-    let account = store
-        .add_account(ALICE, Some("127.0.0.1:1"), None)
-        .await
-        .map_err(|e| e.to_string())?
-        .id;
+    let (store, account) = support::profile::offline_profile(dir, ALICE).await?;
     let now = sotto::store::now_ms();
     let mut tx = store.begin_received().await.map_err(|e| e.to_string())?;
     for (who, (jid, _, count)) in PEOPLE.iter().enumerate() {

@@ -6,6 +6,7 @@
 pub mod certs;
 pub mod cli;
 pub mod peer;
+pub mod profile;
 pub mod prosody;
 pub mod proxy;
 
