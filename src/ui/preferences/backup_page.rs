@@ -19,6 +19,7 @@ use crate::service::{
     ServiceError, ServiceHandle,
 };
 use crate::ui::application::Application;
+use crate::ui::preferences::switch_row;
 
 /// The page and the widgets it updates. Cloning shares them.
 #[derive(Clone)]
@@ -62,20 +63,6 @@ fn button(label: &str, css: &[&str]) -> gtk::Button {
         .valign(gtk::Align::Center)
         .css_classes(css.to_vec())
         .build()
-}
-
-fn switch_row(title: &str, subtitle: &str, name: &str) -> (adw::ActionRow, gtk::Switch) {
-    let switch = gtk::Switch::builder()
-        .valign(gtk::Align::Center)
-        .name(name)
-        .build();
-    let row = adw::ActionRow::builder()
-        .title(title)
-        .subtitle(subtitle)
-        .activatable_widget(&switch)
-        .build();
-    row.add_suffix(&switch);
-    (row, switch)
 }
 
 impl BackupPage {

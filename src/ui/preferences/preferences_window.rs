@@ -10,7 +10,7 @@ use gtk::glib;
 use crate::i18n::{gettext, gettext_f};
 use crate::service::{Command, ConnectionState, EncryptionPolicy};
 use crate::ui::application::Application;
-use crate::ui::preferences::BackupPage;
+use crate::ui::preferences::{BackupPage, switch_row};
 use crate::ui::session::model::{AccountItem, Session};
 use crate::ui::settings;
 
@@ -247,17 +247,6 @@ fn state_text(state: Option<&ConnectionState>) -> String {
 }
 
 /// What the chat list may show of encrypted messages.
-fn switch_row(title: &str, subtitle: &str) -> (adw::ActionRow, gtk::Switch) {
-    let switch = gtk::Switch::builder().valign(gtk::Align::Center).build();
-    let row = adw::ActionRow::builder()
-        .title(title)
-        .subtitle(subtitle)
-        .activatable_widget(&switch)
-        .build();
-    row.add_suffix(&switch);
-    (row, switch)
-}
-
 fn privacy_group(session: &Session) -> adw::PreferencesGroup {
     let group = adw::PreferencesGroup::builder()
         .title(gettext("Privacy"))
@@ -265,6 +254,7 @@ fn privacy_group(session: &Session) -> adw::PreferencesGroup {
     let (row, switch) = switch_row(
         &gettext("Preview Encrypted Messages"),
         &gettext("Show the text of encrypted messages in the chat list"),
+        "encrypted-previews",
     );
     session
         .bind_property("show-encrypted-previews", &switch, "active")
@@ -287,8 +277,7 @@ fn privacy_group(session: &Session) -> adw::PreferencesGroup {
             "notification-previews",
         ),
     ] {
-        let (row, switch) = switch_row(&title, &subtitle);
-        switch.set_widget_name(name);
+        let (row, switch) = switch_row(&title, &subtitle, name);
         match &settings {
             Some(settings) => settings.bind(key, &switch, "active").build(),
             // Without a schema the default holds and cannot change.
@@ -313,8 +302,8 @@ fn encryption_group() -> adw::PreferencesGroup {
         &gettext(
             "Encrypt to a contact's new devices without asking until you verify one of their devices; after that, every new device needs your decision",
         ),
+        "blind-trust",
     );
-    blind.set_widget_name("blind-trust");
     group.add(&blind_row);
     let stale = gtk::SpinButton::with_range(0.0, 365.0, 1.0);
     stale.set_valign(gtk::Align::Center);
