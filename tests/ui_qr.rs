@@ -194,6 +194,14 @@ async fn scenario(ctx: &Ctx) -> TestResult {
     ensure!(summary.already_verified == 1, "{summary:?}");
     dialog.close();
 
+    // The link opened from elsewhere (x-scheme-handler/xmpp) starts the
+    // same flow.
+    ctx.app.open(&[gio::File::for_uri(&bob_code.uri)], "");
+    let dialog = wait_toplevel::<QrScanDialog>().await?;
+    let summary = wait_summary(&dialog).await?;
+    ensure!(summary.already_verified == 1, "opened link: {summary:?}");
+    dialog.close();
+
     // A picture without a code says so.
     let blank = pictures.path().join("blank.png");
     std::fs::write(&blank, blank_png()?).map_err(|e| e.to_string())?;

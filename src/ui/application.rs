@@ -77,13 +77,31 @@ mod imp {
             }
         }
 
-        /// `xmpp:` links (the desktop file registers the scheme): offer to
-        /// add the address as a contact.
+        /// `xmpp:` links (the desktop file registers the scheme): a trust
+        /// link opens the scan flow; any other offers to add the address.
         fn open(&self, files: &[gio::File], _hint: &str) {
             self.activate();
             let Some(uri) = files.first().map(|f| f.uri()) else {
                 return;
             };
+            // A trust link (a code opened from a browser or another app):
+            // the same check-then-verify flow as scanning the code.
+            if crate::qr::TrustUri::parse(&uri).is_ok() {
+                let app = self.obj().clone();
+                glib::spawn_future_local(async move {
+                    // The link may start the app: wait (bounded) for it.
+                    for _ in 0..300 {
+                        if app.service().is_some() && app.session().has_accounts() {
+                            break;
+                        }
+                        glib::timeout_future(Duration::from_millis(100)).await;
+                    }
+                    if let Some(dialog) = app.main_window().scan_qr() {
+                        dialog.scan_text(&uri);
+                    }
+                });
+                return;
+            }
             let Some(jid) = jid_from_xmpp_uri(&uri) else {
                 tracing::warn!(%uri, "not an xmpp: address");
                 return;
