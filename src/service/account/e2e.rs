@@ -515,11 +515,11 @@ impl Account {
                         } else {
                             rec.left_out = Some(match trust {
                                 Trust::Distrusted => {
-                                    crate::i18n::gettext("not trusted (you distrusted it)")
+                                    crate::i18n::gettext("not trusted (distrusted by you)")
                                 }
-                                Trust::Undecided => {
-                                    crate::i18n::gettext("not trusted (waiting for your decision)")
-                                }
+                                Trust::Undecided => crate::i18n::gettext(
+                                    "not trusted (undecided: waiting for your decision)",
+                                ),
                                 _ => crate::i18n::gettext("not trusted"),
                             });
                         }
