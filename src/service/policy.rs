@@ -7,8 +7,8 @@ use serde::Serialize;
 
 use crate::store::{Store, StoreError};
 
-pub(crate) const BLIND_TRUST_KEY: &str = "omemo.blind_trust";
-pub(crate) const STALE_DAYS_KEY: &str = "omemo.stale_own_device_days";
+const BLIND_TRUST_KEY: &str = "omemo.blind_trust";
+const STALE_DAYS_KEY: &str = "omemo.stale_own_device_days";
 /// An own device silent for a month is probably lost or wiped.
 pub const DEFAULT_STALE_DEVICE_DAYS: u32 = 30;
 

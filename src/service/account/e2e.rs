@@ -14,6 +14,7 @@ use crate::omemo::{
     Bundle, DeviceList, DeviceListEntry, EncryptedMessage, Namespace, OmemoError, OwnDevice,
     Session,
 };
+use crate::service::EncryptionPolicy;
 use crate::service::api::{DeviceInfo, Event, Trust};
 use crate::store::omemo as ostore;
 use crate::xmpp::link::IqError;
@@ -24,8 +25,6 @@ pub(crate) const NAMESPACES: [Namespace; 2] = [Namespace::TwoMemo, Namespace::Ol
 /// this interval (ARCHITECTURE.md: repair, rate-limited).
 const REPAIR_INTERVAL: Duration = Duration::from_secs(3600);
 const DEVICE_LABEL: &str = "Sotto";
-/// Default for the setting `omemo.stale_own_device_days`.
-const STALE_OWN_DEVICE_DAYS: i64 = crate::service::policy::DEFAULT_STALE_DEVICE_DAYS as i64;
 
 /// OMEMO state of one connected account.
 pub(crate) struct E2e {
@@ -422,16 +421,15 @@ impl Account {
         }
     }
 
+    /// The policy of Preferences; an unreadable setting means the default.
+    async fn policy(&self) -> EncryptionPolicy {
+        crate::service::policy::load(&self.store)
+            .await
+            .unwrap_or_default()
+    }
+
     pub(crate) async fn btbv(&self) -> bool {
-        !matches!(
-            self.store
-                .setting(crate::service::policy::BLIND_TRUST_KEY)
-                .await
-                .ok()
-                .flatten()
-                .as_deref(),
-            Some("false")
-        )
+        self.policy().await.blind_trust
     }
 
     /// Sessions for every device that should get this message: the peer's
@@ -441,14 +439,7 @@ impl Account {
     pub(crate) async fn sessions_for(&mut self, peer: &BareJid) -> (Vec<Session>, Vec<Recipient>) {
         let mut sessions = Vec::new();
         let mut report = Vec::new();
-        let stale_days: i64 = self
-            .store
-            .setting(crate::service::policy::STALE_DAYS_KEY)
-            .await
-            .ok()
-            .flatten()
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(STALE_OWN_DEVICE_DAYS);
+        let stale_days = i64::from(self.policy().await.stale_device_days);
         let stale_after_ms = stale_days.saturating_mul(86_400_000);
         let own_id = match self.e2e() {
             Some(e) => e.own.device_id(),
