@@ -132,8 +132,8 @@ fn devices_and_trust_decisions_are_listed_and_a_distrusted_device_gets_no_key() 
     assert_eq!(dan_device["device_id"], status[0]["device_id"]);
     assert_eq!(fingerprint, status[0]["fingerprint"].as_str().unwrap_or(""));
     assert_eq!(
-        dan_device["trust"], "undecided",
-        "nothing decided yet: {dan_device}"
+        dan_device["trust"], "blind",
+        "not used yet, shown as blind trust before verification will take it: {dan_device}"
     );
 
     // Distrusted: nothing can be encrypted for Dan, so nothing is sent.
@@ -364,4 +364,97 @@ fn typing_notifications_reach_the_contact() {
         .ok()
         .json_lines();
     assert!(history.is_empty(), "{history:?}");
+}
+
+/// A lost own device comes off the published device list: contacts stop
+/// encrypting for it, and the device in use cannot remove itself.
+#[test]
+fn a_lost_own_device_is_removed_from_the_device_list_and_gets_no_more_keys() {
+    let server = Prosody::start();
+    server.create_user("gail", "gail-pw");
+    server.create_user("hank", "hank-pw");
+    server.make_friends("gail", "Gail", "hank", "Hank");
+    let laptop = Cli::new();
+    let lost_phone = Cli::new();
+    let hank = Cli::new();
+    laptop.add_account(&server, "gail", "gail-pw").ok();
+    lost_phone.add_account(&server, "gail", "gail-pw").ok();
+    hank.add_account(&server, "hank", "hank-pw").ok();
+    lost_phone.run(&["listen", "--timeout", "1"]).ok();
+    laptop.run(&["listen", "--timeout", "1"]).ok();
+
+    let gail = server.jid("gail");
+    let own_devices = |cli: &Cli| -> Vec<serde_json::Value> {
+        cli.run(&["devices", &gail, "--json"]).ok().json_lines()
+    };
+    let mine = own_devices(&laptop);
+    let this = mine
+        .iter()
+        .find(|d| d["own"] == true)
+        .and_then(|d| d["device_id"].as_u64())
+        .expect("this device is listed");
+    let lost = mine
+        .iter()
+        .find(|d| d["own"] == false && d["active"] == true)
+        .and_then(|d| d["device_id"].as_u64())
+        .unwrap_or_else(|| panic!("the phone is listed as an active own device: {mine:?}"));
+
+    // The device in use cannot take itself off the list.
+    let run = laptop.run(&["remove-device", &this.to_string()]);
+    assert_ne!(run.code, 0, "{}", run.stdout);
+    assert!(
+        run.stderr.contains("device you are using"),
+        "{}",
+        run.stderr
+    );
+
+    laptop.run(&["remove-device", &lost.to_string()]).ok();
+    let mine = own_devices(&laptop);
+    assert!(
+        mine.iter()
+            .all(|d| d["device_id"].as_u64() != Some(lost) || d["active"] == false),
+        "the phone is no longer active: {mine:?}"
+    );
+    assert!(
+        mine.iter()
+            .any(|d| d["device_id"].as_u64() == Some(this) && d["active"] == true),
+        "this device stays listed: {mine:?}"
+    );
+
+    // Hank's next message goes to the laptop and not to the phone.
+    let theirs = hank.run(&["devices", &gail, "--json"]).ok().json_lines();
+    assert!(
+        theirs
+            .iter()
+            .all(|d| d["device_id"].as_u64() != Some(lost) || d["active"] == false),
+        "{theirs:?}"
+    );
+    hank.run(&["send", &gail, "only for the laptop"]).ok();
+    let sent = hank.run(&["history", &gail, "--json"]).ok().json_lines();
+    let recipients = sent
+        .last()
+        .and_then(|m| m["encryption_info"].as_array().cloned())
+        .unwrap_or_else(|| panic!("the sent message records its recipients: {sent:?}"));
+    assert!(
+        recipients
+            .iter()
+            .all(|r| r["device_id"].as_u64() != Some(lost)),
+        "{recipients:?}"
+    );
+    assert!(
+        recipients
+            .iter()
+            .any(|r| r["device_id"].as_u64() == Some(this)
+                && r["jid"] == gail.as_str()
+                && r["left_out"].is_null()),
+        "{recipients:?}"
+    );
+    let run = laptop.run(&["listen", "--json", "--timeout", "3"]).ok();
+    assert!(
+        messages(&run)
+            .iter()
+            .any(|m| m["body"] == "only for the laptop" && m["error"].is_null()),
+        "{}",
+        run.stdout
+    );
 }

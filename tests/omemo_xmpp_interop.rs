@@ -365,6 +365,9 @@ fn an_identity_key_change_is_flagged_and_waits_for_a_decision() {
         .unwrap_or_else(|| panic!("listed: {devices:?}"));
     assert_eq!(d["fingerprint"], new_fp.as_str(), "{d}");
     assert_eq!(d["trust"], "undecided", "{d}");
+    // A warning until Alice decides, with the key it replaced.
+    assert_eq!(d["identity_changed"], true, "{d}");
+    assert_eq!(d["previous_fingerprint"], old_fp.as_str(), "{d}");
 
     // The only device of the contact is undecided: nothing goes out.
     let refused = alice.run(&["send", &pat_jid, "should not leave"]);

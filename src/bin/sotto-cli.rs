@@ -69,6 +69,9 @@ enum Cmd {
     Trust { jid: String, fingerprint: String },
     /// Never encrypt for the device with this fingerprint.
     Distrust { jid: String, fingerprint: String },
+    /// Take a lost device of yours off your published device list, so
+    /// nobody encrypts for it any more (see `devices YOUR-ADDRESS`).
+    RemoveDevice { device_id: u32 },
     /// Export or import the local history as one passphrase-encrypted file.
     #[command(subcommand)]
     Backup(BackupCmd),
@@ -368,13 +371,18 @@ async fn dispatch(s: &mut Session, cmd: Cmd) -> anyhow::Result<()> {
                     println!("{}", serde_json::to_string(d)?);
                 } else {
                     println!(
-                        "{}\t{}\t{}\t{}{}{}",
+                        "{}\t{}\t{}\t{}{}{}{}",
                         d.device_id,
                         d.fingerprint.as_deref().unwrap_or("(fingerprint unknown)"),
                         d.trust.as_str(),
                         d.namespaces.join(","),
                         if d.active { "" } else { "\t(inactive)" },
                         if d.own { "\t(this device)" } else { "" },
+                        if d.identity_changed {
+                            "\t(KEY CHANGED: decide with trust or distrust)"
+                        } else {
+                            ""
+                        },
                     );
                 }
             }
@@ -383,6 +391,20 @@ async fn dispatch(s: &mut Session, cmd: Cmd) -> anyhow::Result<()> {
         Cmd::Trust { jid, fingerprint } => set_trust(s, jid, fingerprint, Trust::Verified).await,
         Cmd::Distrust { jid, fingerprint } => {
             set_trust(s, jid, fingerprint, Trust::Distrusted).await
+        }
+        Cmd::RemoveDevice { device_id } => {
+            let account = only_account(s).await?;
+            go_online(s, &mut |_| {}).await?;
+            s.handle
+                .request(|reply| Command::RemoveOwnDevice {
+                    account: account.clone(),
+                    device_id,
+                    reply,
+                })
+                .await
+                .map_err(service_err)?;
+            println!("{account} device {device_id}: removed from the device list");
+            Ok(())
         }
     }
 }

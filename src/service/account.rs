@@ -54,6 +54,10 @@ pub(crate) enum AccountCommand {
         jid: BareJid,
         reply: Reply<Vec<DeviceInfo>>,
     },
+    RemoveOwnDevice {
+        device_id: u32,
+        reply: Reply<()>,
+    },
     MarkRead {
         jid: String,
     },
@@ -569,6 +573,14 @@ impl Account {
                 }
                 let _ = reply.send(self.device_infos(&jid.to_string()).await.map_err(storage));
             }
+            AccountCommand::RemoveOwnDevice { device_id, reply } => {
+                let result = if self.online {
+                    self.remove_own_device(device_id).await
+                } else {
+                    Err(ServiceError::NotConnected)
+                };
+                let _ = reply.send(result);
+            }
             // `run` handles Close before dispatching here.
             AccountCommand::Close { reply } => {
                 let _ = reply.send(());
@@ -733,6 +745,7 @@ impl AccountCommand {
             AccountCommand::AddContact { reply, .. }
             | AccountCommand::RemoveContact { reply, .. }
             | AccountCommand::Answer { reply, .. }
+            | AccountCommand::RemoveOwnDevice { reply, .. }
             | AccountCommand::Sync { reply } => {
                 let _ = reply.send(Err(error));
             }

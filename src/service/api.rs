@@ -129,6 +129,14 @@ pub enum Command {
         jid: String,
         reply: Reply<Vec<DeviceInfo>>,
     },
+    /// Take a lost own device off our published device lists (both
+    /// namespaces) and withdraw its bundles, so nobody encrypts for it any
+    /// more. Refused for this very device. Emits `DevicesChanged`.
+    RemoveOwnDevice {
+        account: String,
+        device_id: u32,
+        reply: Reply<()>,
+    },
     /// Record a trust decision for the device with this fingerprint.
     SetTrust {
         account: String,
@@ -345,6 +353,11 @@ pub struct DeviceInfo {
     /// This very device.
     pub own: bool,
     pub last_seen: Option<i64>,
+    /// The device id was known with another key and nobody has decided
+    /// about the new one yet: a warning the user must answer (by deciding).
+    pub identity_changed: bool,
+    /// The key this device had before the change, for comparison.
+    pub previous_fingerprint: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -598,6 +611,9 @@ pub enum ServiceError {
     CannotEncrypt(String),
     #[error("unknown device: {0}")]
     UnknownDevice(String),
+    /// A device can only remove other devices from the list, never itself.
+    #[error("this is the device in use")]
+    ThisDevice,
     #[error("backup: {0}")]
     Backup(BackupError),
     /// The scanned text is not a usable trust code.
@@ -634,6 +650,9 @@ impl ServiceError {
             ServiceError::CannotEncrypt(d) => gettext_f(
                 "The message was not sent: it could not be encrypted for any trusted device ({detail}). It was not sent unencrypted either.",
                 &[("detail", d)],
+            ),
+            ServiceError::ThisDevice => gettext(
+                "This is the device you are using now. To stop using it, remove the account instead.",
             ),
             ServiceError::UnknownDevice(d) => gettext_f(
                 "No device with the fingerprint {fingerprint} is known for this contact.",

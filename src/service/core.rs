@@ -344,6 +344,14 @@ impl Core {
                     let _ = reply.send(Err(e));
                 }
             },
+            Command::RemoveOwnDevice {
+                account,
+                device_id,
+                reply,
+            } => self.route(&account, reply, |reply| AccountCommand::RemoveOwnDevice {
+                device_id,
+                reply,
+            }),
             Command::SetTrust {
                 account,
                 jid,
@@ -595,7 +603,12 @@ impl Core {
             )
             .await
             .map_err(storage_err)?;
-        Ok(DeviceInfo { trust, ..device })
+        // A decision answers a key-change warning.
+        Ok(DeviceInfo {
+            trust,
+            identity_changed: false,
+            ..device
+        })
     }
 
     /// A scanned code goes to the account's task once it parses.

@@ -241,6 +241,14 @@ impl<'r> sqlx::FromRow<'r, sqlx::sqlite::SqliteRow> for DeviceRow {
 pub struct DeviceListChange {
     pub added: Vec<u32>,
     pub removed: Vec<u32>,
+    /// Listed before and now, with another label.
+    pub relabelled: Vec<u32>,
+}
+
+impl DeviceListChange {
+    pub fn is_empty(&self) -> bool {
+        self.added.is_empty() && self.removed.is_empty() && self.relabelled.is_empty()
+    }
 }
 
 /// A device list as published (ids with optional labels): listed devices
@@ -254,8 +262,8 @@ pub async fn apply_device_list_in(
     devices: &[(u32, Option<String>)],
 ) -> Result<DeviceListChange, StoreError> {
     let ns = namespace_str(ns);
-    let known: Vec<(u32, bool)> = sqlx::query_as(
-        "SELECT device_id, active FROM omemo_devices \
+    let known: Vec<(u32, bool, Option<String>)> = sqlx::query_as(
+        "SELECT device_id, active, label FROM omemo_devices \
          WHERE account_id = ? AND jid = ? AND namespace = ?",
     )
     .bind(account_id)
@@ -268,9 +276,11 @@ pub async fn apply_device_list_in(
         if change.added.contains(device_id) {
             continue;
         }
-        let was_active = known.iter().find(|(id, _)| id == device_id).map(|k| k.1);
-        if was_active != Some(true) {
-            change.added.push(*device_id);
+        let before = known.iter().find(|(id, _, _)| id == device_id);
+        match before {
+            Some((_, true, old_label)) if old_label != label => change.relabelled.push(*device_id),
+            Some((_, true, _)) => {}
+            _ => change.added.push(*device_id),
         }
         sqlx::query(
             "INSERT INTO omemo_devices (account_id, jid, namespace, device_id, label, active) \
@@ -286,7 +296,7 @@ pub async fn apply_device_list_in(
         .execute(&mut *conn)
         .await?;
     }
-    for (device_id, active) in known {
+    for (device_id, active, _) in known {
         if active && !devices.iter().any(|(id, _)| *id == device_id) {
             sqlx::query(
                 "UPDATE omemo_devices SET active = 0 \
@@ -451,6 +461,16 @@ pub async fn set_trust_in(
     Ok(())
 }
 
+/// The trust a key gets when first seen: blind under BTBV until one of the
+/// JID's devices is verified, never for a new key of a known device id.
+pub fn new_device_level(btbv: bool, identity_changed: bool, any_verified: bool) -> TrustLevel {
+    if btbv && !identity_changed && !any_verified {
+        TrustLevel::Blind
+    } else {
+        TrustLevel::Undecided
+    }
+}
+
 /// The trust of a device key, deciding (and recording) it the first time
 /// the key is seen: blind under BTBV until one of the JID's devices is
 /// verified, else undecided. A new key for a known device id is never
@@ -479,11 +499,7 @@ pub async fn decide_new_device_in(
     .fetch_one(&mut *conn)
     .await?;
     let identity_changed = other_keys > 0;
-    let level = if btbv && !identity_changed && verified == 0 {
-        TrustLevel::Blind
-    } else {
-        TrustLevel::Undecided
-    };
+    let level = new_device_level(btbv, identity_changed, verified > 0);
     set_trust_in(
         conn,
         account_id,
@@ -851,7 +867,8 @@ mod tests {
             change,
             DeviceListChange {
                 added: vec![1, 2],
-                removed: vec![]
+                removed: vec![],
+                relabelled: vec![],
             }
         );
         store
@@ -866,7 +883,8 @@ mod tests {
             change,
             DeviceListChange {
                 added: vec![3],
-                removed: vec![1]
+                removed: vec![1],
+                relabelled: vec![],
             }
         );
         // The other namespace is another list.
@@ -883,9 +901,26 @@ mod tests {
             change,
             DeviceListChange {
                 added: vec![1],
-                removed: vec![]
+                removed: vec![],
+                relabelled: vec![],
             }
         );
+        // The same list again is no news; a new label is.
+        let change = store
+            .apply_device_list(acc, BOB, ns, &list(&[1, 2, 3]))
+            .await
+            .unwrap();
+        assert!(change.is_empty(), "{change:?}");
+        let change = store
+            .apply_device_list(
+                acc,
+                BOB,
+                ns,
+                &[(1, None), (2, Some("Tablet".into())), (3, None)],
+            )
+            .await
+            .unwrap();
+        assert_eq!(change.relabelled, vec![2]);
 
         let mut conn = store.pool().acquire().await.unwrap();
         touch_device_in(&mut conn, acc, BOB, ns, 2).await.unwrap();

@@ -101,6 +101,44 @@ pub fn publish_request(
     }
 }
 
+/// Withdraw one item of one of our nodes (`notify` so subscribers learn).
+pub fn retract_request(node: &str, item_id: &str) -> Iq {
+    Iq::Set {
+        from: None,
+        to: None,
+        id: new_id(),
+        payload: Element::builder("pubsub", NS_PUBSUB)
+            .append(
+                Element::builder("retract", NS_PUBSUB)
+                    .attr(nc!("node"), node)
+                    .attr(nc!("notify"), "true")
+                    .append(
+                        Element::builder("item", NS_PUBSUB)
+                            .attr(nc!("id"), item_id)
+                            .build(),
+                    )
+                    .build(),
+            )
+            .build(),
+    }
+}
+
+/// Delete one of our nodes with everything in it (owner namespace).
+pub fn delete_request(node: &str) -> Iq {
+    Iq::Set {
+        from: None,
+        to: None,
+        id: new_id(),
+        payload: Element::builder("pubsub", NS_PUBSUB_OWNER)
+            .append(
+                Element::builder("delete", NS_PUBSUB_OWNER)
+                    .attr(nc!("node"), node)
+                    .build(),
+            )
+            .build(),
+    }
+}
+
 /// Set the node's configuration (owner namespace), for servers that
 /// refuse publish-options.
 pub fn configure_request(node: &str, config: NodeConfig) -> Iq {

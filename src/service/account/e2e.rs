@@ -15,7 +15,7 @@ use crate::omemo::{
     Session,
 };
 use crate::service::EncryptionPolicy;
-use crate::service::api::{DeviceInfo, Event, Trust};
+use crate::service::api::{DeviceInfo, Event, ServiceError, Trust};
 use crate::store::omemo as ostore;
 use crate::xmpp::link::IqError;
 use crate::xmpp::pep::{self, NodeConfig};
@@ -172,16 +172,7 @@ impl Account {
         ns: Namespace,
         device_id: u32,
     ) -> Result<Bundle, String> {
-        let probe = Bundle {
-            namespace: ns,
-            device_id,
-            identity_key: crate::omemo::IdentityKey::Curve25519([0; 32]),
-            signed_pre_key_id: 0,
-            signed_pre_key: [0; 32],
-            signed_pre_key_signature: Vec::new(),
-            pre_keys: Vec::new(),
-        };
-        let (node, item) = probe.pep_location();
+        let (node, item) = bundle_location(ns, device_id);
         let payload = self
             .link
             .iq(pep::items_request(jid, &node, Some(&item)))
@@ -287,19 +278,67 @@ impl Account {
             .collect();
         let result = async {
             let mut tx = self.store.begin_received().await?;
-            ostore::apply_device_list_in(&mut tx, self.row.id, &jid.to_string(), ns, &entries)
-                .await?;
+            let change =
+                ostore::apply_device_list_in(&mut tx, self.row.id, &jid.to_string(), ns, &entries)
+                    .await?;
             tx.commit().await?;
-            Ok::<_, crate::store::StoreError>(())
+            Ok::<_, crate::store::StoreError>(change)
         }
         .await;
         match result {
-            Ok(()) => self.emit(Event::DevicesChanged {
+            // Only news: views refetch on this event, and a fetch records
+            // the lists again.
+            Ok(change) if change.is_empty() => {}
+            Ok(_) => self.emit(Event::DevicesChanged {
                 account: self.row.jid.clone(),
                 jid: jid.to_string(),
             }),
             Err(e) => tracing::warn!("storing a device list failed: {e}"),
         }
+    }
+
+    /// Take a lost device of ours off both device lists and withdraw its
+    /// bundles. The list is fetched fresh so that a device added meanwhile
+    /// by another client is kept.
+    pub(crate) async fn remove_own_device(&mut self, device_id: u32) -> Result<(), ServiceError> {
+        let Some(own_id) = self.e2e().map(|e| e.own.device_id()) else {
+            return Err(ServiceError::NotConnected);
+        };
+        if device_id == own_id {
+            return Err(ServiceError::ThisDevice);
+        }
+        let jid = self.jid.clone();
+        for ns in NAMESPACES {
+            let list = self
+                .fetch_device_list(&jid, ns)
+                .await
+                .map_err(|e| ServiceError::Refused(e.to_string()))?;
+            let Some(mut list) = list else { continue };
+            let before = list.devices.len();
+            list.devices.retain(|d| d.id != device_id);
+            if list.devices.len() != before {
+                self.publish(
+                    DeviceList::pep_node(ns),
+                    "current",
+                    list.to_xml(),
+                    NodeConfig { max_items: None },
+                )
+                .await
+                .map_err(|e| ServiceError::Refused(e.to_string()))?;
+            }
+            self.record_device_list(&jid, ns, &list).await;
+            // Its bundle would still let others start sessions with it;
+            // failing to withdraw it is harmless once it is off the list.
+            let (node, item) = bundle_location(ns, device_id);
+            let withdraw = match ns {
+                Namespace::OldMemo => pep::delete_request(&node),
+                Namespace::TwoMemo => pep::retract_request(&node, &item),
+            };
+            if let Err(e) = self.link.iq(withdraw).await {
+                tracing::info!(device_id, ns = ns_str(ns), "bundle not withdrawn: {e}");
+            }
+        }
+        Ok(())
     }
 
     /// Fetch and record both device lists of `jid`.
@@ -640,6 +679,16 @@ pub(crate) async fn device_infos(
     own: Option<&OwnDevice>,
 ) -> Result<Vec<DeviceInfo>, crate::store::StoreError> {
     let rows = store.devices(account_id, Some(jid)).await?;
+    // Every decision about this JID, old keys included: one query, and the
+    // history shows whether a device id came back with another key.
+    let decisions = store.trust_rows(account_id, jid).await?;
+    let decided_at = |device_id: u32, key: &[u8]| {
+        decisions
+            .iter()
+            .filter(|t| t.device_id == device_id && t.identity_key == key)
+            .map(|t| t.decided_at)
+            .max()
+    };
     let mut by_id: std::collections::BTreeMap<u32, DeviceInfo> = Default::default();
     for r in rows {
         let entry = by_id.entry(r.device_id).or_insert_with(|| DeviceInfo {
@@ -652,17 +701,27 @@ pub(crate) async fn device_infos(
             active: false,
             own: own.is_some_and(|o| o.device_id() == r.device_id),
             last_seen: None,
+            identity_changed: false,
+            previous_fingerprint: None,
         });
         entry.namespaces.push(ns_str(r.namespace).to_owned());
         entry.active |= r.active;
         entry.label = entry.label.take().or(r.label.clone());
         entry.last_seen = entry.last_seen.max(r.last_seen);
-        if entry.fingerprint.is_none()
-            && let Some(k) = &r.identity_key
-        {
-            entry.fingerprint = Some(hex::encode(k));
+        // A key change learned in one namespace leaves the other's row
+        // with the old key until its bundle is fetched again: the key seen
+        // (decided about) last is the device's key now.
+        if let Some(k) = &r.identity_key {
+            let newer = match entry.fingerprint.as_deref().map(hex::decode) {
+                Some(Ok(shown)) => decided_at(r.device_id, k) > decided_at(r.device_id, &shown),
+                _ => true,
+            };
+            if newer {
+                entry.fingerprint = Some(hex::encode(k));
+            }
         }
     }
+    let blind_trust = tokio::sync::OnceCell::new();
     let mut out = Vec::new();
     for (_, mut d) in by_id {
         if d.own
@@ -672,11 +731,194 @@ pub(crate) async fn device_infos(
             d.trust = Trust::Verified;
         } else if let Some(fp) = &d.fingerprint
             && let Ok(key) = hex::decode(fp)
-            && let Some(t) = store.trust(account_id, &d.jid, d.device_id, &key).await?
         {
-            d.trust = Trust::parse(t.level.as_str());
+            let of_device: Vec<_> = decisions
+                .iter()
+                .filter(|t| t.device_id == d.device_id)
+                .collect();
+            match of_device.iter().find(|t| t.identity_key == key) {
+                Some(current) => {
+                    d.trust = Trust::parse(current.level.as_str());
+                    // Rows come oldest first: the key decided about last
+                    // before this one is the one it replaced.
+                    let previous = of_device
+                        .iter()
+                        .rev()
+                        .find(|t| t.identity_key != key && t.decided_at <= current.decided_at);
+                    if let Some(previous) = previous
+                        && current.level == ostore::TrustLevel::Undecided
+                        && current.source == ostore::TrustSource::Btbv
+                    {
+                        d.identity_changed = true;
+                        d.previous_fingerprint = Some(hex::encode(&previous.identity_key));
+                    }
+                }
+                // Known from its bundle, not used yet: show the decision
+                // the first message will make, so that a device blind
+                // trust will take is not shown as waiting for the user.
+                None => {
+                    let btbv = *blind_trust
+                        .get_or_init(|| async {
+                            crate::service::policy::load(store)
+                                .await
+                                .map(|p| p.blind_trust)
+                                .unwrap_or(true)
+                        })
+                        .await;
+                    let any_verified = decisions
+                        .iter()
+                        .any(|t| t.level == ostore::TrustLevel::Verified);
+                    let previous = of_device.last();
+                    d.trust = Trust::parse(
+                        ostore::new_device_level(btbv, previous.is_some(), any_verified).as_str(),
+                    );
+                    if let Some(previous) = previous {
+                        d.identity_changed = true;
+                        d.previous_fingerprint = Some(hex::encode(&previous.identity_key));
+                    }
+                }
+            }
         }
         out.push(d);
     }
     Ok(out)
+}
+
+/// Where a device's bundle lives: `(node, item id)`.
+fn bundle_location(ns: Namespace, device_id: u32) -> (String, String) {
+    Bundle {
+        namespace: ns,
+        device_id,
+        identity_key: crate::omemo::IdentityKey::Curve25519([0; 32]),
+        signed_pre_key_id: 0,
+        signed_pre_key: [0; 32],
+        signed_pre_key_signature: Vec::new(),
+        pre_keys: Vec::new(),
+    }
+    .pep_location()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::tests::temp_store;
+
+    const BOB: &str = "bob@example.org";
+
+    /// A device id that comes back with another key is flagged, shows the
+    /// old key, and stays flagged until the user decides about the new key.
+    #[tokio::test]
+    async fn a_new_key_for_a_known_device_is_a_warning_until_decided() {
+        let (_dir, store) = temp_store().await;
+        let acc = store
+            .add_account("alice@example.org", None, None)
+            .await
+            .unwrap()
+            .id;
+        store
+            .apply_device_list(acc, BOB, Namespace::TwoMemo, &[(7, None), (8, None)])
+            .await
+            .unwrap();
+        let (old, new, other) = ([1u8; 32], [2u8; 32], [3u8; 32]);
+        for (device, key) in [(7, old), (8, other)] {
+            store
+                .set_device_identity(acc, BOB, Namespace::TwoMemo, device, &key)
+                .await
+                .unwrap();
+            store
+                .decide_new_device(acc, BOB, device, &key, true)
+                .await
+                .unwrap();
+        }
+        // Device 7 is in the 0.3 list too, with the same key.
+        store
+            .apply_device_list(acc, BOB, Namespace::OldMemo, &[(7, None)])
+            .await
+            .unwrap();
+        store
+            .set_device_identity(acc, BOB, Namespace::OldMemo, 7, &old)
+            .await
+            .unwrap();
+        let shown = device_infos(&store, acc, BOB, None).await.unwrap();
+        assert!(shown.iter().all(|d| !d.identity_changed), "{shown:?}");
+        assert!(shown.iter().all(|d| d.trust == Trust::Blind), "{shown:?}");
+
+        // Device 7 now shows another key, learned through :2 only (decision
+        // times are in milliseconds).
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        store
+            .set_device_identity(acc, BOB, Namespace::TwoMemo, 7, &new)
+            .await
+            .unwrap();
+        let decision = store
+            .decide_new_device(acc, BOB, 7, &new, true)
+            .await
+            .unwrap();
+        assert!(decision.identity_changed);
+        let shown = device_infos(&store, acc, BOB, None).await.unwrap();
+        let seven = shown.iter().find(|d| d.device_id == 7).unwrap();
+        assert!(seven.identity_changed, "{seven:?}");
+        assert_eq!(seven.trust, Trust::Undecided, "never inherited: {seven:?}");
+        assert_eq!(
+            seven.fingerprint.as_deref(),
+            Some(hex::encode(new).as_str())
+        );
+        assert_eq!(
+            seven.previous_fingerprint.as_deref(),
+            Some(hex::encode(old).as_str())
+        );
+        let eight = shown.iter().find(|d| d.device_id == 8).unwrap();
+        assert!(!eight.identity_changed, "{eight:?}");
+
+        // Deciding, either way, answers the warning.
+        store
+            .set_trust(
+                acc,
+                BOB,
+                7,
+                &new,
+                ostore::TrustLevel::Distrusted,
+                ostore::TrustSource::Manual,
+            )
+            .await
+            .unwrap();
+        let shown = device_infos(&store, acc, BOB, None).await.unwrap();
+        let seven = shown.iter().find(|d| d.device_id == 7).unwrap();
+        assert!(!seven.identity_changed, "{seven:?}");
+        assert_eq!(seven.trust, Trust::Distrusted);
+
+        // A device known only from its bundle shows what its first message
+        // will decide: blind while nobody is verified, else undecided.
+        store
+            .apply_device_list(
+                acc,
+                BOB,
+                Namespace::TwoMemo,
+                &[(7, None), (8, None), (9, None)],
+            )
+            .await
+            .unwrap();
+        store
+            .set_device_identity(acc, BOB, Namespace::TwoMemo, 9, &[4u8; 32])
+            .await
+            .unwrap();
+        let nine = |shown: Vec<DeviceInfo>| shown.into_iter().find(|d| d.device_id == 9).unwrap();
+        let shown = device_infos(&store, acc, BOB, None).await.unwrap();
+        assert_eq!(nine(shown).trust, Trust::Blind);
+        store
+            .set_trust(
+                acc,
+                BOB,
+                8,
+                &other,
+                ostore::TrustLevel::Verified,
+                ostore::TrustSource::Manual,
+            )
+            .await
+            .unwrap();
+        let shown = device_infos(&store, acc, BOB, None).await.unwrap();
+        let nine = nine(shown);
+        assert_eq!(nine.trust, Trust::Undecided);
+        assert!(!nine.identity_changed, "{nine:?}");
+    }
 }
