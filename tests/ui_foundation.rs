@@ -382,14 +382,7 @@ async fn scenario(ctx: &Ctx) -> TestResult {
 
 /// Start another person's client (a second service), logged in.
 async fn add_peer(ctx: &Ctx, user: &str, password: &str) -> Result<ServiceHandle, String> {
-    let server = {
-        let p = ctx.prosody.borrow();
-        Server {
-            address: p.address(),
-            ca_file: p.ca_file().to_path_buf(),
-            domain: p.domain().to_owned(),
-        }
-    };
+    let server = Server::of(&ctx.prosody.borrow());
     let (handle, dir) = start_peer(server, user, password).await?;
     ctx.peers.borrow_mut().push((handle.clone(), dir));
     Ok(handle)

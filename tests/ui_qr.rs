@@ -381,37 +381,12 @@ fn blank_png() -> Result<Vec<u8>, String> {
 }
 
 async fn log_in(ctx: &Ctx, window: &sotto::ui::Window, jid: &str) -> TestResult {
-    let stack: gtk::Stack = find(window, "main_stack")?;
-    wait_for("the first-run page", || {
-        stack.visible_child_name().as_deref() == Some("setup")
-    })
-    .await?;
-    let setup = window.account_setup();
-    let address: adw::EntryRow = find(&setup, "address_row")?;
-    let password: adw::PasswordEntryRow = find(&setup, "password_row")?;
-    let server: adw::EntryRow = find(&setup, "server_row")?;
-    address.set_text(jid);
-    password.set_text("wonderland");
-    server.set_text(&ctx.prosody.borrow().address());
-    setup.set_ca_file(Some(ctx.prosody.borrow().ca_file().to_path_buf()));
-    setup
-        .activate_action("setup.log-in", None)
-        .map_err(|e| e.to_string())?;
-    wait_for("the session view", || {
-        stack.visible_child_name().as_deref() == Some("session")
-    })
-    .await
+    let server = Server::of(&ctx.prosody.borrow());
+    ui_support::log_in(window, &server, jid, "wonderland").await
 }
 
 async fn add_peer(ctx: &Ctx, user: &str, password: &str) -> Result<ServiceHandle, String> {
-    let server = {
-        let p = ctx.prosody.borrow();
-        Server {
-            address: p.address(),
-            ca_file: p.ca_file().to_path_buf(),
-            domain: p.domain().to_owned(),
-        }
-    };
+    let server = Server::of(&ctx.prosody.borrow());
     let (handle, dir) = start_peer(server, user, password).await?;
     ctx.peers.borrow_mut().push((handle.clone(), dir));
     Ok(handle)

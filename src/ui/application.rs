@@ -210,7 +210,7 @@ impl Application {
         self.add_action_entries([quit, about, preferences, backup, open_chat]);
         self.set_accels_for_action("app.quit", &["<Control>q"]);
         self.set_accels_for_action("app.preferences", &["<Control>comma"]);
-        self.set_accels_for_action("win.add-contact", &["<Control>n"]);
+        self.set_accels_for_action("win.new-chat", &["<Control>n"]);
         self.set_accels_for_action("win.search", &["<Control>k"]);
         self.set_accels_for_action("win.previous-chat", &["<Alt>Up"]);
         self.set_accels_for_action("win.next-chat", &["<Alt>Down"]);

@@ -10,7 +10,7 @@ use crate::i18n::{gettext, gettext_f, ngettext_f};
 use crate::service::StartError;
 use crate::ui::application::Application;
 use crate::ui::login::AccountSetup;
-use crate::ui::session::view::{AddContactDialog, SessionView};
+use crate::ui::session::view::{AddContactDialog, NewChatDialog, SessionView};
 use crate::ui::settings;
 
 mod imp {
@@ -53,6 +53,9 @@ mod imp {
             klass.install_action("win.add-contact", None, |window, _, _| {
                 window.show_add_contact();
             });
+            klass.install_action("win.new-chat", None, |window, _, _| {
+                window.show_new_chat();
+            });
             klass.install_action("win.previous-chat", None, |window, _, _| {
                 window.session_view().sidebar().select_adjacent(-1);
             });
@@ -84,6 +87,7 @@ mod imp {
             }
             window.load_window_size();
             window.action_set_enabled("win.add-contact", false);
+            window.action_set_enabled("win.new-chat", false);
             window.action_set_enabled("win.search", false);
             window.action_set_enabled("win.show-qr", false);
             window.action_set_enabled("win.scan-qr", false);
@@ -283,6 +287,7 @@ impl Window {
             imp.main_stack.set_visible_child_name(page);
         }
         self.action_set_enabled("win.add-contact", has_accounts);
+        self.action_set_enabled("win.new-chat", has_accounts);
         self.action_set_enabled("win.search", has_accounts);
         self.action_set_enabled("win.show-qr", has_accounts);
         self.action_set_enabled("win.scan-qr", has_accounts);
@@ -302,6 +307,15 @@ impl Window {
         let dialog = crate::ui::qr::QrScanDialog::new(self, &account.jid());
         dialog.present();
         Some(dialog)
+    }
+
+    fn show_new_chat(&self) {
+        let Some(session) = self.application_session() else {
+            return;
+        };
+        if let Some(account) = session.first_account() {
+            NewChatDialog::new(self, &account.jid()).present();
+        }
     }
 
     fn show_add_contact(&self) {

@@ -225,6 +225,16 @@ pub struct Server {
     pub domain: String,
 }
 
+impl Server {
+    pub fn of(prosody: &crate::support::Prosody) -> Server {
+        Server {
+            address: prosody.address(),
+            ca_file: prosody.ca_file().to_path_buf(),
+            domain: prosody.domain().to_owned(),
+        }
+    }
+}
+
 /// Another person's client: a service of its own on a fresh profile,
 /// logged in as `user` and online. Keep the directory alive with it.
 pub async fn start_peer(
@@ -233,48 +243,132 @@ pub async fn start_peer(
     password: &str,
 ) -> Result<(ServiceHandle, tempfile::TempDir), String> {
     let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
+    let jid = format!("{user}@{}", server.domain);
+    let password = Zeroizing::new(password.to_owned());
+    let handle = run_peer(dir.path(), move |handle| async move {
+        handle
+            .request(|reply| Command::AddAccount {
+                jid,
+                password,
+                server: ServerOverride {
+                    address: Some(server.address),
+                    ca_file: Some(server.ca_file),
+                },
+                reply,
+            })
+            .await
+            .map(drop)
+            .map_err(|e| format!("the peer cannot log in: {e}"))
+    })
+    .await?;
+    Ok((handle, dir))
+}
+
+/// Start a peer again on the profile it had (after `shutdown`).
+pub async fn restart_peer(dir: &Path) -> Result<ServiceHandle, String> {
+    run_peer(dir, |handle| async move {
+        handle.send(Command::ConnectAll).map_err(|e| e.to_string())
+    })
+    .await
+}
+
+/// The service on `dir`, `login` run once it is up; returns when online.
+async fn run_peer<F, Fut>(dir: &Path, login: F) -> Result<ServiceHandle, String>
+where
+    F: FnOnce(ServiceHandle) -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = Result<(), String>> + Send,
+{
     let options = ServiceOptions {
-        data_dir: dir.path().to_path_buf(),
-        connect: true,
+        data_dir: dir.to_path_buf(),
+        connect: false,
     };
-    let (handle, mut events) = sotto::runtime::spawn(service::start(options))
-        .await
-        .map_err(|e| e.to_string())?
-        .map_err(|e| format!("peer service: {e}"))?;
-    // Tell when the peer is online; then keep draining so nothing piles up.
-    let (online_tx, online_rx) = tokio::sync::oneshot::channel();
+    // Everything on the tokio runtime: the GLib main loop has no timers
+    // for it.
     sotto::runtime::spawn(async move {
-        let mut online_tx = Some(online_tx);
-        while let Some(event) = events.next().await {
-            if let service::Event::Connection {
-                state: service::ConnectionState::Online,
-                ..
-            } = event
-                && let Some(tx) = online_tx.take()
-            {
-                let _ = tx.send(());
+        let (handle, mut events) = service::start(options)
+            .await
+            .map_err(|e| format!("peer service: {e}"))?;
+        // Tell when the peer is online; then keep draining so nothing
+        // piles up.
+        let (online_tx, online_rx) = tokio::sync::oneshot::channel();
+        tokio::spawn(async move {
+            let mut online_tx = Some(online_tx);
+            while let Some(event) = events.next().await {
+                if let service::Event::Connection {
+                    state: service::ConnectionState::Online,
+                    ..
+                } = event
+                    && let Some(tx) = online_tx.take()
+                {
+                    let _ = tx.send(());
+                }
             }
-        }
-    });
-    handle
-        .request(|reply| Command::AddAccount {
-            jid: format!("{user}@{}", server.domain),
-            password: Zeroizing::new(password.to_owned()),
-            server: ServerOverride {
-                address: Some(server.address),
-                ca_file: Some(server.ca_file),
-            },
+        });
+        login(handle.clone()).await?;
+        tokio::time::timeout(TIMEOUT, online_rx)
+            .await
+            .map_err(|_| "the peer did not come online".to_owned())?
+            .map_err(|_| "the peer's service stopped".to_owned())?;
+        Ok(handle)
+    })
+    .await
+    .map_err(|e| e.to_string())?
+}
+
+/// Send as `from` from a peer's service; the peer's stored message.
+pub async fn send(
+    peer: &ServiceHandle,
+    from: &str,
+    to: &str,
+    body: &str,
+) -> Result<sotto::service::ChatMessage, String> {
+    let (peer, from, to, body) = (
+        peer.clone(),
+        from.to_owned(),
+        to.to_owned(),
+        body.to_owned(),
+    );
+    sotto::runtime::spawn(async move {
+        peer.request(|reply| Command::SendMessage {
+            account: from,
+            to,
+            body,
             reply,
         })
         .await
-        .map_err(|e| format!("{user} cannot log in: {e}"))?;
-    // The timer lives on the tokio runtime, not on the GLib main loop.
-    sotto::runtime::spawn(async move { tokio::time::timeout(TIMEOUT, online_rx).await })
-        .await
-        .map_err(|e| e.to_string())?
-        .map_err(|_| format!("{user} did not come online"))?
-        .map_err(|_| format!("{user}'s service stopped"))?;
-    Ok((handle, dir))
+    })
+    .await
+    .map_err(|e| e.to_string())?
+    .map_err(|e| format!("the peer cannot send: {e}"))
+}
+
+/// Sign in on the first-run page, as a user would.
+pub async fn log_in(
+    window: &sotto::ui::Window,
+    server: &Server,
+    jid: &str,
+    password: &str,
+) -> TestResult {
+    let stack: gtk::Stack = find(window, "main_stack")?;
+    wait_for("the first-run page", || {
+        stack.visible_child_name().as_deref() == Some("setup")
+    })
+    .await?;
+    let setup = window.account_setup();
+    let address: adw::EntryRow = find(&setup, "address_row")?;
+    let password_row: adw::PasswordEntryRow = find(&setup, "password_row")?;
+    let server_row: adw::EntryRow = find(&setup, "server_row")?;
+    address.set_text(jid);
+    password_row.set_text(password);
+    server_row.set_text(&server.address);
+    setup.set_ca_file(Some(server.ca_file.clone()));
+    setup
+        .activate_action("setup.log-in", None)
+        .map_err(|e| e.to_string())?;
+    wait_for("the session view", || {
+        stack.visible_child_name().as_deref() == Some("session")
+    })
+    .await
 }
 
 /// Runs the real app on `data_dir` and `scenario` once it is activated,

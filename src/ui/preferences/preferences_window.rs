@@ -1,5 +1,6 @@
-//! Preferences: the account, with a way to remove it, privacy, and the
-//! Backup page. Settings appear here only once they do something.
+//! Preferences: the account, with a way to remove it, its own devices,
+//! privacy, and the Backup page. Settings appear here only once they do
+//! something.
 
 use std::cell::RefCell;
 
@@ -12,6 +13,7 @@ use crate::service::{Command, ConnectionState, EncryptionPolicy};
 use crate::ui::application::Application;
 use crate::ui::preferences::{BackupPage, switch_row};
 use crate::ui::session::model::{AccountItem, Session};
+use crate::ui::session::view::DeviceList;
 use crate::ui::settings;
 
 mod imp {
@@ -96,6 +98,10 @@ impl PreferencesWindow {
         let mut groups = Vec::new();
         for account in session.accounts().iter::<AccountItem>().flatten() {
             groups.push(self.account_group(&account));
+            // The account's own devices, with trust and "remove lost device".
+            let devices = DeviceList::default();
+            devices.load(&account.jid(), &account.jid(), &account.jid());
+            groups.push(devices.upcast());
         }
         groups.push(privacy_group(&session));
         groups.push(encryption_group());

@@ -283,10 +283,11 @@ impl Session {
             Event::SubscriptionRequest { account, jid } => self.sync_request(account, jid, true),
             Event::Error { message } => self.emit_by_name::<()>("error", &[message]),
             // A changed identity key is never silent (ARCHITECTURE.md "Trust").
-            Event::IdentityChanged { jid, device_id, .. } => {
+            // The chat's banner and the device list keep it until decided.
+            Event::IdentityChanged { account, jid, .. } => {
                 let message = crate::i18n::gettext_f(
-                    "The encryption key of one of {contact}'s devices ({device}) changed. Messages are not encrypted for it until you check it.",
-                    &[("contact", jid), ("device", &device_id.to_string())],
+                    "{contact}’s encryption key changed: check it before trusting it",
+                    &[("contact", &self.display_name(account, jid, None))],
                 );
                 self.emit_by_name::<()>("error", &[&message]);
             }

@@ -6,8 +6,13 @@
 //! A search result opens the timeline *around* a message instead; it then
 //! pages newer messages in as the user scrolls down, until it reaches the
 //! latest one and live messages append again.
+//!
+//! The window is bounded ([`Timeline::MAX_ROWS`]): a page that comes in
+//! at one end pushes as many rows out at the other, so scrolling through
+//! a long conversation holds the same few hundred messages at any point.
 
 use std::cell::{Cell, RefCell};
+use std::collections::HashSet;
 
 use gtk::prelude::*;
 use gtk::subclass::prelude::*;
@@ -53,6 +58,14 @@ mod imp {
         /// Live messages that arrived past the loaded window while a page
         /// of newer messages was on its way: that page may predate them.
         pub held: RefCell<Vec<ChatMessage>>,
+        /// How many stored messages are newer than the newest loaded one,
+        /// as far as this timeline knows: 0 while `latest`, the rows
+        /// dropped from the bottom after paging up; `None` in a window
+        /// opened around a search result.
+        pub after: Cell<Option<u32>>,
+        /// The "new messages" divider of a row that was dropped (message
+        /// id, text): it comes back with the row.
+        pub divider: RefCell<Option<(i64, String)>>,
     }
 
     impl Default for Timeline {
@@ -67,6 +80,8 @@ mod imp {
                 latest: Default::default(),
                 generation: Default::default(),
                 held: Default::default(),
+                after: Default::default(),
+                divider: Default::default(),
             }
         }
     }
@@ -102,6 +117,14 @@ glib::wrapper! {
 }
 
 impl Timeline {
+    /// Rows held at most: eight pages. A page dropped at the far end must
+    /// lie wholly outside the view, which shows a few dozen rows at most
+    /// and asks for a page within `LOAD_MARGIN` (600 px, ~15 rows) of
+    /// its edge; eight pages leave several screens of slack, so scrolling
+    /// back and forth over a few pages reloads nothing, while memory
+    /// stays at a few hundred small rows however long the conversation.
+    pub const MAX_ROWS: u32 = 8 * PAGE_SIZE;
+
     pub fn new(account: &str, jid: &str) -> Self {
         glib::Object::builder()
             .property("account", account)
@@ -119,13 +142,13 @@ impl Timeline {
         if self.loaded() || self.loading() {
             return;
         }
+        self.imp().after.set(Some(0));
         self.set_flag("latest", true);
         self.load_page(None);
     }
 
-    /// Show the latest page again after a jump into the past: the loaded
-    /// window is dropped (it may be far from the present), so memory stays
-    /// bounded by what the user scrolls through.
+    /// Show the latest page again after a jump into the past or paging far
+    /// up: the loaded window is dropped (it may be far from the present).
     pub fn load_latest_again(&self) {
         if self.latest() {
             return;
@@ -142,6 +165,7 @@ impl Timeline {
             return;
         };
         let generation = self.reset();
+        self.imp().after.set(None);
         self.set_flag("loading", true);
         let (account, jid) = (self.account(), self.jid());
         glib::spawn_future_local(glib::clone!(
@@ -210,6 +234,14 @@ impl Timeline {
         self.find(id).map(|(position, _)| position)
     }
 
+    /// How many stored messages are newer than the loaded window, when the
+    /// timeline knows: `Some(0)` when it reaches the present, the rows
+    /// dropped from the bottom after paging up (live messages that came
+    /// since are not counted), `None` around a search result.
+    pub fn messages_after(&self) -> Option<u32> {
+        self.imp().after.get()
+    }
+
     /// Load the page before the oldest loaded message.
     pub fn load_older(&self) {
         if !self.loaded() || self.loading() || self.complete() {
@@ -248,7 +280,20 @@ impl Timeline {
         if position == 0 && items.n_items() > 0 && !self.complete() {
             return;
         }
-        let item = MessageItem::new(message.clone());
+        let mut position = position;
+        if items.n_items() >= Self::MAX_ROWS {
+            // Full: the oldest row makes room, as live messages land at
+            // the present, where the reader is. One older than all
+            // loaded would be that row itself: paging up brings it.
+            self.set_flag("complete", false);
+            if position == 0 {
+                return;
+            }
+            self.drop_rows(0, 1);
+            position -= 1;
+            self.relayout(0, 1);
+        }
+        let item = self.item_for(message.clone());
         items.insert(position, &item);
         self.relayout(position, position + 1);
         self.emit_by_name::<()>("message-added", &[&item]);
@@ -304,28 +349,42 @@ impl Timeline {
     }
 
     fn on_page(&self, latest: bool, page: Result<Vec<ChatMessage>, ServiceError>) {
-        self.set_flag("loading", false);
         let page = match page {
             Ok(page) => page,
             Err(error) => {
+                self.set_flag("loading", false);
                 self.emit_by_name::<()>("error", &[&error.user_message()]);
                 return;
             }
         };
         let complete = page.len() < PAGE_SIZE as usize;
         // Live messages may have arrived meanwhile: keep one row per id.
-        let new: Vec<MessageItem> = page
-            .into_iter()
-            .filter(|m| self.find(m.id).is_none())
-            .map(MessageItem::new)
-            .collect();
+        let new = self.new_items(page);
         let count = new.len() as u32;
-        let items = &self.imp().items;
+        let imp = self.imp();
+        let items = &imp.items;
+        // Paging up: the newest rows make room first, so the list never
+        // holds more than the bound. They lie below the view: nothing on
+        // screen moves.
+        let excess = (items.n_items() + count).saturating_sub(Self::MAX_ROWS);
+        if excess > 0 {
+            self.drop_rows(items.n_items() - excess, excess);
+            imp.after.set(imp.after.get().map(|after| after + excess));
+        }
         // Either page is older than anything already here (live messages
         // that arrived during the first request are newer still).
         items.splice(0, 0, &new);
         self.relayout(0, count + 1);
+        if excess > 0 {
+            let n = items.n_items();
+            self.relayout(n - 1, n);
+            self.set_flag("latest", false);
+        }
         self.set_flag("complete", complete);
+        // Last: `loading` turning false says the page is in (the chat
+        // places its divider then), and a scroll while the rows change
+        // asks for no page before this one is in.
+        self.set_flag("loading", false);
         if latest {
             self.set_flag("loaded", true);
         }
@@ -346,11 +405,16 @@ impl Timeline {
                 return;
             }
         };
-        let new: Vec<MessageItem> = window.messages.into_iter().map(MessageItem::new).collect();
+        let new: Vec<MessageItem> = window
+            .messages
+            .into_iter()
+            .map(|m| self.item_for(m))
+            .collect();
         let count = new.len() as u32;
         let items = &self.imp().items;
         items.splice(0, items.n_items(), &new);
         self.relayout(0, count);
+        self.imp().after.set((!window.more_after).then_some(0));
         self.set_flag("complete", !window.more_before);
         self.set_flag("latest", !window.more_after);
         self.set_flag("loaded", true);
@@ -363,27 +427,43 @@ impl Timeline {
     }
 
     fn on_newer_page(&self, page: Result<Vec<ChatMessage>, ServiceError>) {
-        self.set_flag("loading", false);
         let page = match page {
             Ok(page) => page,
             Err(error) => {
+                self.set_flag("loading", false);
                 self.imp().held.take();
                 self.emit_by_name::<()>("error", &[&error.user_message()]);
                 return;
             }
         };
         let latest = page.len() < PAGE_SIZE as usize;
-        let held = self.imp().held.take();
-        let items = &self.imp().items;
+        let imp = self.imp();
+        let held = imp.held.take();
+        let items = &imp.items;
+        let new = self.new_items(page);
+        let count = new.len() as u32;
+        // Paging down: the oldest rows make room first. They lie above the
+        // view; the list keeps the row on screen in place (it anchors to
+        // it, as when a page comes in above).
+        let excess = (items.n_items() + count).saturating_sub(Self::MAX_ROWS);
+        if excess > 0 {
+            self.drop_rows(0, excess);
+        }
         let start = items.n_items();
-        let new: Vec<MessageItem> = page
-            .into_iter()
-            .filter(|m| self.find(m.id).is_none())
-            .map(MessageItem::new)
-            .collect();
         items.splice(start, 0, &new);
+        imp.after.set(if latest {
+            Some(0)
+        } else {
+            imp.after.get().map(|after| after.saturating_sub(count))
+        });
         self.relayout(start, items.n_items());
+        if excess > 0 {
+            self.relayout(0, 1);
+            self.set_flag("complete", false);
+        }
         self.set_flag("latest", latest);
+        // Last, as in `on_page`.
+        self.set_flag("loading", false);
         if latest {
             // Stored after the page was read: they belong at the end now.
             for message in held {
@@ -399,7 +479,9 @@ impl Timeline {
         let generation = imp.generation.get() + 1;
         imp.generation.set(generation);
         imp.held.take();
-        imp.items.remove_all();
+        let n = imp.items.n_items();
+        self.drop_rows(0, n);
+        imp.after.set(Some(0));
         for flag in ["loading", "loaded", "complete", "latest"] {
             self.set_flag(flag, false);
         }
@@ -419,6 +501,47 @@ impl Timeline {
         if cell.replace(value) != value {
             self.notify(name);
         }
+    }
+
+    /// Remove `count` rows from `position`, keeping the "new messages"
+    /// divider of any of them for when it loads again.
+    fn drop_rows(&self, position: u32, count: u32) {
+        let imp = self.imp();
+        for i in position..position + count {
+            let Some(item) = imp.items.item(i).and_downcast::<MessageItem>() else {
+                continue;
+            };
+            let divider = item.new_divider();
+            if !divider.is_empty() {
+                imp.divider.replace(Some((item.id(), divider)));
+            }
+        }
+        imp.items.splice(position, count, &[] as &[MessageItem]);
+    }
+
+    /// The rows for a page, minus messages already loaded (live messages
+    /// may have come in while the page was on its way).
+    fn new_items(&self, page: Vec<ChatMessage>) -> Vec<MessageItem> {
+        let items = &self.imp().items;
+        let loaded: HashSet<i64> = (0..items.n_items())
+            .filter_map(|i| items.item(i).and_downcast::<MessageItem>())
+            .map(|item| item.id())
+            .collect();
+        page.into_iter()
+            .filter(|m| !loaded.contains(&m.id))
+            .map(|m| self.item_for(m))
+            .collect()
+    }
+
+    /// A row for `message`, with the divider it had when it was dropped.
+    fn item_for(&self, message: ChatMessage) -> MessageItem {
+        let item = MessageItem::new(message);
+        if let Some((id, text)) = &*self.imp().divider.borrow()
+            && *id == item.id()
+        {
+            item.set_new_divider(text);
+        }
+        item
     }
 
     fn find(&self, id: i64) -> Option<(u32, MessageItem)> {

@@ -206,6 +206,34 @@ impl ContactDetails {
         self.imp().device_list.get()
     }
 
+    /// Scroll the device list into view (the trust banner's "Review"),
+    /// once the page has been laid out.
+    pub fn reveal_devices(&self) {
+        let devices = self.imp().device_list.get();
+        devices.add_tick_callback(|devices, _| {
+            let Some(scrolled) = devices
+                .ancestor(gtk::ScrolledWindow::static_type())
+                .and_downcast::<gtk::ScrolledWindow>()
+            else {
+                return glib::ControlFlow::Break;
+            };
+            let content = scrolled.child().and_then(|viewport| viewport.first_child());
+            let position = content
+                .as_ref()
+                .and_then(|content| devices.translate_coordinates(content, 0.0, 0.0));
+            match position {
+                Some((_, y)) if devices.height() > 0 => {
+                    let adjustment = scrolled.vadjustment();
+                    let top = (y - 12.0).max(0.0);
+                    adjustment.set_value(top.min(adjustment.upper() - adjustment.page_size()));
+                    glib::ControlFlow::Break
+                }
+                // Not laid out yet: try on the next frame.
+                _ => glib::ControlFlow::Continue,
+            }
+        });
+    }
+
     pub fn connect_back<F: Fn(&Self) + 'static>(&self, f: F) -> glib::SignalHandlerId {
         self.connect_local("back", false, move |args| {
             f(&args[0].get::<Self>().expect("ContactDetails"));

@@ -72,6 +72,12 @@ glib::wrapper! {
         @implements gtk::Buildable, gtk::ConstraintTarget;
 }
 
+impl Default for DeviceList {
+    fn default() -> Self {
+        glib::Object::new()
+    }
+}
+
 impl DeviceList {
     /// The devices as last shown.
     pub fn devices(&self) -> Vec<DeviceInfo> {
@@ -83,10 +89,18 @@ impl DeviceList {
         let imp = self.imp();
         imp.owner
             .replace(Some((account.to_owned(), jid.to_owned(), name.to_owned())));
-        self.set_description(Some(&glib::markup_escape_text(&gettext_f(
-            "Messages are encrypted only for devices you trust. Compare the fingerprints with {name}, in person or on a call, and mark the ones that match as verified. Trust counts from the next message on.",
-            &[("name", name)],
-        ))));
+        let description = if account == jid {
+            self.set_title(&gettext("Your Devices"));
+            gettext(
+                "Your other devices get the messages of your chats only if you trust them. Compare a fingerprint with the one that device shows for itself. Remove a device you no longer have, so that nobody encrypts for it any more.",
+            )
+        } else {
+            gettext_f(
+                "Messages are encrypted only for devices you trust. Compare the fingerprints with {name}, in person or on a call, and mark the ones that match as verified. Trust counts from the next message on.",
+                &[("name", name)],
+            )
+        };
+        self.set_description(Some(&glib::markup_escape_text(&description)));
         self.show(Vec::new(), Some(&gettext("Looking for devices…")));
         self.refresh();
     }
@@ -134,8 +148,9 @@ impl DeviceList {
         for row in imp.rows.take() {
             self.remove(&row);
         }
-        // Active first, then by id, so the list does not jump around.
-        devices.sort_by_key(|d| (!d.active, d.device_id));
+        // This device, then active ones, then by id, so the list does not
+        // jump around.
+        devices.sort_by_key(|d| (!d.own, !d.active, d.device_id));
         let name = imp
             .owner
             .borrow()
@@ -185,13 +200,37 @@ impl DeviceList {
         } else {
             gettext_f("{device} — no longer in use", &[("device", &title)])
         };
-        let fingerprint = match &device.fingerprint {
+        let mut fingerprint = match &device.fingerprint {
             Some(hex) => format!(
                 "<tt>{}</tt>",
                 glib::markup_escape_text(&format::fingerprint(hex))
             ),
             None => glib::markup_escape_text(&gettext("Fingerprint not known yet")).to_string(),
         };
+        if device.own {
+            fingerprint = format!(
+                "{}\n{fingerprint}",
+                glib::markup_escape_text(&gettext("This device"))
+            );
+        }
+        // Never silent: the old key is shown so the change can be checked.
+        if device.identity_changed {
+            let previous = device
+                .previous_fingerprint
+                .as_deref()
+                .map(format::fingerprint)
+                .unwrap_or_default();
+            fingerprint = format!(
+                "<b>{}</b>\n{fingerprint}\n{}",
+                glib::markup_escape_text(&gettext(
+                    "The key of this device changed. Decide whether to trust the new key."
+                )),
+                glib::markup_escape_text(&gettext_f(
+                    "Before: {fingerprint}",
+                    &[("fingerprint", &previous)]
+                )),
+            );
+        }
         let row = adw::ActionRow::builder()
             .title(glib::markup_escape_text(&title).as_str())
             .subtitle(fingerprint.as_str())
@@ -200,8 +239,127 @@ impl DeviceList {
         if !device.active {
             row.add_css_class("dim-label");
         }
+        if device.identity_changed {
+            row.add_css_class("identity-changed");
+            let icon = gtk::Image::from_icon_name("dialog-warning-symbolic");
+            icon.add_css_class("warning");
+            icon.set_tooltip_text(Some(&gettext("Key changed")));
+            row.add_prefix(&icon);
+        }
+        if device.own {
+            // This device is trusted by definition; there is nothing to change.
+            return row;
+        }
         row.add_suffix(&self.trust_button(device));
+        if self.is_own_list() && device.active {
+            row.add_suffix(&self.remove_button(device));
+        }
         row
+    }
+
+    fn is_own_list(&self) -> bool {
+        self.imp()
+            .owner
+            .borrow()
+            .as_ref()
+            .is_some_and(|(account, jid, _)| account == jid)
+    }
+
+    /// Remove one of our devices from the published list (a lost phone).
+    fn remove_button(&self, device: &DeviceInfo) -> gtk::Button {
+        let button = gtk::Button::builder()
+            .icon_name("user-trash-symbolic")
+            .valign(gtk::Align::Center)
+            // Screen readers name an icon button by its tooltip.
+            .tooltip_text(gettext_f(
+                "Remove Device {id}…",
+                &[("id", &device.device_id.to_string())],
+            ))
+            .build();
+        button.add_css_class("flat");
+        button.add_css_class("remove-device");
+        let device_id = device.device_id;
+        button.connect_clicked(glib::clone!(
+            #[weak(rename_to = list)]
+            self,
+            move |_| list.confirm_remove(device_id)
+        ));
+        button
+    }
+
+    fn confirm_remove(&self, device_id: u32) {
+        let parent = self.root().and_downcast::<gtk::Window>();
+        let dialog = adw::MessageDialog::new(
+            parent.as_ref(),
+            Some(&gettext("Remove Device?")),
+            Some(&gettext_f(
+                "Device {id} will be taken off your device list: your contacts and your other devices stop encrypting for it, so it cannot read new messages. If you still have it, it adds itself again the next time it goes online.",
+                &[("id", &device_id.to_string())],
+            )),
+        );
+        dialog.add_responses(&[
+            ("cancel", &gettext("_Cancel")),
+            ("remove", &gettext("_Remove")),
+        ]);
+        dialog.set_response_appearance("remove", adw::ResponseAppearance::Destructive);
+        dialog.set_default_response(Some("cancel"));
+        dialog.set_close_response("cancel");
+        dialog.connect_response(
+            None,
+            glib::clone!(
+                #[weak(rename_to = list)]
+                self,
+                move |_, response| {
+                    if response == "remove" {
+                        list.remove_device(device_id);
+                    }
+                }
+            ),
+        );
+        dialog.present();
+    }
+
+    pub fn remove_device(&self, device_id: u32) {
+        let Some((account, _, _)) = self.imp().owner.borrow().clone() else {
+            return;
+        };
+        let Some(service) = Application::instance().and_then(|app| app.service()) else {
+            return;
+        };
+        glib::spawn_future_local(glib::clone!(
+            #[weak(rename_to = list)]
+            self,
+            async move {
+                let result = service
+                    .request(|reply| Command::RemoveOwnDevice {
+                        account,
+                        device_id,
+                        reply,
+                    })
+                    .await;
+                match result {
+                    Ok(()) => list.refresh(),
+                    Err(error) => list.toast(&error.user_message()),
+                }
+            }
+        ));
+    }
+
+    /// In whichever window shows the list (the main window or Preferences).
+    fn toast(&self, message: &str) {
+        let text = glib::markup_escape_text(message);
+        match self.root() {
+            Some(root) if root.is::<adw::PreferencesWindow>() => {
+                if let Some(window) = root.downcast_ref::<adw::PreferencesWindow>() {
+                    window.add_toast(adw::Toast::new(&text));
+                }
+            }
+            _ => {
+                if let Some(app) = Application::instance() {
+                    app.main_window().add_toast(message);
+                }
+            }
+        }
     }
 
     /// The device's trust as a clear control: its state on the button,
@@ -259,10 +417,9 @@ impl DeviceList {
         let Some((account, jid, _)) = self.imp().owner.borrow().clone() else {
             return;
         };
-        let Some(app) = Application::instance() else {
+        let Some(service) = Application::instance().and_then(|app| app.service()) else {
             return;
         };
-        let Some(service) = app.service() else { return };
         let fingerprint = fingerprint.to_owned();
         glib::spawn_future_local(glib::clone!(
             #[weak(rename_to = list)]
@@ -280,7 +437,7 @@ impl DeviceList {
                 match result {
                     // Deciding for one device can change others (BTBV).
                     Ok(_) => list.refresh(),
-                    Err(error) => app.main_window().add_toast(&error.user_message()),
+                    Err(error) => list.toast(&error.user_message()),
                 }
             }
         ));

@@ -130,6 +130,14 @@ mod imp {
                 view,
                 move |_| view.go_back()
             ));
+            self.chat_view.connect_review_devices(glib::clone!(
+                #[weak]
+                view,
+                move |_| {
+                    view.show_details_page();
+                    view.imp().details.reveal_devices();
+                }
+            ));
             self.chat_view.connect_show_details(glib::clone!(
                 #[weak]
                 view,

@@ -8,6 +8,7 @@ use adw::subclass::prelude::*;
 use gtk::glib;
 
 use super::history_jump::{HIGHLIGHT_CLASS, HistoryJump};
+use super::trust_banner::{self, TrustBanner};
 use super::{Composer, EncryptionState, MessageRow};
 use crate::i18n::{gettext, ngettext_f};
 use crate::service::{ChatState, Command, DeviceInfo, ServiceError, Trust};
@@ -64,12 +65,19 @@ mod imp {
         pub divider_item: RefCell<Option<MessageItem>>,
         #[template_child]
         pub composer: TemplateChild<Composer>,
+        #[template_child]
+        pub trust_banner: TemplateChild<TrustBanner>,
+        /// Refetch the devices when the service learns something new.
+        pub devices_changed:
+            RefCell<Option<(crate::ui::session::model::Session, glib::SignalHandlerId)>>,
         pub conversation: RefCell<Option<Conversation>>,
         pub conversation_handlers: RefCell<Vec<glib::SignalHandlerId>>,
         pub timeline: RefCell<Option<Timeline>>,
         pub timeline_handlers: RefCell<Vec<glib::SignalHandlerId>>,
         /// The contact's devices, once fetched: the truth for the lock.
         pub devices: RefCell<Option<Vec<DeviceInfo>>>,
+        /// Bumped per device fetch: only the latest answer is shown.
+        pub devices_fetch: Cell<u64>,
         pub own_fingerprint: RefCell<Option<String>>,
         /// Follow new messages: the view is at the bottom.
         pub sticky: Cell<bool>,
@@ -95,12 +103,16 @@ mod imp {
 
         fn class_init(klass: &mut Self::Class) {
             Composer::ensure_type();
+            TrustBanner::ensure_type();
             klass.bind_template();
             klass.install_action("chat.back", None, |view, _, _| {
                 view.emit_by_name::<()>("back", &[]);
             });
             klass.install_action("chat.show-details", None, |view, _, _| {
                 view.emit_by_name::<()>("show-details", &[]);
+            });
+            klass.install_action("chat.review-devices", None, |view, _, _| {
+                view.emit_by_name::<()>("review-devices", &[]);
             });
             klass.install_action("chat.jump-to-bottom", None, |view, _, _| {
                 view.scroll_to_bottom();
@@ -119,6 +131,8 @@ mod imp {
                 vec![
                     glib::subclass::Signal::builder("back").build(),
                     glib::subclass::Signal::builder("show-details").build(),
+                    // The trust banner's "Review": details at the devices.
+                    glib::subclass::Signal::builder("review-devices").build(),
                 ]
             })
         }
@@ -130,7 +144,26 @@ mod imp {
             obj.setup_list();
             obj.setup_composer();
             obj.action_set_enabled("chat.show-details", false);
+            obj.action_set_enabled("chat.review-devices", false);
             obj.connect_map(|view| view.mark_read_if_visible());
+            // A new device, a changed key or a decision made elsewhere
+            // changes the lock and the banner of the open chat.
+            if let Some(app) = Application::instance() {
+                let session = app.session();
+                let handler = session.connect_devices_changed(glib::clone!(
+                    #[weak]
+                    obj,
+                    move |_, account, jid| {
+                        if let Some(conversation) = obj.conversation()
+                            && conversation.account() == account
+                            && (conversation.jid() == jid || account == jid)
+                        {
+                            obj.fetch_devices(&conversation);
+                        }
+                    }
+                ));
+                self.devices_changed.replace(Some((session, handler)));
+            }
             obj.connect_root_notify(|view| {
                 if let Some(window) = view.root().and_downcast::<gtk::Window>() {
                     window.connect_is_active_notify(glib::clone!(
@@ -144,6 +177,9 @@ mod imp {
 
         fn dispose(&self) {
             self.obj().set_conversation(None);
+            if let Some((session, handler)) = self.devices_changed.take() {
+                session.disconnect(handler);
+            }
         }
     }
 
@@ -170,6 +206,11 @@ impl ChatView {
         self.imp().back_button.get()
     }
 
+    /// The banner asking for trust decisions about the open chat's devices.
+    pub fn trust_banner(&self) -> TrustBanner {
+        self.imp().trust_banner.get()
+    }
+
     pub fn composer(&self) -> Composer {
         self.imp().composer.get()
     }
@@ -194,6 +235,15 @@ impl ChatView {
 
     pub fn connect_back<F: Fn(&Self) + 'static>(&self, f: F) -> glib::SignalHandlerId {
         self.connect_local("back", false, move |args| {
+            if let Ok(view) = args[0].get::<Self>() {
+                f(&view);
+            }
+            None
+        })
+    }
+
+    pub fn connect_review_devices<F: Fn(&Self) + 'static>(&self, f: F) -> glib::SignalHandlerId {
+        self.connect_local("review-devices", false, move |args| {
             if let Ok(view) = args[0].get::<Self>() {
                 f(&view);
             }
@@ -233,10 +283,12 @@ impl ChatView {
             }
         }
         imp.devices.replace(None);
+        imp.trust_banner.show(None);
         imp.composer.set_error(None);
         imp.composer.cancel_edit();
         imp.composer.set_text("");
         self.action_set_enabled("chat.show-details", conversation.is_some());
+        self.action_set_enabled("chat.review-devices", conversation.is_some());
         let Some(conversation) = conversation else {
             imp.list_view.set_model(None::<&gtk::SelectionModel>);
             imp.window_title.set_title("");
@@ -398,9 +450,10 @@ impl ChatView {
             self,
             move |adjustment| view.on_scrolled(adjustment)
         ));
-        // Rows measured, added, or the window resized. (Rows paged in
-        // above keep their place by themselves: the list view anchors to
-        // the row on screen.)
+        // Rows measured, added, or the window resized. (Rows paged in or
+        // dropped above keep what is on screen in place by themselves:
+        // the list view anchors to the row on screen. Tested in
+        // ui_timeline_window.)
         adjustment.connect_changed(glib::clone!(
             #[weak(rename_to = view)]
             self,
@@ -552,12 +605,22 @@ impl ChatView {
         if unread == 0 || n == 0 || !timeline.loaded() {
             return;
         }
+        // Counted from the latest message: the loaded window may end before
+        // it (paged far up, rows dropped at the bottom) or somewhere unknown
+        // (around a search result, until the latest page loads).
+        let Some(after) = timeline.messages_after() else {
+            return;
+        };
+        let total = n + after;
         // The first unread message is on an older page: wait for it.
-        if unread > n && !timeline.complete() {
+        if unread > total && !timeline.complete() {
+            return;
+        }
+        let first = total.saturating_sub(unread);
+        if first >= n {
             return;
         }
         imp.unread_at_open.set(0);
-        let first = n.saturating_sub(unread);
         if let Some(item) = items.item(first).and_downcast::<MessageItem>() {
             item.set_new_divider(&ngettext_f(
                 "{n} new message",
@@ -895,6 +958,8 @@ impl ChatView {
             return;
         };
         let conversation = conversation.clone();
+        let fetch = self.imp().devices_fetch.get() + 1;
+        self.imp().devices_fetch.set(fetch);
         glib::spawn_future_local(glib::clone!(
             #[weak(rename_to = view)]
             self,
@@ -914,18 +979,20 @@ impl ChatView {
                         reply,
                     })
                     .await;
-                if view.conversation().as_ref() != Some(&conversation) {
+                if view.conversation().as_ref() != Some(&conversation)
+                    || view.imp().devices_fetch.get() != fetch
+                {
                     return;
                 }
                 let imp = view.imp();
+                let own = own.unwrap_or_default();
                 if let Ok(devices) = devices {
+                    imp.trust_banner
+                        .show(trust_banner::notice(&conversation.name(), &devices, &own).as_ref());
                     imp.devices.replace(Some(devices));
                     view.update_encryption();
                 }
-                let fingerprint = own
-                    .ok()
-                    .and_then(|own| own.into_iter().find(|d| d.own))
-                    .and_then(|d| d.fingerprint);
+                let fingerprint = own.into_iter().find(|d| d.own).and_then(|d| d.fingerprint);
                 if fingerprint.is_some() && *imp.own_fingerprint.borrow() != fingerprint {
                     imp.own_fingerprint.replace(fingerprint.clone());
                     imp.rows.borrow_mut().retain(|row| match row.upgrade() {

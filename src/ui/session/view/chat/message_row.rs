@@ -274,12 +274,24 @@ impl MessageRow {
             ));
         }
 
-        imp.lock_icon
-            .set_tooltip_text(Some(&if message.trusted == Some(false) {
-                gettext("Encrypted, by a device you do not trust")
-            } else {
-                gettext("Encrypted")
-            }));
+        // From a device the user has not trusted (new, changed key): not
+        // the same lock as a trusted message.
+        let untrusted = message.trusted == Some(false);
+        imp.lock_icon.set_icon_name(Some(if untrusted {
+            "dialog-warning-symbolic"
+        } else {
+            "channel-secure-symbolic"
+        }));
+        if untrusted {
+            imp.lock_icon.add_css_class("warning");
+        } else {
+            imp.lock_icon.remove_css_class("warning");
+        }
+        imp.lock_icon.set_tooltip_text(Some(&if untrusted {
+            gettext("Encrypted, by a device you do not trust")
+        } else {
+            gettext("Encrypted")
+        }));
         imp.edited_label.set_visible(message.corrected);
         imp.time_label.set_text(&format::clock(message.timestamp));
         imp.time_label
@@ -293,11 +305,18 @@ impl MessageRow {
     fn update_footer(&self, item: &MessageItem) {
         let imp = self.imp();
         let last = item.last_in_group();
-        let (encrypted, corrected) = item
-            .with_message(|m| (m.encrypted && m.body.is_some(), m.corrected))
+        let (encrypted, corrected, untrusted) = item
+            .with_message(|m| {
+                let encrypted = m.encrypted && m.body.is_some();
+                (
+                    encrypted,
+                    m.corrected,
+                    encrypted && m.trusted == Some(false),
+                )
+            })
             .unwrap_or_default();
         imp.time_label.set_visible(last);
-        imp.lock_icon.set_visible(last && encrypted);
+        imp.lock_icon.set_visible((last && encrypted) || untrusted);
         let state = item.state() != MessageState::Received;
         imp.footer.set_visible(last || corrected || state);
     }
