@@ -6,6 +6,10 @@ packages=(
   # build
   build-essential pkg-config libgtk-4-dev libadwaita-1-dev libssl-dev
   libglib2.0-dev-bin libxml2-utils gettext meson ninja-build
+  # camera (QR scanning): appsink, videoconvert/videoscale (base),
+  # v4l2src, pngdec, imagefreeze (good)
+  libgstreamer1.0-dev libgstreamer-plugins-base1.0-dev
+  gstreamer1.0-plugins-base gstreamer1.0-plugins-good
   # run: Secret Service
   dbus dbus-x11 gnome-keyring
   # tests: server, display, validators, tools

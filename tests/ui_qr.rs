@@ -184,6 +184,23 @@ async fn scenario(ctx: &Ctx) -> TestResult {
     );
     dialog.close();
 
+    // Xvfb has no camera: the dialog says so and offers the other ways.
+    let dialog = window.scan_qr().ok_or("no scan dialog")?;
+    wait_for("the no-camera message", || {
+        dialog.camera_problem().is_some()
+    })
+    .await?;
+    // A camera looking at Bob's code (his PNG played as live video through
+    // the same pipeline and decoder): found, camera stopped, same summary.
+    dialog.start_camera_from(sotto::qr::VideoSource::Image(good_png.clone()));
+    let summary = wait_summary(&dialog).await?;
+    ensure!(summary.already_verified == 1, "camera: {summary:?}");
+    ensure!(
+        !dialog.camera_running(),
+        "the camera runs on after the code"
+    );
+    dialog.close();
+
     // Pasted text that is the link itself works as well.
     let dialog = window.scan_qr().ok_or("no scan dialog")?;
     dialog.clipboard().set_text(&bob_code.uri);

@@ -48,10 +48,17 @@
 //!
 //! Anything else is refused with a [`UriError`] that says why.
 
+#[cfg(feature = "camera")]
+mod camera;
 mod render;
 mod scan;
 mod uri;
 
+#[cfg(feature = "camera")]
+pub use camera::{
+    CameraError, CameraEvent, FoundCode, Frame, FrameSource, MAX_FRAME_SIZE, QrScanner,
+    SCAN_INTERVAL, VideoSource,
+};
 pub use render::{PixelBuffer, QUIET_ZONE, QrMatrix, RenderError};
 pub use scan::{ScanError, decode_file, decode_image, decode_luma, decode_rgba};
 pub use uri::{KeyForm, MAX_FINGERPRINTS, TrustUri, UriError, UriFingerprint};

@@ -4,7 +4,7 @@
 //! While an account catches up with the server archive, messages are
 //! counted instead and each conversation notifies once at the end.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::collections::{HashMap, HashSet};
 
 use gtk::prelude::*;
@@ -33,9 +33,11 @@ pub struct Notifier {
     /// Accounts catching up, and what arrived meanwhile per conversation.
     catching_up: RefCell<HashSet<String>>,
     held: RefCell<HashMap<(String, String), (u32, ChatMessage)>>,
-    /// Message rows already notified: the service sends a row again when
-    /// it changes (trust, state), which is not news.
-    seen: RefCell<HashSet<i64>>,
+    /// The newest message row notified. The service sends a row again when
+    /// it changes (trust, state), which is not news; rows are numbered in
+    /// the order they are stored, so one number (not a growing set of them)
+    /// tells news apart.
+    newest_seen: Cell<i64>,
 }
 
 pub fn notification_id(account: &str, jid: &str) -> String {
@@ -68,10 +70,11 @@ impl Notifier {
                 if message.direction != "in"
                     || message.corrected
                     || (message.body.is_none() && message.error.is_none())
-                    || !self.seen.borrow_mut().insert(message.id)
+                    || message.id <= self.newest_seen.get()
                 {
                     return;
                 }
+                self.newest_seen.set(message.id);
                 if self.catching_up.borrow().contains(&message.account) {
                     let mut held = self.held.borrow_mut();
                     let entry = held

@@ -1,14 +1,23 @@
-//! "Scan QR Code": read a contact's trust code from a picture (file,
-//! clipboard or drag and drop), show what it would do, and only then save
-//! (issue 7, ARCHITECTURE.md "Trust"). A mismatch is never trusted.
+//! "Scan QR Code": read a contact's trust code from the camera or a
+//! picture (file, clipboard or drag and drop), show what it would do, and
+//! only then save (issue 7, ARCHITECTURE.md "Trust"). A mismatch is never
+//! trusted.
+//!
+//! The camera runs while the first page shows (`crate::qr::FrameSource`):
+//! frames arrive on a GStreamer thread, the newest one is handed to the
+//! main loop through a `watch` channel and shown as a texture, and a
+//! `QrScanner` decodes a few per second on its own thread. Any other way
+//! in, a found code, an error or closing the dialog stops it.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
+use std::sync::Arc;
 
 use adw::prelude::*;
 use adw::subclass::prelude::*;
 use gtk::{gdk, gio, glib};
 
 use crate::i18n::{gettext, gettext_f, ngettext_f};
+use crate::qr::{CameraError, CameraEvent, FoundCode, Frame, FrameSource, QrScanner, VideoSource};
 use crate::service::{Command, QrCheck, QrOutcome, QrSummary};
 use crate::ui::application::Application;
 
@@ -28,6 +37,15 @@ mod imp {
         pub cancel_button: gtk::Button,
         pub add_contact_button: gtk::Button,
         pub chooser: RefCell<Option<gtk::FileChooserNative>>,
+        /// The running camera; dropping it stops the pipeline.
+        pub camera: RefCell<Option<FrameSource>>,
+        /// Bumped whenever the camera starts or stops, so that news from
+        /// an older run is ignored.
+        pub camera_run: Cell<u64>,
+        pub picture: gtk::Picture,
+        pub camera_hint: gtk::Label,
+        /// Why there is no camera, on the first page.
+        pub camera_problem: gtk::Label,
     }
 
     #[glib::object_subclass]
@@ -41,6 +59,7 @@ mod imp {
             klass.install_action("qr-scan.paste", None, |dialog, _, _| dialog.paste());
             klass.install_action("qr-scan.verify", None, |dialog, _, _| dialog.verify());
             klass.install_action("qr-scan.again", None, |dialog, _, _| dialog.start_over());
+            klass.install_action("qr-scan.camera", None, |dialog, _, _| dialog.start_camera());
             klass.install_action("qr-scan.add-contact", None, |dialog, _, _| {
                 dialog.add_contact()
             });
@@ -58,9 +77,28 @@ mod imp {
             self.parent_constructed();
             self.obj().build();
         }
+
+        fn dispose(&self) {
+            self.obj().stop_camera();
+        }
     }
 
-    impl WidgetImpl for QrScanDialog {}
+    impl WidgetImpl for QrScanDialog {
+        fn map(&self) {
+            self.parent_map();
+            // Opened on a link or a file, the dialog is busy already.
+            let idle = self.uri.borrow().is_none()
+                && self.stack.visible_child_name().as_deref() == Some("start");
+            if idle {
+                self.obj().start_camera();
+            }
+        }
+
+        fn unmap(&self) {
+            self.obj().stop_camera();
+            self.parent_unmap();
+        }
+    }
     impl WindowImpl for QrScanDialog {}
     impl AdwWindowImpl for QrScanDialog {}
 }
@@ -91,6 +129,159 @@ impl QrScanDialog {
     pub fn error(&self) -> Option<String> {
         let label = &self.imp().error_label;
         label.is_visible().then(|| label.text().to_string())
+    }
+
+    /// Why the camera cannot be used, as the first page says it.
+    pub fn camera_problem(&self) -> Option<String> {
+        let label = &self.imp().camera_problem;
+        label.is_visible().then(|| label.text().to_string())
+    }
+
+    /// The camera is running.
+    pub fn camera_running(&self) -> bool {
+        self.imp().camera.borrow().is_some()
+    }
+
+    /// Start the camera and show it; a trust code it sees goes through
+    /// the same preview as a picture.
+    pub fn start_camera(&self) {
+        self.start_camera_from(VideoSource::Camera);
+    }
+
+    /// [`Self::start_camera`] on another source: tests play a picture.
+    pub fn start_camera_from(&self, source: VideoSource) {
+        let imp = self.imp();
+        if imp.camera.borrow().is_some() {
+            return;
+        }
+        let run = imp.camera_run.get() + 1;
+        imp.camera_run.set(run);
+        imp.picture.set_paintable(None::<&gdk::Paintable>);
+        imp.camera_hint.set_text(&gettext("Starting the camera…"));
+        imp.error_label.set_visible(false);
+        imp.stack.set_visible_child_name("camera");
+
+        // Only the newest frame matters: a watch channel keeps just that.
+        let (frames_tx, mut frames_rx) = tokio::sync::watch::channel::<Option<Frame>>(None);
+        let (news_tx, mut news_rx) = tokio::sync::mpsc::unbounded_channel::<CameraNews>();
+        let found_tx = news_tx.clone();
+        let scanner = match QrScanner::start(crate::qr::SCAN_INTERVAL, move |found| {
+            let _ = found_tx.send(CameraNews::Found(found));
+        }) {
+            Ok(scanner) => Arc::new(scanner),
+            Err(error) => return self.show_camera_problem(&error),
+        };
+        let on_event = move |event: CameraEvent| match event {
+            CameraEvent::Frame(frame) => {
+                scanner.offer(&frame);
+                frames_tx.send_replace(Some(frame));
+            }
+            CameraEvent::Failed(error) => {
+                let _ = news_tx.send(CameraNews::Failed(error));
+            }
+        };
+
+        let weak = self.downgrade();
+        glib::spawn_future_local(async move {
+            // Finding and opening the device can take a moment.
+            let started = gio::spawn_blocking(move || FrameSource::start(&source, on_event)).await;
+            let Some(dialog) = weak.upgrade() else {
+                return;
+            };
+            let current = dialog.imp().camera_run.get() == run;
+            match started {
+                Ok(Ok(camera)) if current => {
+                    dialog.imp().camera.replace(Some(camera));
+                }
+                // Stopped meanwhile: drop it, which stops it.
+                Ok(Ok(_)) => {}
+                Ok(Err(error)) if current => dialog.show_camera_problem(&error),
+                // Not shown, but true: the page offers the camera again.
+                Ok(Err(error)) => dialog.note_camera_problem(&error),
+                Err(_) if current => dialog.show_camera_problem(&CameraError::Pipeline {
+                    detail: "the camera could not be started".into(),
+                }),
+                Err(_) => {}
+            }
+        });
+
+        let weak = self.downgrade();
+        glib::spawn_future_local(async move {
+            // Ends when the pipeline (which owns the sender) is dropped.
+            while frames_rx.changed().await.is_ok() {
+                let frame = frames_rx.borrow_and_update().clone();
+                let Some(dialog) = weak.upgrade() else {
+                    return;
+                };
+                if dialog.imp().camera_run.get() != run {
+                    return;
+                }
+                if let Some(frame) = frame {
+                    dialog.show_frame(frame);
+                }
+            }
+        });
+
+        let weak = self.downgrade();
+        glib::spawn_future_local(async move {
+            if let Some(news) = news_rx.recv().await {
+                let Some(dialog) = weak.upgrade() else {
+                    return;
+                };
+                if dialog.imp().camera_run.get() != run {
+                    return;
+                }
+                dialog.stop_camera();
+                match news {
+                    CameraNews::Found(found) => dialog.scan_text(&found.text),
+                    CameraNews::Failed(error) => dialog.show_camera_problem(&error),
+                }
+            }
+        });
+    }
+
+    /// Stop the camera (the pipeline goes to `Null`); nothing it still
+    /// sends is used.
+    pub fn stop_camera(&self) {
+        let imp = self.imp();
+        imp.camera_run.set(imp.camera_run.get() + 1);
+        let camera = imp.camera.take();
+        drop(camera);
+    }
+
+    fn show_frame(&self, frame: Frame) {
+        let imp = self.imp();
+        let (Ok(width), Ok(height)) = (i32::try_from(frame.width), i32::try_from(frame.height))
+        else {
+            return;
+        };
+        let stride = frame.stride;
+        let texture = gdk::MemoryTexture::new(
+            width,
+            height,
+            gdk::MemoryFormat::R8g8b8a8,
+            &glib::Bytes::from_owned(frame),
+            stride,
+        );
+        if imp.picture.paintable().is_none() {
+            imp.camera_hint
+                .set_text(&gettext("Hold the contact's code in front of the camera."));
+        }
+        imp.picture.set_paintable(Some(&texture));
+    }
+
+    /// No camera: say why, in plain words, and offer the other ways.
+    fn show_camera_problem(&self, error: &CameraError) {
+        self.stop_camera();
+        self.note_camera_problem(error);
+        self.imp().stack.set_visible_child_name("start");
+    }
+
+    fn note_camera_problem(&self, error: &CameraError) {
+        tracing::info!("camera: {error}");
+        let label = &self.imp().camera_problem;
+        label.set_text(&error.user_message());
+        label.set_visible(true);
     }
 
     /// Read the code in the picture `file` (any format GTK can load).
@@ -191,12 +382,51 @@ impl QrScanDialog {
         let content = gtk::Box::new(gtk::Orientation::Vertical, 0);
         content.append(&adw::HeaderBar::new());
 
-        // The first page: the ways in.
+        // The camera page: the live picture, and the other ways below it.
+        let camera = gtk::Box::builder()
+            .orientation(gtk::Orientation::Vertical)
+            .spacing(12)
+            .margin_top(12)
+            .margin_bottom(18)
+            .margin_start(18)
+            .margin_end(18)
+            .build();
+        imp.picture.set_content_fit(gtk::ContentFit::Contain);
+        imp.picture.set_can_shrink(true);
+        imp.picture.set_vexpand(true);
+        imp.picture.set_widget_name("qr_camera");
+        imp.picture
+            .set_alternative_text(Some(&gettext("Camera picture")));
+        camera.append(&imp.picture);
+        imp.camera_hint.set_wrap(true);
+        imp.camera_hint.set_justify(gtk::Justification::Center);
+        imp.camera_hint.add_css_class("dim-label");
+        camera.append(&imp.camera_hint);
+        let camera_ways = gtk::Box::builder()
+            .spacing(12)
+            .halign(gtk::Align::Center)
+            .build();
+        for (label, action) in [
+            (gettext("_Open Image…"), "qr-scan.open"),
+            (gettext("_Paste"), "qr-scan.paste"),
+        ] {
+            let button = gtk::Button::builder()
+                .label(label)
+                .use_underline(true)
+                .action_name(action)
+                .build();
+            button.add_css_class("pill");
+            camera_ways.append(&button);
+        }
+        camera.append(&camera_ways);
+        imp.stack.add_named(&camera, Some("camera"));
+
+        // The first page without the camera: the ways in.
         let start = adw::StatusPage::builder()
             .icon_name("qr-code-symbolic")
             .title(gettext("Scan a Contact's Code"))
             .description(gettext(
-                "Camera scanning is not available in this build. Open a picture of the code, paste one with Ctrl+V, or drop an image file here.",
+                "Open a picture of the code, paste one with Ctrl+V, or drop an image file here.",
             ))
             .vexpand(true)
             .build();
@@ -224,6 +454,18 @@ impl QrScanDialog {
         paste.add_css_class("pill");
         ways.append(&open);
         ways.append(&paste);
+        let use_camera = gtk::Button::builder()
+            .label(gettext("Use _Camera"))
+            .use_underline(true)
+            .action_name("qr-scan.camera")
+            .build();
+        use_camera.add_css_class("pill");
+        ways.append(&use_camera);
+        imp.camera_problem.set_wrap(true);
+        imp.camera_problem.set_justify(gtk::Justification::Center);
+        imp.camera_problem.set_visible(false);
+        imp.camera_problem.set_widget_name("qr_camera_problem");
+        ways.append(&imp.camera_problem);
         imp.error_label.set_wrap(true);
         imp.error_label.set_justify(gtk::Justification::Center);
         imp.error_label.add_css_class("error");
@@ -316,12 +558,14 @@ impl QrScanDialog {
     }
 
     fn set_busy(&self) {
+        self.stop_camera();
         let imp = self.imp();
         imp.error_label.set_visible(false);
         imp.stack.set_visible_child_name("busy");
     }
 
     fn show_error(&self, message: &str) {
+        self.stop_camera();
         let imp = self.imp();
         imp.summary.replace(None);
         imp.error_label.set_text(message);
@@ -335,6 +579,7 @@ impl QrScanDialog {
         imp.uri.replace(None);
         imp.error_label.set_visible(false);
         imp.stack.set_visible_child_name("start");
+        self.start_camera();
     }
 
     fn choose_file(&self) {
@@ -472,6 +717,7 @@ impl QrScanDialog {
     }
 
     fn show_summary(&self, summary: QrSummary) {
+        self.stop_camera();
         let imp = self.imp();
         let container = &imp.summary_box;
         while let Some(child) = container.first_child() {
@@ -552,6 +798,12 @@ impl QrScanDialog {
         imp.summary.replace(Some(summary));
         imp.stack.set_visible_child_name("summary");
     }
+}
+
+/// From the camera's threads to the main loop (frames go separately).
+enum CameraNews {
+    Found(FoundCode),
+    Failed(CameraError),
 }
 
 /// The line above the devices: what the code does, problems first.
