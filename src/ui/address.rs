@@ -82,6 +82,24 @@ pub fn check_server(text: &str) -> Result<&str, String> {
     }
 }
 
+/// Show `message` under a form (the revealer with its label) and mark the
+/// address row as wrong; `None` clears both.
+pub fn show_address_error(
+    row: &impl gtk::prelude::IsA<gtk::Widget>,
+    revealer: &gtk::Revealer,
+    label: &gtk::Label,
+    message: Option<&str>,
+) {
+    use gtk::prelude::WidgetExt;
+    if let Some(message) = message {
+        label.set_text(message);
+        row.add_css_class("error");
+    } else {
+        row.remove_css_class("error");
+    }
+    revealer.set_reveal_child(message.is_some());
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -11,6 +11,7 @@ use gtk::glib;
 use crate::i18n::{gettext, gettext_f};
 use crate::service::{Command, ConnectionState, EncryptionPolicy};
 use crate::ui::application::Application;
+use crate::ui::components::confirm_removal;
 use crate::ui::preferences::{BackupPage, switch_row};
 use crate::ui::session::model::{AccountItem, Session};
 use crate::ui::session::view::DeviceList;
@@ -178,34 +179,19 @@ impl PreferencesWindow {
 
     fn confirm_remove(&self, account: &AccountItem) {
         let jid = account.jid();
-        let dialog = adw::MessageDialog::new(
-            Some(self),
-            Some(&gettext("Remove Account?")),
-            Some(&gettext_f(
+        confirm_removal(
+            Some(self.upcast_ref()),
+            &gettext("Remove Account?"),
+            &gettext_f(
                 "Sotto will forget {account}: its password, contacts and messages on this device. The account itself stays on the server and can be added again.",
                 &[("account", &jid)],
-            )),
-        );
-        dialog.add_responses(&[
-            ("cancel", &gettext("_Cancel")),
-            ("remove", &gettext("_Remove")),
-        ]);
-        dialog.set_response_appearance("remove", adw::ResponseAppearance::Destructive);
-        dialog.set_default_response(Some("cancel"));
-        dialog.set_close_response("cancel");
-        dialog.connect_response(
-            None,
+            ),
             glib::clone!(
                 #[weak(rename_to = window)]
                 self,
-                move |_, response| {
-                    if response == "remove" {
-                        window.remove(jid.clone());
-                    }
-                }
+                move || window.remove(jid.clone())
             ),
         );
-        dialog.present();
     }
 
     fn remove(&self, account: String) {

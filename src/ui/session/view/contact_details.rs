@@ -8,10 +8,11 @@ use adw::subclass::prelude::*;
 use gtk::glib;
 
 use super::DeviceList;
-use crate::i18n::{gettext, gettext_f};
+use crate::i18n::gettext_f;
 use crate::service::{Command, Subscription};
 use crate::ui::application::Application;
 use crate::ui::components::Avatar;
+use crate::ui::components::confirm_removal;
 use crate::ui::session::model::{ContactItem, Presence};
 
 mod imp {
@@ -246,37 +247,19 @@ impl ContactDetails {
             return;
         };
         let parent = self.root().and_downcast::<gtk::Window>();
-        let dialog = adw::MessageDialog::new(
+        confirm_removal(
             parent.as_ref(),
-            Some(&gettext_f(
-                "Remove {name}?",
-                &[("name", &contact.display_name())],
-            )),
-            Some(&gettext_f(
+            &gettext_f("Remove {name}?", &[("name", &contact.display_name())]),
+            &gettext_f(
                 "{address} will be removed from your contacts, and you will stop sharing your status with each other.",
                 &[("address", &contact.jid())],
-            )),
-        );
-        dialog.add_responses(&[
-            ("cancel", &gettext("_Cancel")),
-            ("remove", &gettext("_Remove")),
-        ]);
-        dialog.set_response_appearance("remove", adw::ResponseAppearance::Destructive);
-        dialog.set_default_response(Some("cancel"));
-        dialog.set_close_response("cancel");
-        dialog.connect_response(
-            None,
+            ),
             glib::clone!(
                 #[weak(rename_to = details)]
                 self,
-                move |_, response| {
-                    if response == "remove" {
-                        details.remove(&contact);
-                    }
-                }
+                move || details.remove(&contact)
             ),
         );
-        dialog.present();
     }
 
     fn remove(&self, contact: &ContactItem) {

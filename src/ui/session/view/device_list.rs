@@ -11,6 +11,7 @@ use gtk::glib;
 use crate::i18n::{gettext, gettext_f};
 use crate::service::{Command, DeviceInfo, Trust};
 use crate::ui::application::Application;
+use crate::ui::components::confirm_removal;
 use crate::ui::format;
 
 mod imp {
@@ -289,34 +290,19 @@ impl DeviceList {
 
     fn confirm_remove(&self, device_id: u32) {
         let parent = self.root().and_downcast::<gtk::Window>();
-        let dialog = adw::MessageDialog::new(
+        confirm_removal(
             parent.as_ref(),
-            Some(&gettext("Remove Device?")),
-            Some(&gettext_f(
+            &gettext("Remove Device?"),
+            &gettext_f(
                 "Device {id} will be taken off your device list: your contacts and your other devices stop encrypting for it, so it cannot read new messages. If you still have it, it adds itself again the next time it goes online.",
                 &[("id", &device_id.to_string())],
-            )),
-        );
-        dialog.add_responses(&[
-            ("cancel", &gettext("_Cancel")),
-            ("remove", &gettext("_Remove")),
-        ]);
-        dialog.set_response_appearance("remove", adw::ResponseAppearance::Destructive);
-        dialog.set_default_response(Some("cancel"));
-        dialog.set_close_response("cancel");
-        dialog.connect_response(
-            None,
+            ),
             glib::clone!(
                 #[weak(rename_to = list)]
                 self,
-                move |_, response| {
-                    if response == "remove" {
-                        list.remove_device(device_id);
-                    }
-                }
+                move || list.remove_device(device_id)
             ),
         );
-        dialog.present();
     }
 
     pub fn remove_device(&self, device_id: u32) {

@@ -9,7 +9,7 @@ use adw::subclass::prelude::*;
 use gtk::glib;
 
 use crate::service::Command;
-use crate::ui::address::check_bare_jid;
+use crate::ui::address::{check_bare_jid, show_address_error};
 use crate::ui::application::Application;
 use crate::ui::components::Avatar;
 use crate::ui::session::model::ContactItem;
@@ -204,13 +204,12 @@ impl NewChatDialog {
 
     fn show_error(&self, message: Option<&str>) {
         let imp = self.imp();
-        if let Some(message) = message {
-            imp.error_label.set_text(message);
-            imp.address_row.add_css_class("error");
-        } else {
-            imp.address_row.remove_css_class("error");
-        }
-        imp.error_revealer.set_reveal_child(message.is_some());
+        show_address_error(
+            &*imp.address_row,
+            &imp.error_revealer,
+            &imp.error_label,
+            message,
+        );
     }
 
     fn set_busy(&self, busy: bool) {
