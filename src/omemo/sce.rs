@@ -163,3 +163,26 @@ impl Envelope {
             .map(Element::text)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Regression (fuzz target `sce_envelope`, 2026-11-28): a decrypted
+    /// envelope with 30 000 nested elements in `<content>` overflowed the
+    /// stack while its children were cloned; now a distinct error.
+    #[test]
+    fn deeply_nested_envelope_is_refused() {
+        let n = 30_000;
+        let bytes = format!(
+            "<envelope xmlns='urn:xmpp:sce:1'><content>{}{}</content>\
+             <from jid='alice@example.org'/></envelope>",
+            "<a>".repeat(n),
+            "</a>".repeat(n)
+        );
+        assert_eq!(
+            Envelope::parse(bytes.as_bytes()),
+            Err(OmemoError::TooLarge("XML nesting depth"))
+        );
+    }
+}
