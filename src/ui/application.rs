@@ -73,6 +73,7 @@ mod imp {
             let app = self.obj();
             app.main_window().present();
             if !self.started.replace(true) {
+                bench_timings(&app.main_window());
                 app.start_service();
             }
         }
@@ -336,6 +337,77 @@ fn jid_from_xmpp_uri(uri: &str) -> Option<String> {
         .ok()
         .map(str::to_owned)
 }
+
+// ---- Timing hook for the UI benchmarks (benches/ui_scenarios.rs, issue 5) ----
+
+/// With `SOTTO_BENCH_TIMINGS` set, prints `sotto-bench MARK MICROSECONDS`
+/// lines on stdout in CLOCK_MONOTONIC (`glib::monotonic_time`), so that a
+/// launcher can subtract its own spawn time: `activate` at once, then after
+/// the first painted frame of the window (`first-frame`), of the first-run
+/// setup (`setup-frame`), of the session (`session-frame`) and of the
+/// session with rows in the conversation list (`chats-frame`); the
+/// `*-settled-frame` marks come once the crossfade to that page is over.
+/// Call it once the window is presented. Does nothing without the variable.
+fn bench_timings(window: &Window) {
+    if std::env::var_os("SOTTO_BENCH_TIMINGS").is_none() {
+        return;
+    }
+    // Not println!: a launcher that went away must not make the app panic.
+    let mark = |name: &str| {
+        use std::io::Write;
+        let _ = writeln!(
+            std::io::stdout(),
+            "sotto-bench {name} {}",
+            glib::monotonic_time()
+        );
+    };
+    mark("activate");
+    let Some(clock) = window.frame_clock() else {
+        return;
+    };
+    let window = window.downgrade();
+    let seen = RefCell::new(Vec::new());
+    clock.connect_after_paint(move |_| {
+        let Some(window) = window.upgrade() else {
+            return;
+        };
+        let session = window.session_view();
+        let setup = window.account_setup();
+        let chats = session.is_mapped()
+            && session
+                .sidebar()
+                .conversations()
+                .is_some_and(|c| c.n_items() > 0);
+        // The window's stack crossfades to a new page: fully shown once done.
+        let settled = |page: &gtk::Widget| {
+            page.parent()
+                .and_downcast::<gtk::Stack>()
+                .is_none_or(|s| !s.is_transition_running())
+        };
+        let shown = [
+            ("first-frame", true),
+            ("setup-frame", setup.is_mapped()),
+            (
+                "setup-settled-frame",
+                setup.is_mapped() && settled(setup.upcast_ref()),
+            ),
+            ("session-frame", session.is_mapped()),
+            ("chats-frame", chats),
+            (
+                "chats-settled-frame",
+                chats && settled(session.upcast_ref()),
+            ),
+        ];
+        for (name, shown) in shown {
+            if shown && !seen.borrow().contains(&name) {
+                seen.borrow_mut().push(name);
+                mark(name);
+            }
+        }
+    });
+}
+
+// ---- end of the timing hook ----
 
 impl Default for Application {
     fn default() -> Self {
