@@ -13,18 +13,22 @@
 //! - `dino-archive --meta DIR/meta.json --db dino.db`: the same messages
 //!   (same seed) written into a database that Dino has created, the way
 //!   Dino stores them (its FTS4 triggers fill its index).
-//! - `launch --app target/release/sotto --profile DIR [--runs N]`: starts
+//! - `launch --app target/release/sotto --profile DIR/profile [--runs N]`: starts
 //!   the app N times with `SOTTO_BENCH_TIMINGS=1` and reports when its
 //!   first frames were painted (see `bench_timings` in
 //!   src/ui/application.rs) and its resident memory a second later.
 //! - `install-key --profile DIR/profile`: only put the archive's key into
 //!   this session's keyring (for launching the app some other way).
-//! - `store-search --profile DIR/profile [--runs N] [--query Q] [--verbose]`: the store's own
-//!   `search` for each query, timed without the service or the window, and
-//!   SQLite's plan for it (where the search time goes).
-//! - `scenario --profile DIR [--runs N] [--screenshots] [--quick]`: in-process, N
-//!   fresh processes: opens conversations (largest, 10 messages, ten in
-//!   all), searches, reads `VmRSS`; medians over all samples.
+//! - `store-search --profile DIR/profile [--runs N] [--query Q] [--verbose]
+//!   [--one-connection [--cache-kib K]]`: the store's own `search` for each
+//!   query, timed without the service or the window, and SQLite's plan for
+//!   it (where the search time goes); optionally the same statement again
+//!   and again on one connection, with a page cache of K KiB.
+//! - `scenario --profile DIR/profile [--runs N] [--screenshots] [--quick]`:
+//!   in-process, in N fresh processes: opens conversations (largest, 10
+//!   messages, ten in all), searches, reads `VmRSS`; medians over all
+//!   samples. `--quick`: each once, and no search for the very common `the`.
+//!   Screenshots go to `target/tmp/screenshots/bench-1m-*.png`.
 //!
 //! A `[[bench]]` with `harness = false`, so `cargo test` never builds it and
 //! a plain `cargo bench` only prints where to start.
