@@ -587,6 +587,7 @@ async fn encryption_details(ctx: &Ctx, chat: &impl IsA<gtk::Widget>, bob: &str) 
         conversation: bob.into(),
         direction: "in".into(),
         sender: bob.into(),
+        sender_nick: None,
         sender_device: Some(1234),
         namespace: Some("omemo2".into()),
         encrypted: true,

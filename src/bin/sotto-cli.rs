@@ -17,6 +17,8 @@ use sotto::service::{
 use zeroize::Zeroizing;
 
 // In a folder of its own: a file directly in src/bin/ would be a binary.
+#[path = "sotto-cli/muc.rs"]
+mod muc;
 #[path = "sotto-cli/qr.rs"]
 mod qr;
 
@@ -78,6 +80,9 @@ enum Cmd {
     /// Trust by QR code: show your code, or verify a contact's from a picture.
     #[command(subcommand)]
     Qr(qr::QrCmd),
+    /// Group chats and channels.
+    #[command(subcommand)]
+    Muc(muc::MucCmd),
     /// Stay online and print incoming events.
     Listen {
         #[command(flatten)]
@@ -328,6 +333,7 @@ async fn dispatch(s: &mut Session, cmd: Cmd) -> anyhow::Result<()> {
         }
         Cmd::Backup(b) => backup(s, b).await,
         Cmd::Qr(q) => qr::qr(s, q).await,
+        Cmd::Muc(m) => muc::muc(s, m).await,
         Cmd::Listen { json, timeout } => listen(s, json.json, timeout).await,
         Cmd::Send { jid, text } => send(s, jid, text).await,
         Cmd::History { jid, json, limit } => {
@@ -480,10 +486,14 @@ fn message_json(m: &ChatMessage) -> serde_json::Value {
 
 fn describe_message(m: &ChatMessage) -> String {
     let lock = if m.encrypted { "🔒 " } else { "" };
+    let who = match &m.sender_nick {
+        Some(nick) => format!("{} ({nick})", m.conversation),
+        None => m.sender.clone(),
+    };
     match (&m.body, &m.error) {
-        (Some(body), _) => format!("{lock}{}: {body}", m.sender),
-        (None, Some(error)) => format!("{lock}{}: [cannot show this message: {error}]", m.sender),
-        (None, None) => format!("{lock}{}: [empty]", m.sender),
+        (Some(body), _) => format!("{lock}{who}: {body}"),
+        (None, Some(error)) => format!("{lock}{who}: [cannot show this message: {error}]"),
+        (None, None) => format!("{lock}{who}: [empty]"),
     }
 }
 
@@ -718,6 +728,19 @@ fn describe(ev: &Event) -> String {
         Event::ContactRemoved { jid, .. } => format!("contact {jid} removed"),
         Event::Roster { contacts, .. } => format!("roster: {} contacts", contacts.len()),
         Event::Error { message } => format!("error: {message}"),
+        Event::RoomLeft { room, reason, .. } => format!("{room}: {reason}"),
+        Event::Invitation { room, from, .. } => {
+            format!("{from} invites you to {room} (sotto-cli muc join {room})")
+        }
+        Event::Room { room } => format!(
+            "{}: {} participants{}",
+            room.jid,
+            room.participants.len(),
+            room.subject
+                .as_deref()
+                .map(|s| format!(", subject “{s}”"))
+                .unwrap_or_default()
+        ),
         Event::IdentityChanged {
             jid,
             device_id,

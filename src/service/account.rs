@@ -4,6 +4,7 @@
 mod caps;
 mod chat;
 mod e2e;
+mod muc;
 mod qr;
 
 use std::collections::HashMap;
@@ -18,8 +19,8 @@ use xmpp_parsers::stanza_error::{DefinedCondition, ErrorType, StanzaError};
 use zeroize::Zeroizing;
 
 use super::api::{
-    ChatMessage, ConnectionError, ConnectionState, Contact, DeviceInfo, Event, PresenceInfo, Reply,
-    ServiceError, Subscription,
+    Affiliation, ChatMessage, ConnectionError, ConnectionState, Contact, DeviceInfo, Event,
+    PresenceInfo, Reply, RoomInfo, RoomListing, ServiceError, Subscription,
 };
 use crate::store::{AccountRow, ContactRow, Store, contacts::RosterItem};
 use crate::xmpp::{AttemptReport, Connector, Incoming, Link, link};
@@ -76,6 +77,60 @@ pub(crate) enum AccountCommand {
         apply: bool,
         reply: Reply<super::qr::QrSummary>,
     },
+    CreateRoom {
+        room: BareJid,
+        name: Option<String>,
+        nick: Option<String>,
+        members: Vec<BareJid>,
+        channel: bool,
+        reply: Reply<RoomInfo>,
+    },
+    JoinRoom {
+        room: BareJid,
+        nick: Option<String>,
+        reply: Reply<RoomInfo>,
+    },
+    LeaveRoom {
+        room: BareJid,
+        reply: Reply<()>,
+    },
+    DestroyRoom {
+        room: BareJid,
+        reason: Option<String>,
+        reply: Reply<()>,
+    },
+    RoomDetails {
+        room: BareJid,
+        reply: Reply<RoomInfo>,
+    },
+    SetAffiliation {
+        room: BareJid,
+        jid: BareJid,
+        affiliation: Affiliation,
+        reason: Option<String>,
+        reply: Reply<()>,
+    },
+    Kick {
+        room: BareJid,
+        nick: String,
+        reason: Option<String>,
+        reply: Reply<()>,
+    },
+    Invite {
+        room: BareJid,
+        jids: Vec<BareJid>,
+        reason: Option<String>,
+        reply: Reply<()>,
+    },
+    SetSubject {
+        room: BareJid,
+        subject: String,
+        reply: Reply<()>,
+    },
+    ListRooms {
+        service: Option<String>,
+        reply: Reply<Vec<RoomListing>>,
+    },
     Close {
         reply: oneshot::Sender<()>,
     },
@@ -123,6 +178,7 @@ pub(crate) fn spawn(
         catching_up: false,
         caught_up: Default::default(),
         resent_pending: false,
+        rooms: HashMap::new(),
     };
     let task = tokio::spawn(account.run(rx, in_rx));
     Ok(AccountHandle { tx, task })
@@ -155,6 +211,8 @@ struct Account {
     caught_up: std::collections::BTreeSet<String>,
     /// Messages left pending by an earlier run were sent again.
     resent_pending: bool,
+    /// Group chats and channels on this connection.
+    rooms: HashMap<BareJid, muc::Room>,
 }
 
 fn storage(e: crate::store::StoreError) -> ServiceError {
@@ -344,6 +402,8 @@ impl Account {
         if let Err(e) = self.link.iq(ping).await {
             tracing::debug!("ping after login: {e}");
         }
+        // Rooms after our own archive; each catches up with its own.
+        self.join_rooms_on_connect().await;
         self.roster_synced = true;
         if !self.resent_pending {
             self.resent_pending = true;
@@ -473,6 +533,10 @@ impl Account {
 
     async fn on_presence(&mut self, p: Presence) {
         let Some(from) = p.from.clone() else { return };
+        if self.is_room(&from.to_bare()) {
+            self.on_room_presence(p).await;
+            return;
+        }
         let bare = from.to_bare();
         let bare_str = bare.to_string();
         match p.type_ {
@@ -580,6 +644,81 @@ impl Account {
                     Err(ServiceError::NotConnected)
                 };
                 let _ = reply.send(result);
+            }
+            AccountCommand::CreateRoom {
+                room,
+                name,
+                nick,
+                members,
+                channel,
+                reply,
+            } => {
+                let create = if channel {
+                    muc::Create::Channel
+                } else {
+                    muc::Create::Group
+                };
+                let result = match self.join(room.clone(), nick, Some(create), name).await {
+                    Ok(_) if !members.is_empty() => {
+                        match self.invite(room.clone(), members, None).await {
+                            Ok(()) => self.room_info(&room).await,
+                            Err(e) => Err(e),
+                        }
+                    }
+                    other => other,
+                };
+                let _ = reply.send(result);
+            }
+            AccountCommand::JoinRoom { room, nick, reply } => {
+                let _ = reply.send(self.join(room, nick, None, None).await);
+            }
+            AccountCommand::LeaveRoom { room, reply } => {
+                let _ = reply.send(self.leave(room).await);
+            }
+            AccountCommand::DestroyRoom {
+                room,
+                reason,
+                reply,
+            } => {
+                let _ = reply.send(self.destroy(room, reason).await);
+            }
+            AccountCommand::RoomDetails { room, reply } => {
+                let _ = reply.send(self.room_info(&room).await);
+            }
+            AccountCommand::SetAffiliation {
+                room,
+                jid,
+                affiliation,
+                reason,
+                reply,
+            } => {
+                let _ = reply.send(self.set_affiliation(room, jid, affiliation, reason).await);
+            }
+            AccountCommand::Kick {
+                room,
+                nick,
+                reason,
+                reply,
+            } => {
+                let _ = reply.send(self.kick(room, nick, reason).await);
+            }
+            AccountCommand::Invite {
+                room,
+                jids,
+                reason,
+                reply,
+            } => {
+                let _ = reply.send(self.invite(room, jids, reason).await);
+            }
+            AccountCommand::SetSubject {
+                room,
+                subject,
+                reply,
+            } => {
+                let _ = reply.send(self.set_subject(room, subject).await);
+            }
+            AccountCommand::ListRooms { service, reply } => {
+                let _ = reply.send(self.list_rooms(service).await);
             }
             // `run` handles Close before dispatching here.
             AccountCommand::Close { reply } => {
@@ -746,7 +885,21 @@ impl AccountCommand {
             | AccountCommand::RemoveContact { reply, .. }
             | AccountCommand::Answer { reply, .. }
             | AccountCommand::RemoveOwnDevice { reply, .. }
+            | AccountCommand::LeaveRoom { reply, .. }
+            | AccountCommand::DestroyRoom { reply, .. }
+            | AccountCommand::SetAffiliation { reply, .. }
+            | AccountCommand::Kick { reply, .. }
+            | AccountCommand::Invite { reply, .. }
+            | AccountCommand::SetSubject { reply, .. }
             | AccountCommand::Sync { reply } => {
+                let _ = reply.send(Err(error));
+            }
+            AccountCommand::CreateRoom { reply, .. }
+            | AccountCommand::JoinRoom { reply, .. }
+            | AccountCommand::RoomDetails { reply, .. } => {
+                let _ = reply.send(Err(error));
+            }
+            AccountCommand::ListRooms { reply, .. } => {
                 let _ = reply.send(Err(error));
             }
             AccountCommand::Send { reply, .. } => {

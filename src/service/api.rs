@@ -225,8 +225,185 @@ pub enum Command {
         uri: String,
         reply: Reply<QrSummary>,
     },
+    /// Create a group chat (XEP-0045): a persistent, members-only,
+    /// non-anonymous room with an archive, configured through the room
+    /// form; `members` get the member affiliation and a direct invitation.
+    /// Joined on every connect from then on (bookmarked, XEP-0402).
+    CreateRoom {
+        account: String,
+        room: String,
+        name: Option<String>,
+        nick: Option<String>,
+        members: Vec<String>,
+        /// A public channel instead: listed, open to anyone, addresses
+        /// visible to moderators only, never encrypted.
+        channel: bool,
+        reply: Reply<RoomInfo>,
+    },
+    /// Join an existing group chat or public channel (and keep joining it
+    /// on connect). `nick` defaults to the one used before, else the
+    /// account's local part; a taken nick gets a suffix.
+    JoinRoom {
+        account: String,
+        room: String,
+        nick: Option<String>,
+        reply: Reply<RoomInfo>,
+    },
+    /// Leave the room and stop joining it; its history stays.
+    LeaveRoom {
+        account: String,
+        room: String,
+        reply: Reply<()>,
+    },
+    /// Owners only: destroy the room on the server.
+    DestroyRoom {
+        account: String,
+        room: String,
+        reason: Option<String>,
+        reply: Reply<()>,
+    },
+    /// Participants, affiliations, roles and the encryption state of a
+    /// joined room (`sotto-cli muc members`).
+    RoomDetails {
+        account: String,
+        room: String,
+        reply: Reply<RoomInfo>,
+    },
+    /// Owners and admins: make `jid` an owner, admin, member, nobody
+    /// (`none`, which removes a member) or ban them (`outcast`).
+    SetAffiliation {
+        account: String,
+        room: String,
+        jid: String,
+        affiliation: Affiliation,
+        reason: Option<String>,
+        reply: Reply<()>,
+    },
+    /// Moderators: remove an occupant from the room for now (role none).
+    Kick {
+        account: String,
+        room: String,
+        nick: String,
+        reason: Option<String>,
+        reply: Reply<()>,
+    },
+    /// Grant `jids` membership (where we may) and send each a direct
+    /// invitation (XEP-0249).
+    Invite {
+        account: String,
+        room: String,
+        jids: Vec<String>,
+        reason: Option<String>,
+        reply: Reply<()>,
+    },
+    SetSubject {
+        account: String,
+        room: String,
+        subject: String,
+        reply: Reply<()>,
+    },
+    /// The public rooms of a MUC service (`None`: the account's server's
+    /// first conference service), for the join dialog's search.
+    ListRooms {
+        account: String,
+        service: Option<String>,
+        reply: Reply<Vec<RoomListing>>,
+    },
     /// Stop the service; the reply comes once everything is flushed.
     Shutdown { reply: oneshot::Sender<()> },
+}
+
+/// XEP-0045 affiliations.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Affiliation {
+    Owner,
+    Admin,
+    Member,
+    None,
+    Outcast,
+}
+
+impl Affiliation {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Affiliation::Owner => "owner",
+            Affiliation::Admin => "admin",
+            Affiliation::Member => "member",
+            Affiliation::None => "none",
+            Affiliation::Outcast => "outcast",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Affiliation> {
+        Some(match s {
+            "owner" => Affiliation::Owner,
+            "admin" => Affiliation::Admin,
+            "member" => Affiliation::Member,
+            "none" => Affiliation::None,
+            "outcast" => Affiliation::Outcast,
+            _ => return None,
+        })
+    }
+
+    /// Owners, admins and members are part of a members-only room and get
+    /// message keys; `none` and `outcast` are not.
+    pub fn is_participant(self) -> bool {
+        matches!(
+            self,
+            Affiliation::Owner | Affiliation::Admin | Affiliation::Member
+        )
+    }
+}
+
+/// A joined (or known) room as the front ends see it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RoomInfo {
+    pub account: String,
+    pub jid: String,
+    pub name: Option<String>,
+    pub nick: String,
+    /// `group` (members-only, non-anonymous: OMEMO) or `channel`.
+    pub kind: String,
+    pub joined: bool,
+    pub subject: Option<String>,
+    /// Real addresses are visible to every occupant.
+    pub non_anonymous: bool,
+    pub members_only: bool,
+    pub public: bool,
+    pub persistent: bool,
+    /// The room keeps a message archive (XEP-0313).
+    pub archived: bool,
+    /// Messages here are OMEMO-encrypted.
+    pub encryption_possible: bool,
+    /// Why not, when not.
+    pub encryption_reason: Option<String>,
+    /// The server refused the affiliation lists: participants come from
+    /// presences only, and members who are offline get no keys.
+    pub lists_refused: bool,
+    pub own_affiliation: Affiliation,
+    pub own_role: Option<String>,
+    /// Everyone on the affiliation lists and everyone present.
+    pub participants: Vec<Participant>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Participant {
+    /// The real bare JID, when the room shows it.
+    pub jid: Option<String>,
+    /// The nickname, while present.
+    pub nick: Option<String>,
+    pub affiliation: Affiliation,
+    /// `moderator`, `participant`, `visitor`, while present.
+    pub role: Option<String>,
+    pub present: bool,
+}
+
+/// One room in a service's public directory (disco#items).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RoomListing {
+    pub jid: String,
+    pub name: Option<String>,
 }
 
 /// A message as the front ends see it (one row of the archive).
@@ -239,6 +416,8 @@ pub struct ChatMessage {
     /// `in` or `out`.
     pub direction: String,
     pub sender: String,
+    /// The sender's nickname in a group chat or channel.
+    pub sender_nick: Option<String>,
     pub sender_device: Option<u32>,
     /// `omemo0`, `omemo2`, or `None` for plain messages.
     pub namespace: Option<String>,
@@ -431,6 +610,24 @@ pub enum Event {
         device_id: u32,
         fingerprint: String,
     },
+    /// A room's participants, affiliations, subject or state changed.
+    Room {
+        room: RoomInfo,
+    },
+    /// We are no longer in the room: kicked, banned, removed from the
+    /// members, or the room was destroyed. It is not joined again.
+    RoomLeft {
+        account: String,
+        room: String,
+        reason: String,
+    },
+    /// Someone invites us into a room (XEP-0249 or a mediated invitation).
+    Invitation {
+        account: String,
+        room: String,
+        from: String,
+        reason: Option<String>,
+    },
     /// Something went wrong that is not tied to one request.
     Error {
         message: String,
@@ -616,6 +813,9 @@ pub enum ServiceError {
     ThisDevice,
     #[error("backup: {0}")]
     Backup(BackupError),
+    /// The request needs a room we have not joined.
+    #[error("not in the group chat {0}")]
+    NotInRoom(String),
     /// The scanned text is not a usable trust code.
     #[error("{0}")]
     InvalidQr(crate::qr::UriError),
@@ -659,6 +859,10 @@ impl ServiceError {
                 &[("fingerprint", d)],
             ),
             ServiceError::Backup(e) => e.user_message(),
+            ServiceError::NotInRoom(r) => gettext_f(
+                "You are not in the group chat {room}. Join it first.",
+                &[("room", r)],
+            ),
             ServiceError::InvalidQr(e) => e.user_message(),
         }
     }

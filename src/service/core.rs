@@ -433,24 +433,29 @@ impl Core {
                 limit,
                 reply,
             } => {
-                let result = async {
-                    let accounts = self.store.accounts().await?;
-                    let rows = self.store.search(None, &query, limit).await?;
-                    Ok(rows
-                        .iter()
-                        .map(|r| {
-                            let account = accounts
-                                .iter()
-                                .find(|a| a.id == r.account_id)
-                                .map(|a| a.jid.as_str())
-                                .unwrap_or_default();
-                            account::chat_message(account, r)
-                        })
-                        .collect())
-                }
-                .await
-                .map_err(storage_err);
-                let _ = reply.send(result);
+                // On a task of its own: a search that reads much would
+                // otherwise hold up every other command (opening a chat).
+                let store = self.store.clone();
+                tokio::spawn(async move {
+                    let result = async {
+                        let accounts = store.accounts().await?;
+                        let rows = store.search(None, &query, limit).await?;
+                        Ok(rows
+                            .iter()
+                            .map(|r| {
+                                let account = accounts
+                                    .iter()
+                                    .find(|a| a.id == r.account_id)
+                                    .map(|a| a.jid.as_str())
+                                    .unwrap_or_default();
+                                account::chat_message(account, r)
+                            })
+                            .collect())
+                    }
+                    .await
+                    .map_err(storage_err);
+                    let _ = reply.send(result);
+                });
             }
             Command::ExportBackup {
                 path,
@@ -528,6 +533,173 @@ impl Core {
                 uri,
                 reply,
             } => self.route_qr(&account, &uri, true, reply),
+            Command::CreateRoom {
+                account,
+                room,
+                name,
+                nick,
+                members,
+                channel,
+                reply,
+            } => {
+                let members: Result<Vec<BareJid>, ServiceError> =
+                    members.iter().map(|m| parse_jid(m)).collect();
+                match (parse_jid(&room), members) {
+                    (Ok(room), Ok(members)) => {
+                        self.route(&account, reply, |reply| AccountCommand::CreateRoom {
+                            room,
+                            name: name.filter(|n| !n.trim().is_empty()),
+                            nick,
+                            members,
+                            channel,
+                            reply,
+                        })
+                    }
+                    (Err(e), _) | (_, Err(e)) => {
+                        let _ = reply.send(Err(e));
+                    }
+                }
+            }
+            Command::JoinRoom {
+                account,
+                room,
+                nick,
+                reply,
+            } => match parse_jid(&room) {
+                Ok(room) => self.route(&account, reply, |reply| AccountCommand::JoinRoom {
+                    room,
+                    nick,
+                    reply,
+                }),
+                Err(e) => {
+                    let _ = reply.send(Err(e));
+                }
+            },
+            Command::LeaveRoom {
+                account,
+                room,
+                reply,
+            } => match parse_jid(&room) {
+                Ok(room) => self.route(&account, reply, |reply| AccountCommand::LeaveRoom {
+                    room,
+                    reply,
+                }),
+                Err(e) => {
+                    let _ = reply.send(Err(e));
+                }
+            },
+            Command::DestroyRoom {
+                account,
+                room,
+                reason,
+                reply,
+            } => match parse_jid(&room) {
+                Ok(room) => self.route(&account, reply, |reply| AccountCommand::DestroyRoom {
+                    room,
+                    reason,
+                    reply,
+                }),
+                Err(e) => {
+                    let _ = reply.send(Err(e));
+                }
+            },
+            Command::RoomDetails {
+                account,
+                room,
+                reply,
+            } => match parse_jid(&room) {
+                Ok(room) => self.route(&account, reply, |reply| AccountCommand::RoomDetails {
+                    room,
+                    reply,
+                }),
+                Err(e) => {
+                    let _ = reply.send(Err(e));
+                }
+            },
+            Command::SetAffiliation {
+                account,
+                room,
+                jid,
+                affiliation,
+                reason,
+                reply,
+            } => match (parse_jid(&room), parse_jid(&jid)) {
+                (Ok(room), Ok(jid)) => {
+                    self.route(&account, reply, |reply| AccountCommand::SetAffiliation {
+                        room,
+                        jid,
+                        affiliation,
+                        reason,
+                        reply,
+                    })
+                }
+                (Err(e), _) | (_, Err(e)) => {
+                    let _ = reply.send(Err(e));
+                }
+            },
+            Command::Kick {
+                account,
+                room,
+                nick,
+                reason,
+                reply,
+            } => match parse_jid(&room) {
+                Ok(room) => self.route(&account, reply, |reply| AccountCommand::Kick {
+                    room,
+                    nick,
+                    reason,
+                    reply,
+                }),
+                Err(e) => {
+                    let _ = reply.send(Err(e));
+                }
+            },
+            Command::Invite {
+                account,
+                room,
+                jids,
+                reason,
+                reply,
+            } => {
+                let jids: Result<Vec<BareJid>, ServiceError> =
+                    jids.iter().map(|j| parse_jid(j)).collect();
+                match (parse_jid(&room), jids) {
+                    (Ok(room), Ok(jids)) => {
+                        self.route(&account, reply, |reply| AccountCommand::Invite {
+                            room,
+                            jids,
+                            reason,
+                            reply,
+                        })
+                    }
+                    (Err(e), _) | (_, Err(e)) => {
+                        let _ = reply.send(Err(e));
+                    }
+                }
+            }
+            Command::SetSubject {
+                account,
+                room,
+                subject,
+                reply,
+            } => match parse_jid(&room) {
+                Ok(room) => self.route(&account, reply, |reply| AccountCommand::SetSubject {
+                    room,
+                    subject,
+                    reply,
+                }),
+                Err(e) => {
+                    let _ = reply.send(Err(e));
+                }
+            },
+            Command::ListRooms {
+                account,
+                service,
+                reply,
+            } => self.route(&account, reply, |reply| AccountCommand::ListRooms {
+                service,
+                reply,
+            }),
             Command::Shutdown { .. } => {}
         }
     }

@@ -9,6 +9,7 @@ mod conversations;
 mod message_meta;
 pub mod messages;
 pub mod omemo;
+mod rooms;
 mod settings;
 
 use std::path::Path;
@@ -29,6 +30,7 @@ pub use messages::{
 pub use omemo::{
     DeviceListChange, DeviceRow, NewDeviceDecision, TrustLevel, TrustRow, TrustSource,
 };
+pub use rooms::RoomRow;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {

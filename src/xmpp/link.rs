@@ -15,6 +15,7 @@ use tokio_xmpp::parsers::iq::Iq;
 use tokio_xmpp::parsers::jid::{BareJid, Jid};
 use tokio_xmpp::parsers::message::Message;
 use tokio_xmpp::parsers::ns;
+use tokio_xmpp::parsers::presence::{Presence, Type as PresenceType};
 use tokio_xmpp::parsers::sasl::DefinedCondition;
 use tokio_xmpp::stanzastream::{Connection, StanzaStream, StanzaToken};
 use tokio_xmpp::xmlstream::{StreamHeader, Timeouts};
@@ -70,6 +71,9 @@ type PendingIqs = Arc<Mutex<HashMap<String, oneshot::Sender<Iq>>>>;
 /// MAM queries in flight: their result messages go to the query, not to the
 /// account's live traffic.
 type MamCollectors = Arc<Mutex<HashMap<String, mpsc::UnboundedSender<Message>>>>;
+/// Presences from a room being joined, by the room's bare JID: the room
+/// sends every occupant, then our own presence (XEP-0045 §7.2.3).
+type JoinCollectors = Arc<Mutex<HashMap<BareJid, mpsc::UnboundedSender<Presence>>>>;
 
 /// One page of an archive query.
 #[derive(Debug)]
@@ -92,6 +96,7 @@ pub struct Link {
     out: mpsc::Sender<Outgoing>,
     iqs: PendingIqs,
     mam: MamCollectors,
+    joins: JoinCollectors,
 }
 
 impl std::fmt::Debug for Outgoing {
@@ -201,6 +206,51 @@ impl Link {
         }
     }
 
+    /// Send a join presence to `room` and collect what the room answers up
+    /// to and including our own presence (status 110) or an error: the
+    /// occupants come first. Presences from the room go nowhere else
+    /// meanwhile, so the caller handles each exactly once.
+    pub async fn join_room(
+        &self,
+        room: &BareJid,
+        presence: Presence,
+        timeout: Duration,
+    ) -> Result<Vec<Presence>, IqError> {
+        let (tx, mut rx) = mpsc::unbounded_channel();
+        if let Ok(mut map) = self.joins.lock() {
+            map.insert(room.clone(), tx);
+        }
+        let collected = async {
+            self.send(presence).await?;
+            let mut got = Vec::new();
+            loop {
+                let p =
+                    match tokio::time::timeout_at(tokio::time::Instant::now() + timeout, rx.recv())
+                        .await
+                    {
+                        Ok(Some(p)) => p,
+                        Ok(None) => return Err(IqError::Closed),
+                        Err(_) => return Err(IqError::Timeout),
+                    };
+                let done = p.type_ == PresenceType::Error || is_self_presence(&p);
+                got.push(p);
+                if done {
+                    return Ok(got);
+                }
+            }
+        }
+        .await;
+        if let Ok(mut map) = self.joins.lock() {
+            map.remove(room);
+        }
+        let mut got = collected?;
+        // Whatever slipped in between our own presence and the removal.
+        while let Ok(p) = rx.try_recv() {
+            got.push(p);
+        }
+        Ok(got)
+    }
+
     /// Close the stream cleanly (sends `</stream:stream>`).
     pub async fn close(&self) {
         let (tx, rx) = oneshot::channel();
@@ -208,6 +258,15 @@ impl Link {
             let _ = tokio::time::timeout(Duration::from_secs(5), rx).await;
         }
     }
+}
+
+/// Our own presence in a room: muc#user status 110.
+pub fn is_self_presence(p: &Presence) -> bool {
+    p.payloads
+        .iter()
+        .filter(|x| x.is("x", ns::MUC_USER))
+        .flat_map(|x| x.children())
+        .any(|c| c.is("status", ns::MUC_USER) && c.attr("code") == Some("110"))
 }
 
 pub fn new_id() -> String {
@@ -386,19 +445,31 @@ pub fn open(
     let (out_tx, out_rx) = mpsc::channel(64);
     let iqs: PendingIqs = Arc::default();
     let mam: MamCollectors = Arc::default();
+    let joins: JoinCollectors = Arc::default();
     tokio::spawn(pump(
         stream,
         out_rx,
         abandon_rx,
-        iqs.clone(),
-        mam.clone(),
+        Collectors {
+            iqs: iqs.clone(),
+            mam: mam.clone(),
+            joins: joins.clone(),
+        },
         incoming,
     ));
     Link {
         out: out_tx,
         iqs,
         mam,
+        joins,
     }
+}
+
+/// Where answers go instead of the account's incoming queue.
+struct Collectors {
+    iqs: PendingIqs,
+    mam: MamCollectors,
+    joins: JoinCollectors,
 }
 
 /// Owns the `StanzaStream`: one task reads and writes it, so neither
@@ -414,8 +485,7 @@ async fn pump(
     mut stream: StanzaStream,
     mut out: mpsc::Receiver<Outgoing>,
     mut abandoned: mpsc::UnboundedReceiver<oneshot::Sender<Connection>>,
-    iqs: PendingIqs,
-    mam: MamCollectors,
+    Collectors { iqs, mam, joins }: Collectors,
     incoming: mpsc::UnboundedSender<Incoming>,
 ) {
     use tokio_xmpp::stanzastream::{Event as SEvent, StreamEvent};
@@ -444,6 +514,15 @@ async fn pump(
                         match collector {
                             Some(tx) => { let _ = tx.send(m); continue; }
                             None => Incoming::Stanza(Box::new(Stanza::Message(m))),
+                        }
+                    }
+                    Some(SEvent::Stanza(Stanza::Presence(p))) => {
+                        let collector = p.from.as_ref().and_then(|f| {
+                            joins.lock().ok().and_then(|map| map.get(&f.to_bare()).cloned())
+                        });
+                        match collector {
+                            Some(tx) => { let _ = tx.send(p); continue; }
+                            None => Incoming::Stanza(Box::new(Stanza::Presence(p))),
                         }
                     }
                     Some(SEvent::Stanza(s)) => Incoming::Stanza(Box::new(s)),

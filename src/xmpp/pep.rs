@@ -27,6 +27,18 @@ const NS_DATA: &str = "jabber:x:data";
 pub struct NodeConfig {
     /// `None`: leave the server's default (1 for singleton nodes).
     pub max_items: Option<&'static str>,
+    /// `open` for OMEMO; `whitelist` (only ourselves) for bookmarks.
+    pub access_model: &'static str,
+}
+
+impl NodeConfig {
+    /// Readable by anyone (OMEMO device lists and bundles).
+    pub const fn open(max_items: Option<&'static str>) -> NodeConfig {
+        NodeConfig {
+            max_items,
+            access_model: "open",
+        }
+    }
 }
 
 /// `<iq type=get><pubsub><items node=…/></pubsub></iq>` to `owner`.
@@ -176,7 +188,13 @@ fn form(form_type: &str, config: NodeConfig) -> Element {
     let mut x = Element::builder("x", NS_DATA)
         .attr(nc!("type"), "submit")
         .append(field("FORM_TYPE", form_type, true))
-        .append(field("pubsub#access_model", "open", false));
+        .append(field("pubsub#access_model", config.access_model, false));
+    if config.access_model != "open" {
+        // Private data (XEP-0223): kept, never pushed to anyone else.
+        x = x
+            .append(field("pubsub#persist_items", "true", false))
+            .append(field("pubsub#send_last_published_item", "never", false));
+    }
     if let Some(max) = config.max_items {
         x = x.append(field("pubsub#max_items", max, false));
     }
@@ -203,9 +221,7 @@ mod tests {
             "urn:xmpp:omemo:2:bundles",
             "42",
             Element::builder("bundle", "urn:xmpp:omemo:2").build(),
-            Some(NodeConfig {
-                max_items: Some("max"),
-            }),
+            Some(NodeConfig::open(Some("max"))),
         );
         let Iq::Set { payload, .. } = iq else {
             panic!("not a set")

@@ -57,6 +57,7 @@ pub(crate) fn chat_message(account: &str, row: &MessageRow) -> ChatMessage {
         conversation: row.conversation_jid.clone(),
         direction: row.direction.as_str().to_owned(),
         sender: row.sender_jid.clone(),
+        sender_nick: row.sender_nick.clone(),
         sender_device: row.sender_device,
         namespace: (encryption != "none").then(|| encryption.to_owned()),
         encrypted: encryption != "none",
@@ -228,6 +229,9 @@ impl Account {
         to: BareJid,
         body: String,
     ) -> Result<ChatMessage, ServiceError> {
+        if self.is_room(&to) {
+            return self.send_group(to, body).await;
+        }
         let id = link::new_id();
         let encrypt = self.wants_encryption(&to).await;
         let new = NewMessage {
@@ -287,15 +291,55 @@ impl Account {
         };
         let id = row.message_id.clone().unwrap_or_else(link::new_id);
         let body = row.body.clone().unwrap_or_default();
-        let mut msg = Message::chat(Some(Jid::from(to.clone())));
+        let group = self.is_room(&to)
+            || matches!(
+                self.store.conversation(self.row.id, to.as_str()).await,
+                Ok(Some(c)) if c.kind != "chat"
+            );
+        let mut msg = if group {
+            if !self.rooms.get(&to).is_some_and(|r| r.joined) {
+                // Stays pending: sent once the room is joined again.
+                return Err(ServiceError::NotInRoom(to.to_string()));
+            }
+            Message::groupchat(Some(Jid::from(to.clone())))
+        } else {
+            Message::chat(Some(Jid::from(to.clone())))
+        };
         msg.id = Some(xmpp_parsers::message::Id(id.clone()));
         let mut payloads = Vec::new();
         let mut saved_sessions = Vec::new();
         let mut row = row;
         if row.encryption.as_str() != "none" {
-            let (mut sessions, report) = self.sessions_for(&to).await;
+            let participants = if group {
+                match self.group_recipients(&to) {
+                    Ok(p) => p,
+                    Err(e) => {
+                        let reason = match &e {
+                            ServiceError::CannotEncrypt(r) => r.clone(),
+                            other => other.user_message(),
+                        };
+                        if tracked
+                            && let Ok(Some(r)) = self
+                                .store
+                                .set_state(row.id, MessageState::Failed, Some(&reason))
+                                .await
+                        {
+                            self.emit_message(&r);
+                        }
+                        return Err(e);
+                    }
+                }
+            } else {
+                vec![to.clone()]
+            };
+            let (mut sessions, report) = self.sessions_for_all(&participants).await;
             let got_key: Vec<&Recipient> = report.iter().filter(|r| r.left_out.is_none()).collect();
-            let peer_got_key = got_key.iter().any(|r| r.jid == row.conversation_jid);
+            let own = self.jid.to_string();
+            let peer_got_key = if group {
+                got_key.iter().any(|r| r.jid != own)
+            } else {
+                got_key.iter().any(|r| r.jid == row.conversation_jid)
+            };
             let info = serde_json::to_value(&report).ok();
             if (sessions.is_empty() || !peer_got_key) && !tracked {
                 return Err(ServiceError::CannotEncrypt(gettext(
@@ -303,7 +347,11 @@ impl Account {
                 )));
             }
             if sessions.is_empty() || !peer_got_key {
-                let reason = if report.iter().all(|r| r.jid != row.conversation_jid) {
+                let reason = if group && participants.is_empty() {
+                    gettext("nobody else is in this group chat yet")
+                } else if group {
+                    gettext("none of the participants has a trusted device")
+                } else if report.iter().all(|r| r.jid != row.conversation_jid) {
                     gettext("the contact has no OMEMO device")
                 } else {
                     gettext("none of the contact's devices is trusted or reachable")
@@ -387,7 +435,10 @@ impl Account {
                 .attr(nc!("id"), row.origin_id.clone().unwrap_or(id.clone()))
                 .build(),
         );
-        payloads.push(Element::builder("request", NS_RECEIPTS).build());
+        if !group {
+            // Receipts in rooms would come from every member (XEP-0184 §5.3).
+            payloads.push(Element::builder("request", NS_RECEIPTS).build());
+        }
         payloads.push(Element::builder("markable", NS_MARKERS).build());
         payloads.push(Element::builder("active", NS_CHATSTATES).build());
         msg.payloads = payloads;
@@ -398,7 +449,7 @@ impl Account {
             .map_err(|_| ServiceError::NotConnected)?;
         // The ratchet moved: persist before anything else can use the sessions.
         self.save_sessions(&saved_sessions).await;
-        if tracked {
+        if tracked && !group {
             self.follow_token(row.id, token);
         }
         Ok(row)
@@ -571,6 +622,19 @@ impl Account {
                 .unwrap_or_else(|| self.jid.clone());
             let items = items.clone();
             self.on_device_list_event(publisher, &node, &items).await;
+            return;
+        }
+        let from_room = msg
+            .from
+            .as_ref()
+            .is_some_and(|f| self.is_room(&f.to_bare()));
+        let muc_related = from_room
+            || msg.type_ == MessageType::Groupchat
+            || msg
+                .payloads
+                .iter()
+                .any(|p| p.is("x", "jabber:x:conference") || p.is("x", xmpp_parsers::ns::MUC_USER));
+        if !from_self && muc_related && self.on_room_message(msg.clone(), Origin::Live).await {
             return;
         }
         self.on_chat(msg, Origin::Live).await;
@@ -779,7 +843,7 @@ impl Account {
 
     /// Decrypt and store in one transaction: ratchet state, consumed
     /// pre-key and message commit together or not at all.
-    async fn receive_encrypted(
+    pub(super) async fn receive_encrypted(
         &mut self,
         mut new: NewMessage,
         ns: Namespace,
@@ -909,7 +973,10 @@ impl Account {
             None => None,
             Some(plain) => {
                 let own_bare = self.jid.to_string();
-                let (to_bare, from_bare) = if outgoing {
+                let (to_bare, from_bare) = if new.conversation_kind != "chat" {
+                    // XEP-0420 in a room: to the room, from the real JID.
+                    (new.conversation_jid.clone(), sender.clone())
+                } else if outgoing {
                     (new.conversation_jid.clone(), own_bare)
                 } else {
                     (own_bare, sender.clone())
@@ -1052,7 +1119,7 @@ impl Account {
         self.finish_catch_up().await;
     }
 
-    async fn finish_catch_up(&mut self) {
+    pub(super) async fn finish_catch_up(&mut self) {
         let Some(e) = self.e2e.as_mut() else { return };
         let used = std::mem::take(&mut e.deferred_pre_keys);
         let replies = std::mem::take(&mut e.held_replies);
@@ -1069,7 +1136,7 @@ impl Account {
     }
 }
 
-fn forwarded_message(wrapper: &Element) -> Option<Message> {
+pub(super) fn forwarded_message(wrapper: &Element) -> Option<Message> {
     let fwd = wrapper
         .children()
         .find(|c| c.is("forwarded", "urn:xmpp:forward:0"))?;

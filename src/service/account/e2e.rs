@@ -87,7 +87,7 @@ impl Account {
     /// Publish-options first; a server that refuses them gets the node
     /// configured and the item published again (Prosody 0.12 honours the
     /// options, others answer precondition-not-met).
-    async fn publish(
+    pub(super) async fn publish(
         &self,
         node: &str,
         item: &str,
@@ -238,7 +238,7 @@ impl Account {
                     DeviceList::pep_node(ns),
                     "current",
                     list.to_xml(),
-                    NodeConfig { max_items: None },
+                    NodeConfig::open(None),
                 )
                 .await
                 .map_err(|e| format!("publishing the device list: {e}"))?;
@@ -263,7 +263,7 @@ impl Account {
             let bundle = e2e.own.bundle(ns);
             let (node, item) = bundle.pep_location();
             let max_items = (ns == Namespace::TwoMemo).then_some("max");
-            self.publish(&node, &item, bundle.to_xml(), NodeConfig { max_items })
+            self.publish(&node, &item, bundle.to_xml(), NodeConfig::open(max_items))
                 .await
                 .map_err(|e| format!("publishing the bundle: {e}"))?;
         }
@@ -321,7 +321,7 @@ impl Account {
                     DeviceList::pep_node(ns),
                     "current",
                     list.to_xml(),
-                    NodeConfig { max_items: None },
+                    NodeConfig::open(None),
                 )
                 .await
                 .map_err(|e| ServiceError::Refused(e.to_string()))?;
@@ -418,7 +418,7 @@ impl Account {
                         DeviceList::pep_node(ns),
                         "current",
                         list.to_xml(),
-                        NodeConfig { max_items: None },
+                        NodeConfig::open(None),
                     )
                     .await
                 {
@@ -475,7 +475,12 @@ impl Account {
     /// active devices and our own other active devices. Missing sessions are
     /// built from bundles. Returns the sessions (grouped by namespace) and a
     /// record of every device and whether it got the key.
-    pub(crate) async fn sessions_for(&mut self, peer: &BareJid) -> (Vec<Session>, Vec<Recipient>) {
+    /// Sessions with every trusted device of `peers` (a contact, or the
+    /// participants of a group chat) and of our own other devices.
+    pub(crate) async fn sessions_for_all(
+        &mut self,
+        peers: &[BareJid],
+    ) -> (Vec<Session>, Vec<Recipient>) {
         let mut sessions = Vec::new();
         let mut report = Vec::new();
         let stale_days = i64::from(self.policy().await.stale_device_days);
@@ -484,7 +489,13 @@ impl Account {
             Some(e) => e.own.device_id(),
             None => return (sessions, report),
         };
-        for jid in [peer.clone(), self.jid.clone()] {
+        let everyone = peers
+            .iter()
+            .filter(|p| **p != self.jid)
+            .cloned()
+            .chain([self.jid.clone()])
+            .collect::<Vec<_>>();
+        for jid in everyone {
             let jid_str = jid.to_string();
             let first_time = self
                 .e2e

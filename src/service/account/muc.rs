@@ -1,0 +1,1608 @@
+//! Group chats and channels (XEP-0045): joining (with the room archive
+//! caught up first, XEP-0313), creating members-only non-anonymous rooms,
+//! tracking who takes part from the affiliation lists and live presences,
+//! OMEMO to all of them, reflections, bookmarks (XEP-0402) and
+//! invitations (XEP-0249). ARCHITECTURE.md "Group chats".
+
+use std::collections::{BTreeMap, HashMap};
+use std::time::Duration;
+
+use tokio_xmpp::parsers::iq::Iq;
+use tokio_xmpp::parsers::jid::{BareJid, Jid};
+use tokio_xmpp::parsers::message::{Message, MessageType};
+use tokio_xmpp::parsers::presence::{Presence, Type as PresenceType};
+use xmpp_parsers::minidom::Element;
+use xmpp_parsers::ns;
+
+use super::Account;
+use super::chat::Origin;
+use crate::i18n::{gettext, gettext_f};
+use crate::omemo::EncryptedMessage;
+use crate::service::api::{
+    Affiliation, ChatMessage, Event, Participant, RoomInfo, RoomListing, ServiceError,
+};
+use crate::store::RoomRow;
+use crate::store::messages::{Direction, Encryption, Inserted, MessageState, NewMessage};
+use crate::xmpp::link::{self, IqError};
+use crate::xmpp::pep::{self, NodeConfig};
+
+const NS_MUC: &str = "http://jabber.org/protocol/muc";
+const NS_MUC_ADMIN: &str = "http://jabber.org/protocol/muc#admin";
+const NS_MUC_OWNER: &str = "http://jabber.org/protocol/muc#owner";
+const NS_DATA: &str = "jabber:x:data";
+const NS_CONFERENCE: &str = "jabber:x:conference";
+const NS_BOOKMARKS2: &str = "urn:xmpp:bookmarks:1";
+const NS_SID: &str = "urn:xmpp:sid:0";
+const NS_OCCUPANT_ID: &str = "urn:xmpp:occupant-id:0";
+const JOIN_TIMEOUT: Duration = Duration::from_secs(20);
+/// Archive pages on rejoin; the first join looks back this far only.
+const ROOM_MAM_PAGE: usize = 250;
+const FIRST_JOIN_BACKLOG: usize = 100;
+
+macro_rules! nc {
+    ($s:literal) => {
+        xmpp_parsers::minidom::rxml::xml_ncname!($s).to_owned()
+    };
+}
+
+/// What disco#info says about a room.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct Features {
+    pub non_anonymous: bool,
+    pub members_only: bool,
+    pub public: bool,
+    pub persistent: bool,
+    pub archived: bool,
+    pub name: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct Occupant {
+    pub real: Option<BareJid>,
+    pub affiliation: Affiliation,
+    pub role: String,
+}
+
+/// A room while this connection is in it.
+#[derive(Debug, Clone)]
+pub(crate) struct Room {
+    pub jid: BareJid,
+    pub nick: String,
+    pub joined: bool,
+    pub features: Features,
+    /// Present occupants by nickname.
+    pub occupants: BTreeMap<String, Occupant>,
+    /// Owners, admins and members from the lists, kept current by live
+    /// affiliation changes.
+    pub affiliations: BTreeMap<BareJid, Affiliation>,
+    pub lists_refused: bool,
+    pub subject: Option<String>,
+    pub own_affiliation: Affiliation,
+    pub own_role: Option<String>,
+}
+
+impl Room {
+    fn new(jid: BareJid, nick: String) -> Room {
+        Room {
+            jid,
+            nick,
+            joined: false,
+            features: Features::default(),
+            occupants: BTreeMap::new(),
+            affiliations: BTreeMap::new(),
+            lists_refused: false,
+            subject: None,
+            own_affiliation: Affiliation::None,
+            own_role: None,
+        }
+    }
+
+    /// `group` where OMEMO is possible, else `channel` (ARCHITECTURE.md:
+    /// encryption only where every participant's real JID is known).
+    pub fn kind(&self) -> &'static str {
+        if self.features.non_anonymous && self.features.members_only {
+            "group"
+        } else {
+            "channel"
+        }
+    }
+
+    /// `None` when messages here can be encrypted, else why not.
+    pub fn encryption_refusal(&self) -> Option<String> {
+        if !self.features.non_anonymous {
+            Some(gettext(
+                "This room hides its participants' addresses, so their encryption keys cannot be found.",
+            ))
+        } else if !self.features.members_only {
+            Some(gettext(
+                "Anyone can join this room: it is a public channel, and messages here are not encrypted.",
+            ))
+        } else {
+            None
+        }
+    }
+
+    /// Everyone who gets message keys: the owners, admins and members,
+    /// and whoever is present with a real address and has not been removed.
+    pub fn recipients(&self, own: &BareJid) -> Vec<BareJid> {
+        let mut all: Vec<BareJid> = self
+            .affiliations
+            .iter()
+            .filter(|(_, a)| a.is_participant())
+            .map(|(j, _)| j.clone())
+            .collect();
+        for o in self.occupants.values() {
+            if let Some(real) = &o.real
+                && !matches!(o.affiliation, Affiliation::Outcast)
+                && !(self.features.members_only && !o.affiliation.is_participant())
+            {
+                all.push(real.clone());
+            }
+        }
+        all.sort();
+        all.dedup();
+        all.retain(|j| j != own);
+        all
+    }
+
+    pub fn real_jid_of(&self, nick: &str) -> Option<BareJid> {
+        self.occupants.get(nick).and_then(|o| o.real.clone())
+    }
+
+    fn info(&self, account: &str, name: Option<String>) -> RoomInfo {
+        let mut participants: BTreeMap<String, Participant> = BTreeMap::new();
+        for (jid, a) in &self.affiliations {
+            participants.insert(
+                jid.to_string(),
+                Participant {
+                    jid: Some(jid.to_string()),
+                    nick: None,
+                    affiliation: *a,
+                    role: None,
+                    present: false,
+                },
+            );
+        }
+        for (nick, o) in &self.occupants {
+            let key = o
+                .real
+                .as_ref()
+                .map(|j| j.to_string())
+                .unwrap_or_else(|| format!("/{nick}"));
+            let p = participants.entry(key).or_insert(Participant {
+                jid: o.real.as_ref().map(|j| j.to_string()),
+                nick: None,
+                affiliation: o.affiliation,
+                role: None,
+                present: false,
+            });
+            p.nick = Some(nick.clone());
+            p.role = Some(o.role.clone());
+            p.present = true;
+            p.affiliation = o.affiliation;
+        }
+        let refusal = self.encryption_refusal();
+        RoomInfo {
+            account: account.to_owned(),
+            jid: self.jid.to_string(),
+            name: name.or_else(|| self.features.name.clone()),
+            nick: self.nick.clone(),
+            kind: self.kind().to_owned(),
+            joined: self.joined,
+            subject: self.subject.clone(),
+            non_anonymous: self.features.non_anonymous,
+            members_only: self.features.members_only,
+            public: self.features.public,
+            persistent: self.features.persistent,
+            archived: self.features.archived,
+            encryption_possible: refusal.is_none(),
+            encryption_reason: refusal,
+            lists_refused: self.lists_refused,
+            own_affiliation: self.own_affiliation,
+            own_role: self.own_role.clone(),
+            participants: participants.into_values().collect(),
+        }
+    }
+}
+
+fn muc_user(p: &[Element]) -> Option<&Element> {
+    p.iter().find(|x| x.is("x", ns::MUC_USER))
+}
+
+fn status_codes(x: &Element) -> Vec<u16> {
+    x.children()
+        .filter(|c| c.is("status", ns::MUC_USER))
+        .filter_map(|c| c.attr("code")?.parse().ok())
+        .collect()
+}
+
+fn first_item(x: &Element) -> Option<&Element> {
+    x.children().find(|c| c.is("item", ns::MUC_USER))
+}
+
+fn item_jid(item: &Element) -> Option<BareJid> {
+    item.attr("jid")
+        .and_then(|j| Jid::new(j).ok())
+        .map(|j| j.to_bare())
+}
+
+fn error_condition(p: &Presence) -> String {
+    p.payloads
+        .iter()
+        .find(|e| e.name() == "error")
+        .and_then(|e| {
+            e.children()
+                .find(|c| c.ns() == "urn:ietf:params:xml:ns:xmpp-stanzas" && c.name() != "text")
+        })
+        .map(|c| c.name().to_owned())
+        .unwrap_or_else(|| "error".to_owned())
+}
+
+fn refused(e: IqError) -> ServiceError {
+    match e {
+        IqError::Closed => ServiceError::NotConnected,
+        other => ServiceError::Refused(other.to_string()),
+    }
+}
+
+fn data_field(var: &str, values: &[&str]) -> Element {
+    let mut b = Element::builder("field", NS_DATA).attr(nc!("var"), var);
+    for v in values {
+        b = b.append(
+            Element::builder("value", NS_DATA)
+                .append((*v).to_owned())
+                .build(),
+        );
+    }
+    b.build()
+}
+
+/// What kind of room to create.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Create {
+    /// Members-only, non-anonymous: OMEMO.
+    Group,
+    /// Listed, open to anyone, real addresses for moderators only.
+    Channel,
+}
+
+/// The answers for the owner's room form: only fields the server's form
+/// offers are sent back.
+fn room_config(form: &Element, create: Create, name: Option<&str>) -> Element {
+    let group = create == Create::Group;
+    let offered: Vec<&str> = form
+        .children()
+        .filter(|f| f.is("field", NS_DATA))
+        .filter_map(|f| f.attr("var"))
+        .collect();
+    let mut wanted: Vec<(&str, String)> = vec![
+        (
+            "FORM_TYPE",
+            "http://jabber.org/protocol/muc#roomconfig".into(),
+        ),
+        ("muc#roomconfig_persistentroom", "1".into()),
+        (
+            "muc#roomconfig_membersonly",
+            if group { "1" } else { "0" }.into(),
+        ),
+        (
+            "muc#roomconfig_whois",
+            if group { "anyone" } else { "moderators" }.into(),
+        ),
+        (
+            "muc#roomconfig_publicroom",
+            if group { "0" } else { "1" }.into(),
+        ),
+        ("muc#roomconfig_enablearchiving", "1".into()),
+        ("mam", "1".into()),
+        ("muc#roomconfig_moderatedroom", "0".into()),
+        ("muc#roomconfig_passwordprotectedroom", "0".into()),
+        ("muc#roomconfig_changesubject", "1".into()),
+    ];
+    if let Some(n) = name {
+        wanted.push(("muc#roomconfig_roomname", n.to_owned()));
+    }
+    let mut x = Element::builder("x", NS_DATA).attr(nc!("type"), "submit");
+    for (var, value) in wanted {
+        if var == "FORM_TYPE" || offered.contains(&var) {
+            x = x.append(data_field(var, &[&value]));
+        }
+    }
+    x.build()
+}
+
+impl Account {
+    /// The nickname used where none was chosen: the account's local part.
+    fn default_nick(&self) -> String {
+        self.jid.node().map(|n| n.to_string()).unwrap_or_default()
+    }
+
+    /// On every connect: the bookmarks, then every room to join.
+    pub(crate) async fn join_rooms_on_connect(&mut self) {
+        self.rooms.clear();
+        self.sync_bookmarks().await;
+        let rows = match self.store.rooms(self.row.id).await {
+            Ok(r) => r,
+            Err(e) => {
+                tracing::warn!("reading rooms failed: {e}");
+                return;
+            }
+        };
+        for row in rows.into_iter().filter(|r| r.autojoin) {
+            let Ok(jid) = BareJid::new(&row.jid) else {
+                continue;
+            };
+            if let Err(e) = self.join(jid, Some(row.nick.clone()), None, None).await {
+                tracing::info!(room = %row.jid, "rejoining failed: {e}");
+                self.emit(Event::Error {
+                    message: gettext_f(
+                        "Could not join {room}: {detail}",
+                        &[("room", &row.jid), ("detail", &e.user_message())],
+                    ),
+                });
+            }
+        }
+    }
+
+    async fn disco_room(&self, room: &BareJid) -> Result<Features, IqError> {
+        let iq = Iq::from_get(
+            link::new_id(),
+            xmpp_parsers::disco::DiscoInfoQuery { node: None },
+        )
+        .with_to(Jid::from(room.clone()));
+        let payload = self.link.iq(iq).await?;
+        let Some(info) =
+            payload.and_then(|p| xmpp_parsers::disco::DiscoInfoResult::try_from(p).ok())
+        else {
+            return Err(IqError::Stanza("the room sent no information".into()));
+        };
+        let has = |f: &str| info.features.iter().any(|x| x == f);
+        Ok(Features {
+            non_anonymous: has("muc_nonanonymous"),
+            members_only: has("muc_membersonly"),
+            public: has("muc_public"),
+            persistent: has("muc_persistent"),
+            archived: has(ns::MAM),
+            name: info
+                .identities
+                .iter()
+                .find(|i| i.category == "conference")
+                .and_then(|i| i.name.clone())
+                .filter(|n| !n.is_empty()),
+        })
+    }
+
+    /// Join (or, with `create`, create and configure) a room.
+    pub(crate) async fn join(
+        &mut self,
+        room: BareJid,
+        nick: Option<String>,
+        create: Option<Create>,
+        name: Option<String>,
+    ) -> Result<RoomInfo, ServiceError> {
+        self.require_online()?;
+        if room.node().is_none() {
+            return Err(ServiceError::InvalidJid(room.to_string()));
+        }
+        let known = self
+            .store
+            .room(self.row.id, room.as_str())
+            .await
+            .map_err(super::storage)?;
+        let exists = match self.disco_room(&room).await {
+            Ok(_) => true,
+            Err(IqError::Stanza(e)) if e.starts_with("ItemNotFound") => false,
+            Err(IqError::Closed) => return Err(ServiceError::NotConnected),
+            Err(e) => return Err(ServiceError::Refused(e.to_string())),
+        };
+        if exists && create.is_some() && known.is_none() {
+            return Err(ServiceError::Refused(gettext(
+                "a room with this address exists already",
+            )));
+        }
+        if !exists && create.is_none() {
+            return Err(ServiceError::Refused(gettext("there is no such room")));
+        }
+        let base_nick = nick
+            .or_else(|| known.as_ref().map(|k| k.nick.clone()))
+            .filter(|n| !n.trim().is_empty())
+            .unwrap_or_else(|| self.default_nick());
+        let mut nick = base_nick.clone();
+        let mut attempt = 0;
+        let presences = loop {
+            let Ok(full) = room.with_resource_str(&nick) else {
+                return Err(ServiceError::Refused(gettext(
+                    "this nickname is not allowed",
+                )));
+            };
+            let mut join = Presence::available().with_to(Jid::from(full));
+            let history = Element::builder("history", NS_MUC)
+                .attr(nc!("maxstanzas"), "0")
+                .build();
+            join.payloads
+                .push(Element::builder("x", NS_MUC).append(history).build());
+            let got = self
+                .link
+                .join_room(&room, join, JOIN_TIMEOUT)
+                .await
+                .map_err(refused)?;
+            let failed = got.last().filter(|p| p.type_ == PresenceType::Error);
+            match failed.map(error_condition).as_deref() {
+                None => break got,
+                Some("conflict") if attempt < 4 => {
+                    attempt += 1;
+                    nick = format!("{base_nick}{}", "_".repeat(attempt));
+                }
+                Some("registration-required") => {
+                    return Err(ServiceError::Refused(gettext(
+                        "this group chat is for members only, and you are not a member",
+                    )));
+                }
+                Some("forbidden") => {
+                    return Err(ServiceError::Refused(gettext(
+                        "you are banned from this room",
+                    )));
+                }
+                Some("not-authorized") => {
+                    return Err(ServiceError::Refused(gettext("this room needs a password")));
+                }
+                Some(other) => return Err(ServiceError::Refused(other.to_owned())),
+            }
+        };
+        let mut state = Room::new(room.clone(), nick.clone());
+        let mut created = false;
+        for p in &presences {
+            if let Some(x) = muc_user(&p.payloads)
+                && link::is_self_presence(p)
+                && status_codes(x).contains(&201)
+            {
+                created = true;
+            }
+        }
+        self.rooms.insert(room.clone(), state.clone());
+        for p in presences {
+            self.on_room_presence(p).await;
+        }
+        if created {
+            self.configure(&room, create.unwrap_or(Create::Group), name.as_deref())
+                .await?;
+        }
+        let features = self.disco_room(&room).await.map_err(refused)?;
+        state = self.rooms.get(&room).cloned().unwrap_or(state);
+        state.features = features;
+        state.joined = true;
+        self.rooms.insert(room.clone(), state.clone());
+        if state.features.non_anonymous {
+            self.fetch_affiliations(&room).await;
+        }
+        let row = RoomRow {
+            jid: room.to_string(),
+            nick: nick.clone(),
+            name: name.clone().or(state.features.name.clone()),
+            autojoin: true,
+            subject: None,
+        };
+        let kind = state.kind();
+        self.store
+            .save_room(self.row.id, &row, kind)
+            .await
+            .map_err(super::storage)?;
+        if known.as_ref().is_none_or(|k| {
+            !k.autojoin || k.nick != nick || (row.name.is_some() && k.name != row.name)
+        }) {
+            self.publish_bookmark(&row).await;
+        }
+        if state.features.archived {
+            self.catch_up_room(&room).await;
+        }
+        let info = self.room_info(&room).await?;
+        self.emit(Event::Room { room: info.clone() });
+        self.emit_room_summary(&room);
+        Ok(info)
+    }
+
+    fn emit_room_summary(&self, room: &BareJid) {
+        let store = self.store.clone();
+        let events = self.events.clone();
+        let (account_id, account, jid) = (self.row.id, self.row.jid.clone(), room.to_string());
+        tokio::spawn(async move {
+            if let Ok(Some(c)) = store.conversation(account_id, &jid).await {
+                let _ = events.send(Event::ConversationUpdated {
+                    conversation: super::conversation_summary(&account, c),
+                });
+            }
+        });
+    }
+
+    async fn configure(
+        &mut self,
+        room: &BareJid,
+        create: Create,
+        name: Option<&str>,
+    ) -> Result<(), ServiceError> {
+        let get = Iq::Get {
+            from: None,
+            to: Some(Jid::from(room.clone())),
+            id: link::new_id(),
+            payload: Element::builder("query", NS_MUC_OWNER).build(),
+        };
+        let form = self.link.iq(get).await.map_err(refused)?;
+        let form = form
+            .as_ref()
+            .and_then(|q| q.children().find(|c| c.is("x", NS_DATA)))
+            .cloned()
+            .ok_or_else(|| ServiceError::Refused(gettext("the room sent no configuration form")))?;
+        let set = Iq::Set {
+            from: None,
+            to: Some(Jid::from(room.clone())),
+            id: link::new_id(),
+            payload: Element::builder("query", NS_MUC_OWNER)
+                .append(room_config(&form, create, name))
+                .build(),
+        };
+        self.link.iq(set).await.map_err(refused)?;
+        Ok(())
+    }
+
+    /// The owner, admin and member lists, each asked for separately (an
+    /// owner is on no member list); a refusal falls back to presences.
+    pub(crate) async fn fetch_affiliations(&mut self, room: &BareJid) {
+        let mut lists = BTreeMap::new();
+        let mut refused = false;
+        for aff in [Affiliation::Owner, Affiliation::Admin, Affiliation::Member] {
+            let get = Iq::Get {
+                from: None,
+                to: Some(Jid::from(room.clone())),
+                id: link::new_id(),
+                payload: Element::builder("query", NS_MUC_ADMIN)
+                    .append(
+                        Element::builder("item", NS_MUC_ADMIN)
+                            .attr(nc!("affiliation"), aff.as_str())
+                            .build(),
+                    )
+                    .build(),
+            };
+            match self.link.iq(get).await {
+                Ok(Some(q)) => {
+                    for item in q.children().filter(|c| c.is("item", NS_MUC_ADMIN)) {
+                        if let Some(j) = item_jid(item) {
+                            lists.insert(j, aff);
+                        }
+                    }
+                }
+                Ok(None) => {}
+                Err(e) => {
+                    tracing::info!(%room, list = aff.as_str(), "affiliation list refused: {e}");
+                    refused = true;
+                }
+            }
+        }
+        if let Some(r) = self.rooms.get_mut(room) {
+            r.lists_refused = refused;
+            if !refused {
+                r.affiliations = lists;
+            } else {
+                r.affiliations.extend(lists);
+            }
+        }
+    }
+
+    /// A presence from a room: an occupant came, changed or left.
+    pub(crate) async fn on_room_presence(&mut self, p: Presence) -> bool {
+        let Some(from) = p.from.clone() else {
+            return false;
+        };
+        let room_jid = from.to_bare();
+        let own = self.jid.clone();
+        let Some(room) = self.rooms.get_mut(&room_jid) else {
+            return false;
+        };
+        let Some(nick) = from.resource().map(|r| r.to_string()) else {
+            return true;
+        };
+        if p.type_ == PresenceType::Error {
+            return true;
+        }
+        let x = muc_user(&p.payloads);
+        let codes = x.map(status_codes).unwrap_or_default();
+        let item = x.and_then(first_item);
+        let affiliation = item
+            .and_then(|i| i.attr("affiliation"))
+            .and_then(Affiliation::parse)
+            .unwrap_or(Affiliation::None);
+        let role = item
+            .and_then(|i| i.attr("role"))
+            .unwrap_or("none")
+            .to_owned();
+        let real = item.and_then(item_jid);
+        let is_self = codes.contains(&110) || (nick == room.nick && real.as_ref() == Some(&own));
+        if let Some(real) = &real {
+            if affiliation.is_participant() {
+                room.affiliations.insert(real.clone(), affiliation);
+            } else {
+                room.affiliations.remove(real);
+            }
+        }
+        let mut left_reason = None;
+        if p.type_ == PresenceType::Unavailable {
+            if codes.contains(&303) {
+                // A nick change: the new presence follows.
+                if let Some(new_nick) = item.and_then(|i| i.attr("nick")) {
+                    if let Some(o) = room.occupants.remove(&nick) {
+                        room.occupants.insert(new_nick.to_owned(), o);
+                    }
+                    if is_self {
+                        room.nick = new_nick.to_owned();
+                    }
+                }
+            } else {
+                room.occupants.remove(&nick);
+                if is_self {
+                    room.joined = false;
+                    room.occupants.clear();
+                    left_reason = Some(if codes.contains(&301) {
+                        gettext("You were banned from the room.")
+                    } else if codes.contains(&307) {
+                        gettext("You were removed from the room.")
+                    } else if codes.contains(&321) || codes.contains(&322) {
+                        gettext("You are no longer a member of the room.")
+                    } else if codes.contains(&332) {
+                        gettext("The room's server is shutting down.")
+                    } else if p.payloads.iter().any(|c| c.is("destroy", ns::MUC_USER)) {
+                        gettext("The room was destroyed.")
+                    } else {
+                        gettext("You left the room.")
+                    });
+                }
+            }
+        } else {
+            room.occupants.insert(
+                nick.clone(),
+                Occupant {
+                    real: real.clone(),
+                    affiliation,
+                    role: role.clone(),
+                },
+            );
+            if is_self {
+                room.nick = nick.clone();
+                room.own_affiliation = affiliation;
+                room.own_role = Some(role);
+            }
+        }
+        let joined = room.joined;
+        if let Some(reason) = left_reason {
+            let room_str = room_jid.to_string();
+            if let Err(e) = self
+                .store
+                .set_room_autojoin(self.row.id, &room_str, false)
+                .await
+            {
+                tracing::warn!("forgetting the room failed: {e}");
+            }
+            self.emit(Event::RoomLeft {
+                account: self.row.jid.clone(),
+                room: room_str,
+                reason,
+            });
+        }
+        if joined && let Ok(info) = self.room_info(&room_jid).await {
+            self.emit(Event::Room { room: info });
+        }
+        true
+    }
+
+    pub(crate) async fn room_info(&self, room: &BareJid) -> Result<RoomInfo, ServiceError> {
+        let Some(state) = self.rooms.get(room) else {
+            return Err(ServiceError::NotInRoom(room.to_string()));
+        };
+        let name = self
+            .store
+            .room(self.row.id, room.as_str())
+            .await
+            .ok()
+            .flatten()
+            .and_then(|r| r.name);
+        Ok(state.info(&self.row.jid, name))
+    }
+
+    /// A message from a room: group chat traffic, an affiliation change of
+    /// someone absent, the subject, or a mediated invitation. True when it
+    /// was one of those (and is handled).
+    pub(crate) async fn on_room_message(&mut self, msg: Message, origin: Origin) -> bool {
+        let Some(from) = msg.from.clone() else {
+            return false;
+        };
+        let room_jid = from.to_bare();
+        if !self.rooms.contains_key(&room_jid) {
+            // Invitations come from rooms we are not in.
+            return self.on_invitation(&msg).await;
+        }
+        if from.resource().is_none() {
+            if let Some(x) = muc_user(&msg.payloads) {
+                let mut changed = false;
+                for item in x.children().filter(|c| c.is("item", ns::MUC_USER)) {
+                    let (Some(jid), Some(aff)) = (
+                        item_jid(item),
+                        item.attr("affiliation").and_then(Affiliation::parse),
+                    ) else {
+                        continue;
+                    };
+                    if let Some(r) = self.rooms.get_mut(&room_jid) {
+                        if aff.is_participant() {
+                            r.affiliations.insert(jid, aff);
+                        } else {
+                            r.affiliations.remove(&jid);
+                        }
+                        changed = true;
+                    }
+                }
+                if changed && let Ok(info) = self.room_info(&room_jid).await {
+                    self.emit(Event::Room { room: info });
+                }
+            }
+            if msg.type_ != MessageType::Groupchat {
+                return true;
+            }
+        }
+        if msg.type_ == MessageType::Error {
+            return false;
+        }
+        if msg.type_ != MessageType::Groupchat {
+            // Private messages through the room are not supported: they
+            // would need the occupant's real JID for encryption.
+            tracing::debug!(room = %room_jid, "private message through a room ignored");
+            return true;
+        }
+        if let Some(subject) = msg.subjects.values().next()
+            && msg.bodies.is_empty()
+        {
+            let subject = Some(subject.clone()).filter(|s| !s.is_empty());
+            if let Some(r) = self.rooms.get_mut(&room_jid) {
+                r.subject = subject.clone();
+            }
+            let _ = self
+                .store
+                .set_room_subject(self.row.id, room_jid.as_str(), subject.as_deref())
+                .await;
+            if let Ok(info) = self.room_info(&room_jid).await {
+                self.emit(Event::Room { room: info });
+            }
+            return true;
+        }
+        self.on_groupchat(msg, origin, false).await;
+        true
+    }
+
+    async fn on_invitation(&mut self, msg: &Message) -> bool {
+        let direct = msg.payloads.iter().find(|p| p.is("x", NS_CONFERENCE));
+        let mediated = muc_user(&msg.payloads)
+            .and_then(|x| x.children().find(|c| c.is("invite", ns::MUC_USER)));
+        let (room, from, reason) = match (direct, mediated) {
+            (Some(x), _) => (
+                x.attr("jid").map(str::to_owned),
+                msg.from.as_ref().map(|f| f.to_bare().to_string()),
+                x.attr("reason").map(str::to_owned),
+            ),
+            (None, Some(inv)) => (
+                msg.from.as_ref().map(|f| f.to_bare().to_string()),
+                inv.attr("from")
+                    .and_then(|j| Jid::new(j).ok())
+                    .map(|j| j.to_bare().to_string()),
+                inv.children()
+                    .find(|c| c.name() == "reason")
+                    .map(|r| r.text()),
+            ),
+            _ => return false,
+        };
+        let (Some(room), Some(from)) = (room, from) else {
+            return true;
+        };
+        let Ok(room_jid) = BareJid::new(&room) else {
+            return true;
+        };
+        if self.rooms.get(&room_jid).is_some_and(|r| r.joined) {
+            return true;
+        }
+        self.emit(Event::Invitation {
+            account: self.row.jid.clone(),
+            room,
+            from,
+            reason: reason.filter(|r| !r.is_empty()),
+        });
+        true
+    }
+
+    /// A group chat message, live or from the room's archive. `backfill`:
+    /// from before this device ever joined (first look at the archive).
+    async fn on_groupchat(&mut self, msg: Message, origin: Origin, backfill: bool) -> Option<bool> {
+        let from = msg.from.clone()?;
+        let room_jid = from.to_bare();
+        let nick = from.resource()?.to_string();
+        let room = self.rooms.get(&room_jid)?;
+        let kind = room.kind();
+        // The archive carries the real JID (XEP-0313 §5.1.2); live, the
+        // occupant's presence does.
+        let real = muc_user(&msg.payloads)
+            .and_then(first_item)
+            .and_then(item_jid)
+            .filter(|_| room.features.non_anonymous)
+            .or_else(|| match origin {
+                Origin::Live => room.real_jid_of(&nick),
+                _ => None,
+            });
+        let outgoing = match &real {
+            Some(r) => *r == self.jid,
+            None => nick == room.nick && matches!(origin, Origin::Live),
+        };
+        let stanza_id = msg
+            .payloads
+            .iter()
+            .filter(|p| p.is("stanza-id", NS_SID))
+            .find(|p| p.attr("by") == Some(room_jid.as_str()))
+            .and_then(|p| p.attr("id"))
+            .map(str::to_owned);
+        let stanza_id = match &origin {
+            Origin::Archive { id } => Some(id.clone()),
+            _ => stanza_id,
+        };
+        let origin_id = msg
+            .payloads
+            .iter()
+            .find(|p| p.is("origin-id", NS_SID))
+            .and_then(|p| p.attr("id"))
+            .map(str::to_owned);
+        let room_str = room_jid.to_string();
+        if outgoing {
+            // Our own message coming back: mark it sent, never decrypt it.
+            let ids = [origin_id.as_deref(), msg.id.as_ref().map(|i| i.0.as_str())];
+            for id in ids.into_iter().flatten() {
+                if let Ok(Some(row)) = self
+                    .store
+                    .message_by_origin_id(self.row.id, &room_str, id)
+                    .await
+                    && row.direction == Direction::Out
+                    && row.sender_jid == self.jid.as_str()
+                {
+                    if let Some(sid) = &stanza_id {
+                        let _ = self.store.set_stanza_id(row.id, sid, &room_str).await;
+                    }
+                    if let Ok(Some(updated)) =
+                        self.store.set_state(row.id, MessageState::Sent, None).await
+                    {
+                        self.emit_message(&updated);
+                    }
+                    return Some(true);
+                }
+            }
+        }
+        let _occupant_id = msg
+            .payloads
+            .iter()
+            .find(|p| p.is("occupant-id", NS_OCCUPANT_ID))
+            .and_then(|p| p.attr("id"));
+        let timestamp = msg
+            .payloads
+            .iter()
+            .find(|p| p.is("delay", "urn:xmpp:delay"))
+            .and_then(|d| d.attr("stamp"))
+            .and_then(|s| xmpp_parsers::date::DateTime::from_str(s).ok())
+            .map(|d| d.0.timestamp_millis())
+            .unwrap_or_else(crate::store::now_ms);
+        let encrypted = super::e2e::NAMESPACES.into_iter().find_map(|ns| {
+            msg.payloads
+                .iter()
+                .find(|p| p.is("encrypted", ns.xmlns()))
+                .map(|e| (ns, e.clone()))
+        });
+        let body = msg.bodies.values().next().cloned();
+        if encrypted.is_none() && body.is_none() {
+            return Some(false);
+        }
+        let sender_jid = match (&real, outgoing) {
+            (Some(r), _) => r.to_string(),
+            (None, true) => self.jid.to_string(),
+            (None, false) => from.to_string(),
+        };
+        let mut new = NewMessage {
+            conversation_jid: room_str.clone(),
+            conversation_kind: kind.into(),
+            stanza_id,
+            stanza_id_by: Some(room_str.clone()),
+            origin_id,
+            message_id: msg.id.as_ref().map(|i| i.0.clone()),
+            direction: if outgoing {
+                Direction::Out
+            } else {
+                Direction::In
+            },
+            sender_jid,
+            sender_nick: Some(nick),
+            timestamp,
+            state: if outgoing {
+                MessageState::Sent
+            } else {
+                MessageState::Received
+            },
+            replaces_id: msg
+                .payloads
+                .iter()
+                .find(|p| p.is("replace", "urn:xmpp:message-correct:0"))
+                .and_then(|r| r.attr("id"))
+                .map(str::to_owned),
+            ..NewMessage::default()
+        };
+        match self.store.find_duplicate(self.row.id, &new).await {
+            Ok(Some(_)) => return Some(false),
+            Ok(None) => {}
+            Err(e) => {
+                tracing::warn!("duplicate check failed: {e}");
+                return Some(false);
+            }
+        }
+        let stored = match encrypted {
+            None => {
+                new.body = body;
+                self.store.insert_message(self.row.id, &new).await.map(Some)
+            }
+            Some((ns, element)) => {
+                if real.is_none() {
+                    new.encryption = match ns {
+                        crate::omemo::Namespace::OldMemo => Encryption::Omemo0,
+                        crate::omemo::Namespace::TwoMemo => Encryption::Omemo2,
+                    };
+                    new.error = Some(gettext(
+                        "cannot decrypt: this room does not show who sent the message",
+                    ));
+                    self.store.insert_message(self.row.id, &new).await.map(Some)
+                } else {
+                    let own_id = self.e2e.as_ref().map(|e| e.own.device_id());
+                    let for_us = own_id.is_some_and(|id| {
+                        EncryptedMessage::from_xml(&element).is_ok_and(|m| m.key_for(id).is_ok())
+                    });
+                    if backfill && !for_us {
+                        // From before we were a member: counted, summed up
+                        // in one row by the caller.
+                        return Some(true);
+                    }
+                    self.receive_encrypted(new, ns, &element, outgoing).await
+                }
+            }
+        };
+        match stored {
+            Ok(Some(Inserted::New(row) | Inserted::Corrected(row))) => self.emit_message(&row),
+            Ok(_) => {}
+            Err(e) => self.emit(Event::Error {
+                message: super::storage(e).user_message(),
+            }),
+        }
+        Some(false)
+    }
+
+    /// The room's archive after the last message this device saw: before
+    /// live traffic, so nothing is missed or doubled (stanza-ids dedupe).
+    async fn catch_up_room(&mut self, room: &BareJid) {
+        let room_str = room.to_string();
+        let stored = self
+            .store
+            .room_mam_last_id(self.row.id, &room_str)
+            .await
+            .ok()
+            .flatten();
+        let was_catching_up = self.catching_up;
+        self.catching_up = true;
+        let first_time = stored.is_none();
+        let mut after = stored.filter(|s| !s.is_empty());
+        let mut skipped = 0u32;
+        let mut oldest_skipped: Option<i64> = None;
+        loop {
+            let page = if first_time {
+                self.link
+                    .mam_page(
+                        Some(room.clone()),
+                        None,
+                        Some(String::new()),
+                        FIRST_JOIN_BACKLOG,
+                    )
+                    .await
+            } else {
+                self.link
+                    .mam_page(Some(room.clone()), after.clone(), None, ROOM_MAM_PAGE)
+                    .await
+            };
+            let page = match page {
+                Ok(p) => p,
+                Err(e) => {
+                    tracing::info!(%room, "room archive catch-up stopped: {e}");
+                    break;
+                }
+            };
+            for wrapper in page.results {
+                if wrapper.from.as_ref().is_some_and(|f| f.to_bare() != *room) {
+                    continue;
+                }
+                let Some(result) = wrapper
+                    .payloads
+                    .iter()
+                    .find(|p| p.is("result", ns::MAM))
+                    .cloned()
+                else {
+                    continue;
+                };
+                let Some(id) = result.attr("id").map(str::to_owned) else {
+                    continue;
+                };
+                let Some(inner) = super::chat::forwarded_message(&result) else {
+                    continue;
+                };
+                let stamp = inner
+                    .payloads
+                    .iter()
+                    .find(|p| p.is("delay", "urn:xmpp:delay"))
+                    .and_then(|d| d.attr("stamp"))
+                    .and_then(|s| xmpp_parsers::date::DateTime::from_str(s).ok())
+                    .map(|d| d.0.timestamp_millis());
+                if inner.type_ == MessageType::Groupchat
+                    && !(inner.subjects.values().next().is_some() && inner.bodies.is_empty())
+                    && self
+                        .on_groupchat(inner, Origin::Archive { id }, first_time)
+                        .await
+                        == Some(true)
+                    && first_time
+                {
+                    skipped += 1;
+                    oldest_skipped = oldest_skipped.or(stamp);
+                }
+            }
+            let mark = match (&page.last, first_time) {
+                (Some(last), _) => Some(last.clone()),
+                (None, true) => Some(String::new()),
+                (None, false) => None,
+            };
+            if let Some(mark) = mark
+                && let Err(e) = self
+                    .store
+                    .set_room_mam_last_id(self.row.id, &room_str, &mark)
+                    .await
+            {
+                tracing::warn!("remembering the room archive position failed: {e}");
+            }
+            if first_time || page.complete || page.last.is_none() {
+                break;
+            }
+            after = page.last;
+        }
+        if skipped > 0 {
+            // ARCHITECTURE.md: history from before one joined collapses
+            // into one explanatory row.
+            let note = NewMessage {
+                conversation_jid: room_str.clone(),
+                conversation_kind: "group".into(),
+                origin_id: Some(format!("sotto-backfill-{}", link::new_id())),
+                direction: Direction::In,
+                sender_jid: room_str.clone(),
+                timestamp: oldest_skipped.unwrap_or_else(crate::store::now_ms),
+                encryption: Encryption::Omemo2,
+                error: Some(gettext_f(
+                    "{count} earlier messages were sent before this device joined and are not encrypted for it.",
+                    &[("count", &skipped.to_string())],
+                )),
+                ..NewMessage::default()
+            };
+            if let Ok(Inserted::New(row)) = self.store.insert_message(self.row.id, &note).await {
+                self.emit_message(&row);
+            }
+        }
+        self.catching_up = was_catching_up;
+        if !was_catching_up {
+            self.finish_catch_up().await;
+        }
+    }
+
+    // ---- sending -------------------------------------------------------
+
+    pub(crate) fn is_room(&self, jid: &BareJid) -> bool {
+        self.rooms.contains_key(jid)
+    }
+
+    /// A message into a room: stored first, shown at once, marked sent
+    /// when the room reflects it.
+    pub(crate) async fn send_group(
+        &mut self,
+        room: BareJid,
+        body: String,
+    ) -> Result<ChatMessage, ServiceError> {
+        let state = self
+            .rooms
+            .get(&room)
+            .filter(|r| r.joined)
+            .ok_or_else(|| ServiceError::NotInRoom(room.to_string()))?;
+        let kind = state.kind();
+        let nick = state.nick.clone();
+        let sticky_plain = matches!(
+            self.store.conversation(self.row.id, room.as_str()).await,
+            Ok(Some(c)) if c.encryption.as_deref() == Some("none")
+        );
+        let encrypt = kind == "group" && !sticky_plain && self.e2e.is_some();
+        let id = link::new_id();
+        let new = NewMessage {
+            conversation_jid: room.to_string(),
+            conversation_kind: kind.into(),
+            origin_id: Some(id.clone()),
+            message_id: Some(id),
+            direction: Direction::Out,
+            sender_jid: self.jid.to_string(),
+            sender_nick: Some(nick),
+            sender_device: self.e2e.as_ref().map(|e| e.own.device_id()),
+            timestamp: crate::store::now_ms(),
+            body: Some(body),
+            encryption: if encrypt {
+                Encryption::Omemo2
+            } else {
+                Encryption::None
+            },
+            state: MessageState::Pending,
+            ..NewMessage::default()
+        };
+        let row = match self
+            .store
+            .insert_message(self.row.id, &new)
+            .await
+            .map_err(super::storage)?
+        {
+            Inserted::New(r) | Inserted::Duplicate(r) | Inserted::Corrected(r) => r,
+        };
+        self.emit_message(&row);
+        let row = self.transmit(row, None).await?;
+        Ok(super::chat_message(&self.row.jid, &row))
+    }
+
+    /// The recipients of a message into `room` and why it cannot be
+    /// encrypted, if it cannot.
+    pub(crate) fn group_recipients(&self, room: &BareJid) -> Result<Vec<BareJid>, ServiceError> {
+        let state = self
+            .rooms
+            .get(room)
+            .filter(|r| r.joined)
+            .ok_or_else(|| ServiceError::NotInRoom(room.to_string()))?;
+        if let Some(why) = state.encryption_refusal() {
+            return Err(ServiceError::CannotEncrypt(why));
+        }
+        Ok(state.recipients(&self.jid))
+    }
+
+    // ---- managing ------------------------------------------------------
+
+    pub(crate) async fn leave(&mut self, room: BareJid) -> Result<(), ServiceError> {
+        let room_str = room.to_string();
+        if let Some(state) = self.rooms.remove(&room)
+            && state.joined
+            && self.online
+            && let Ok(full) = room.with_resource_str(&state.nick)
+        {
+            let _ = self
+                .link
+                .send(Presence::unavailable().with_to(Jid::from(full)))
+                .await;
+        }
+        self.store
+            .set_room_autojoin(self.row.id, &room_str, false)
+            .await
+            .map_err(super::storage)?;
+        if self.online {
+            self.retract_bookmark(&room_str).await;
+        }
+        Ok(())
+    }
+
+    pub(crate) async fn destroy(
+        &mut self,
+        room: BareJid,
+        reason: Option<String>,
+    ) -> Result<(), ServiceError> {
+        self.require_online()?;
+        let mut destroy = Element::builder("destroy", NS_MUC_OWNER);
+        if let Some(r) = reason {
+            destroy = destroy.append(Element::builder("reason", NS_MUC_OWNER).append(r).build());
+        }
+        let set = Iq::Set {
+            from: None,
+            to: Some(Jid::from(room.clone())),
+            id: link::new_id(),
+            payload: Element::builder("query", NS_MUC_OWNER)
+                .append(destroy.build())
+                .build(),
+        };
+        self.link.iq(set).await.map_err(refused)?;
+        self.rooms.remove(&room);
+        let _ = self
+            .store
+            .set_room_autojoin(self.row.id, room.as_str(), false)
+            .await;
+        self.retract_bookmark(room.as_str()).await;
+        Ok(())
+    }
+
+    async fn admin_set(&mut self, room: &BareJid, item: Element) -> Result<(), ServiceError> {
+        self.require_online()?;
+        if !self.rooms.get(room).is_some_and(|r| r.joined) {
+            return Err(ServiceError::NotInRoom(room.to_string()));
+        }
+        let set = Iq::Set {
+            from: None,
+            to: Some(Jid::from(room.clone())),
+            id: link::new_id(),
+            payload: Element::builder("query", NS_MUC_ADMIN).append(item).build(),
+        };
+        self.link.iq(set).await.map_err(refused)?;
+        Ok(())
+    }
+
+    pub(crate) async fn set_affiliation(
+        &mut self,
+        room: BareJid,
+        jid: BareJid,
+        affiliation: Affiliation,
+        reason: Option<String>,
+    ) -> Result<(), ServiceError> {
+        let mut item = Element::builder("item", NS_MUC_ADMIN)
+            .attr(nc!("jid"), jid.as_str())
+            .attr(nc!("affiliation"), affiliation.as_str());
+        if let Some(r) = reason {
+            item = item.append(Element::builder("reason", NS_MUC_ADMIN).append(r).build());
+        }
+        self.admin_set(&room, item.build()).await?;
+        // Honoured at once for our own next message, whatever the room
+        // tells the others.
+        if let Some(r) = self.rooms.get_mut(&room) {
+            if affiliation.is_participant() {
+                r.affiliations.insert(jid.clone(), affiliation);
+            } else {
+                r.affiliations.remove(&jid);
+                for o in r.occupants.values_mut() {
+                    if o.real.as_ref() == Some(&jid) {
+                        o.affiliation = affiliation;
+                    }
+                }
+            }
+        }
+        if let Ok(info) = self.room_info(&room).await {
+            self.emit(Event::Room { room: info });
+        }
+        Ok(())
+    }
+
+    pub(crate) async fn kick(
+        &mut self,
+        room: BareJid,
+        nick: String,
+        reason: Option<String>,
+    ) -> Result<(), ServiceError> {
+        let mut item = Element::builder("item", NS_MUC_ADMIN)
+            .attr(nc!("nick"), nick.as_str())
+            .attr(nc!("role"), "none");
+        if let Some(r) = reason {
+            item = item.append(Element::builder("reason", NS_MUC_ADMIN).append(r).build());
+        }
+        self.admin_set(&room, item.build()).await
+    }
+
+    pub(crate) async fn invite(
+        &mut self,
+        room: BareJid,
+        jids: Vec<BareJid>,
+        reason: Option<String>,
+    ) -> Result<(), ServiceError> {
+        self.require_online()?;
+        let members_only = self
+            .rooms
+            .get(&room)
+            .filter(|r| r.joined)
+            .ok_or_else(|| ServiceError::NotInRoom(room.to_string()))?
+            .features
+            .members_only;
+        for jid in jids {
+            if members_only {
+                self.set_affiliation(room.clone(), jid.clone(), Affiliation::Member, None)
+                    .await?;
+            }
+            let mut x = Element::builder("x", NS_CONFERENCE).attr(nc!("jid"), room.as_str());
+            if let Some(r) = &reason {
+                x = x.attr(nc!("reason"), r.as_str());
+            }
+            let mut msg = Message::normal(Some(Jid::from(jid)));
+            msg.id = Some(xmpp_parsers::message::Id(link::new_id()));
+            msg.payloads.push(x.build());
+            self.link
+                .send(msg)
+                .await
+                .map_err(|_| ServiceError::NotConnected)?;
+        }
+        Ok(())
+    }
+
+    pub(crate) async fn set_subject(
+        &mut self,
+        room: BareJid,
+        subject: String,
+    ) -> Result<(), ServiceError> {
+        self.require_online()?;
+        if !self.rooms.get(&room).is_some_and(|r| r.joined) {
+            return Err(ServiceError::NotInRoom(room.to_string()));
+        }
+        let mut msg = Message::groupchat(Some(Jid::from(room)));
+        msg.id = Some(xmpp_parsers::message::Id(link::new_id()));
+        msg.subjects
+            .insert(xmpp_parsers::message::Lang::default(), subject);
+        self.link
+            .send(msg)
+            .await
+            .map(drop)
+            .map_err(|_| ServiceError::NotConnected)
+    }
+
+    /// The public rooms of `service` (or of the server's conference service).
+    pub(crate) async fn list_rooms(
+        &mut self,
+        service: Option<String>,
+    ) -> Result<Vec<RoomListing>, ServiceError> {
+        self.require_online()?;
+        let service = match service {
+            Some(s) => Jid::new(&s).map_err(|e| ServiceError::InvalidJid(e.to_string()))?,
+            None => self.conference_service().await?,
+        };
+        let get = Iq::from_get(
+            link::new_id(),
+            xmpp_parsers::disco::DiscoItemsQuery {
+                node: None,
+                rsm: None,
+            },
+        )
+        .with_to(service);
+        let payload = self.link.iq(get).await.map_err(refused)?;
+        let items = payload
+            .and_then(|p| xmpp_parsers::disco::DiscoItemsResult::try_from(p).ok())
+            .map(|r| r.items)
+            .unwrap_or_default();
+        let mut rooms: Vec<RoomListing> = items
+            .into_iter()
+            .map(|i| RoomListing {
+                jid: i.jid.to_bare().to_string(),
+                name: i.name.filter(|n| !n.is_empty()),
+            })
+            .collect();
+        rooms.sort_by(|a, b| a.jid.cmp(&b.jid));
+        Ok(rooms)
+    }
+
+    /// The first item of our server that is a text conference service.
+    async fn conference_service(&self) -> Result<Jid, ServiceError> {
+        let server = Jid::from(self.jid.domain().to_owned());
+        let get = Iq::from_get(
+            link::new_id(),
+            xmpp_parsers::disco::DiscoItemsQuery {
+                node: None,
+                rsm: None,
+            },
+        )
+        .with_to(server);
+        let items = self
+            .link
+            .iq(get)
+            .await
+            .map_err(refused)?
+            .and_then(|p| xmpp_parsers::disco::DiscoItemsResult::try_from(p).ok())
+            .map(|r| r.items)
+            .unwrap_or_default();
+        for item in items {
+            let get = Iq::from_get(
+                link::new_id(),
+                xmpp_parsers::disco::DiscoInfoQuery { node: None },
+            )
+            .with_to(item.jid.clone());
+            if let Ok(Some(p)) = self.link.iq(get).await
+                && let Ok(info) = xmpp_parsers::disco::DiscoInfoResult::try_from(p)
+                && info
+                    .identities
+                    .iter()
+                    .any(|i| i.category == "conference" && i.type_ == "text")
+            {
+                return Ok(item.jid);
+            }
+        }
+        Err(ServiceError::Refused(gettext(
+            "the server offers no group chat service",
+        )))
+    }
+
+    // ---- bookmarks (XEP-0402) ------------------------------------------
+
+    /// Rooms bookmarked by any of our clients become rooms here too.
+    async fn sync_bookmarks(&mut self) {
+        let request = pep::items_request(&self.jid, NS_BOOKMARKS2, None);
+        let payload = match self.link.iq(request).await {
+            Ok(p) => p,
+            Err(e) => {
+                tracing::debug!("no bookmarks: {e}");
+                return;
+            }
+        };
+        let Some(items) = pep::result_items(payload.as_ref()) else {
+            return;
+        };
+        let known: HashMap<String, RoomRow> = self
+            .store
+            .rooms(self.row.id)
+            .await
+            .unwrap_or_default()
+            .into_iter()
+            .map(|r| (r.jid.clone(), r))
+            .collect();
+        for (id, payload) in pep::item_payloads(items, pep::NS_PUBSUB) {
+            let (Some(id), Ok(conf)) =
+                (id, xmpp_parsers::bookmarks2::Conference::try_from(payload))
+            else {
+                continue;
+            };
+            let Ok(jid) = BareJid::new(&id) else { continue };
+            let nick = conf
+                .nick
+                .map(|n| n.to_string())
+                .or_else(|| known.get(jid.as_str()).map(|k| k.nick.clone()))
+                .unwrap_or_else(|| self.default_nick());
+            if known
+                .get(jid.as_str())
+                .is_some_and(|k| k.autojoin == conf.autojoin && k.nick == nick)
+            {
+                continue;
+            }
+            let row = RoomRow {
+                jid: jid.to_string(),
+                nick,
+                name: conf.name.filter(|n| !n.is_empty()),
+                autojoin: conf.autojoin,
+                subject: None,
+            };
+            let kind = self
+                .store
+                .conversation(self.row.id, jid.as_str())
+                .await
+                .ok()
+                .flatten()
+                .map(|c| c.kind)
+                .unwrap_or_else(|| "group".into());
+            if let Err(e) = self.store.save_room(self.row.id, &row, &kind).await {
+                tracing::warn!("saving a bookmark failed: {e}");
+            }
+        }
+    }
+
+    async fn publish_bookmark(&self, room: &RoomRow) {
+        let mut conf = Element::builder("conference", NS_BOOKMARKS2).attr(
+            nc!("autojoin"),
+            if room.autojoin { "true" } else { "false" },
+        );
+        if let Some(name) = &room.name {
+            conf = conf.attr(nc!("name"), name.as_str());
+        }
+        let conf = conf
+            .append(
+                Element::builder("nick", NS_BOOKMARKS2)
+                    .append(room.nick.clone())
+                    .build(),
+            )
+            .build();
+        let config = NodeConfig {
+            max_items: Some("max"),
+            access_model: "whitelist",
+        };
+        if let Err(e) = self.publish(NS_BOOKMARKS2, &room.jid, conf, config).await {
+            tracing::info!(room = %room.jid, "bookmark not saved: {e}");
+        }
+    }
+
+    async fn retract_bookmark(&self, room: &str) {
+        if let Err(e) = self
+            .link
+            .iq(pep::retract_request(NS_BOOKMARKS2, room))
+            .await
+        {
+            tracing::debug!(%room, "bookmark not removed: {e}");
+        }
+    }
+}
+
+use std::str::FromStr;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn jid(s: &str) -> BareJid {
+        BareJid::new(s).unwrap()
+    }
+
+    fn group() -> Room {
+        let mut r = Room::new(jid("team@conf.x"), "me".into());
+        r.features.non_anonymous = true;
+        r.features.members_only = true;
+        r
+    }
+
+    #[test]
+    fn recipients_are_the_member_lists_and_present_members_minus_self_and_removed() {
+        let mut r = group();
+        r.affiliations.insert(jid("owner@x"), Affiliation::Owner);
+        r.affiliations.insert(jid("alice@x"), Affiliation::Member);
+        r.affiliations.insert(jid("me@x"), Affiliation::Member);
+        r.occupants.insert(
+            "carol".into(),
+            Occupant {
+                real: Some(jid("carol@x")),
+                affiliation: Affiliation::Admin,
+                role: "moderator".into(),
+            },
+        );
+        // Present but no longer a member: gets nothing.
+        r.occupants.insert(
+            "dave".into(),
+            Occupant {
+                real: Some(jid("dave@x")),
+                affiliation: Affiliation::None,
+                role: "participant".into(),
+            },
+        );
+        let got = r.recipients(&jid("me@x"));
+        assert_eq!(got, vec![jid("alice@x"), jid("carol@x"), jid("owner@x")]);
+        assert_eq!(r.kind(), "group");
+        assert!(r.encryption_refusal().is_none());
+    }
+
+    #[test]
+    fn anonymous_and_open_rooms_are_channels_without_encryption() {
+        let mut r = group();
+        r.features.non_anonymous = false;
+        assert_eq!(r.kind(), "channel");
+        assert!(r.encryption_refusal().is_some());
+        let mut r = group();
+        r.features.members_only = false;
+        assert_eq!(r.kind(), "channel");
+        assert!(r.encryption_refusal().is_some());
+    }
+
+    #[test]
+    fn the_room_form_answers_only_what_the_server_asks() {
+        let form = Element::builder("x", NS_DATA)
+            .append(data_field(
+                "FORM_TYPE",
+                &["http://jabber.org/protocol/muc#roomconfig"],
+            ))
+            .append(data_field("muc#roomconfig_membersonly", &["0"]))
+            .append(data_field("muc#roomconfig_whois", &["moderators"]))
+            .append(data_field("muc#roomconfig_roomname", &[""]))
+            .build();
+        let answer = room_config(&form, Create::Group, Some("Team"));
+        let vars: Vec<(String, String)> = answer
+            .children()
+            .map(|f| {
+                (
+                    f.attr("var").unwrap_or_default().to_owned(),
+                    f.children().next().map(|v| v.text()).unwrap_or_default(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            vars,
+            vec![
+                (
+                    "FORM_TYPE".into(),
+                    "http://jabber.org/protocol/muc#roomconfig".into()
+                ),
+                ("muc#roomconfig_membersonly".into(), "1".into()),
+                ("muc#roomconfig_whois".into(), "anyone".into()),
+                ("muc#roomconfig_roomname".into(), "Team".into()),
+            ]
+        );
+        assert_eq!(answer.attr("type"), Some("submit"));
+    }
+}

@@ -1,0 +1,221 @@
+//! Group chats between Sotto devices through a real Prosody (issue 6),
+//! driven by sotto-cli. Every CLI run is a fresh connection, so every
+//! message a run prints came from the room's archive on rejoin, with the
+//! real JIDs the archive carries.
+
+mod support;
+
+use support::Prosody;
+use support::cli::{Cli, Run};
+
+fn messages(run: &Run) -> Vec<serde_json::Value> {
+    run.json_lines()
+        .into_iter()
+        .filter(|l| l["event"] == "message")
+        .collect()
+}
+
+fn room_json(run: &Run) -> serde_json::Value {
+    run.json_lines()
+        .into_iter()
+        .find(|l| l.get("jid").is_some() && l.get("participants").is_some())
+        .unwrap_or_else(|| panic!("no room in {}\n{}", run.stdout, run.stderr))
+}
+
+fn listen(cli: &Cli) -> Run {
+    cli.run(&["listen", "--json", "--timeout", "3"]).ok()
+}
+
+/// The JIDs a sent message's keys went to (from its encryption details).
+fn keyed_jids(message: &serde_json::Value) -> Vec<String> {
+    let mut jids: Vec<String> = message["encryption_info"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .filter(|r| r["left_out"].is_null())
+                .filter_map(|r| r["jid"].as_str().map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default();
+    jids.sort();
+    jids.dedup();
+    jids
+}
+
+fn last_sent(cli: &Cli, room: &str) -> serde_json::Value {
+    let run = cli.run(&["history", room, "--json", "--limit", "1"]).ok();
+    run.json_lines()
+        .into_iter()
+        .next_back()
+        .unwrap_or_else(|| panic!("no history: {}", run.stderr))
+}
+
+#[test]
+fn members_of_a_group_chat_exchange_encrypted_messages_and_removed_members_get_no_keys() {
+    let server = Prosody::start();
+    for u in ["alice", "bob", "carol", "dave"] {
+        server.create_user(u, &format!("{u}-pw"));
+    }
+    let (alice, alice2, bob, carol, dave) =
+        (Cli::new(), Cli::new(), Cli::new(), Cli::new(), Cli::new());
+    alice.add_account(&server, "alice", "alice-pw").ok();
+    alice2.add_account(&server, "alice", "alice-pw").ok();
+    bob.add_account(&server, "bob", "bob-pw").ok();
+    carol.add_account(&server, "carol", "carol-pw").ok();
+    dave.add_account(&server, "dave", "dave-pw").ok();
+    for c in [&alice, &alice2, &bob, &carol, &dave] {
+        c.run(&["listen", "--timeout", "1"]).ok();
+    }
+    let room = format!("team@{}", server.muc_domain());
+    let (jb, jc, jd) = (server.jid("bob"), server.jid("carol"), server.jid("dave"));
+    let created = alice
+        .run(&[
+            "muc",
+            "create",
+            &room,
+            "--name",
+            "Team",
+            "--json",
+            "--members",
+            &jb,
+            &jc,
+            &jd,
+        ])
+        .ok();
+    let info = room_json(&created);
+    assert_eq!(info["kind"], "group", "{info}");
+    assert_eq!(info["encryption_possible"], true, "{info}");
+    assert_eq!(info["members_only"], true, "{info}");
+    assert_eq!(info["non_anonymous"], true, "{info}");
+    assert_eq!(info["own_affiliation"], "owner", "{info}");
+
+    for c in [&bob, &carol, &dave, &alice2] {
+        let joined = c.run(&["muc", "join", &room, "--json"]).ok();
+        assert_eq!(room_json(&joined)["joined"], true);
+    }
+    // Members read the lists too (members-only, non-anonymous room); the
+    // owner is on none of the member lists and still a participant.
+    let members = room_json(&bob.run(&["muc", "members", &room, "--json"]).ok());
+    assert_eq!(members["lists_refused"], false, "{members}");
+    let affiliation_of = |jid: &str| {
+        members["participants"]
+            .as_array()
+            .and_then(|a| a.iter().find(|p| p["jid"] == jid))
+            .map(|p| p["affiliation"].clone())
+    };
+    assert_eq!(
+        affiliation_of(&server.jid("alice")),
+        Some("owner".into()),
+        "{members}"
+    );
+    assert_eq!(affiliation_of(&jc), Some("member".into()), "{members}");
+
+    // Sent: `muc send` returns once the room reflected it (marked sent).
+    alice.run(&["muc", "send", &room, "hello team"]).ok();
+    let sent = last_sent(&alice, &room);
+    assert_eq!(sent["state"], "sent", "{sent}");
+    assert_eq!(sent["encrypted"], true, "{sent}");
+    assert!(sent["error"].is_null(), "{sent}");
+    assert_eq!(
+        keyed_jids(&sent),
+        vec![server.jid("alice"), jb.clone(), jc.clone(), jd.clone()],
+        "every member and alice's other device: {sent}"
+    );
+    // Everyone was offline: it comes from the room archive, decrypted, once.
+    for c in [&bob, &carol, &dave, &alice2] {
+        let run = listen(c);
+        let got = messages(&run);
+        assert_eq!(got.len(), 1, "{}\n{}", run.stdout, run.stderr);
+        let m = &got[0];
+        assert_eq!(m["body"], "hello team", "{m}");
+        assert_eq!(m["encrypted"], true, "{m}");
+        assert_eq!(m["conversation"], room, "{m}");
+        assert_eq!(
+            m["sender"],
+            server.jid("alice"),
+            "real JID from the archive: {m}"
+        );
+        assert_eq!(m["sender_nick"], "alice", "{m}");
+        assert!(m["error"].is_null(), "{m}");
+        assert!(messages(&listen(c)).is_empty(), "decrypted once");
+    }
+    // The owner gets keys although no member list names her.
+    bob.run(&["muc", "send", &room, "hi from bob"]).ok();
+    let got = messages(&listen(&alice));
+    assert!(
+        got.iter()
+            .any(|m| m["body"] == "hi from bob" && m["sender"] == jb && m["encrypted"] == true),
+        "{got:?}"
+    );
+
+    // Carol removed, Dave banned: the next message has no key for them.
+    alice.run(&["muc", "affiliation", &room, &jc, "none"]).ok();
+    alice
+        .run(&["muc", "affiliation", &room, &jd, "outcast"])
+        .ok();
+    alice.run(&["muc", "send", &room, "after the change"]).ok();
+    let sent = last_sent(&alice, &room);
+    assert_eq!(
+        keyed_jids(&sent),
+        vec![server.jid("alice"), jb.clone()],
+        "{sent}"
+    );
+    bob.run(&["muc", "send", &room, "bob after the change"])
+        .ok();
+    let sent = last_sent(&bob, &room);
+    assert_eq!(
+        keyed_jids(&sent),
+        vec![server.jid("alice")],
+        "bob (one device) learned the lists on joining: {sent}"
+    );
+    let got = messages(&listen(&bob));
+    assert!(
+        got.iter().any(|m| m["body"] == "after the change"),
+        "{got:?}"
+    );
+    // Carol and Dave cannot come back in.
+    let refused = carol.run(&["muc", "join", &room]);
+    assert_ne!(refused.code, 0, "{}", refused.stdout);
+    let refused = dave.run(&["muc", "join", &room]);
+    assert_ne!(refused.code, 0, "{}", refused.stdout);
+}
+
+#[test]
+fn a_public_channel_is_never_encrypted_and_says_why() {
+    let server = Prosody::start();
+    for u in ["alice", "bob"] {
+        server.create_user(u, &format!("{u}-pw"));
+    }
+    let (alice, bob) = (Cli::new(), Cli::new());
+    alice.add_account(&server, "alice", "alice-pw").ok();
+    bob.add_account(&server, "bob", "bob-pw").ok();
+    for c in [&alice, &bob] {
+        c.run(&["listen", "--timeout", "1"]).ok();
+    }
+    let room = format!("lobby@{}", server.muc_domain());
+    let info = room_json(
+        &alice
+            .run(&["muc", "create", &room, "--channel", "--json"])
+            .ok(),
+    );
+    assert_eq!(info["kind"], "channel", "{info}");
+    assert_eq!(info["encryption_possible"], false, "{info}");
+    assert!(
+        info["encryption_reason"]
+            .as_str()
+            .is_some_and(|r| !r.is_empty())
+    );
+    // Anyone can join, and it is listed.
+    let info = room_json(&bob.run(&["muc", "join", &room, "--json"]).ok());
+    assert_eq!(info["kind"], "channel", "{info}");
+    let listed = bob.run(&["muc", "list", "--json"]).ok();
+    assert!(listed.stdout.contains(&room), "{}", listed.stdout);
+
+    alice.run(&["muc", "send", &room, "in the clear"]).ok();
+    let sent = last_sent(&alice, &room);
+    assert_eq!(sent["encrypted"], false, "{sent}");
+    let got = messages(&listen(&bob));
+    assert_eq!(got.len(), 1, "{got:?}");
+    assert_eq!(got[0]["body"], "in the clear");
+    assert_eq!(got[0]["encrypted"], false);
+}
