@@ -5,8 +5,11 @@
 
 mod support;
 
+use std::time::Duration;
+
 use support::Prosody;
 use support::cli::{Cli, Run};
+use support::peer::{Ns, PeerOptions, PythonPeer};
 
 fn messages(run: &Run) -> Vec<serde_json::Value> {
     run.json_lines()
@@ -168,10 +171,15 @@ fn members_of_a_group_chat_exchange_encrypted_messages_and_removed_members_get_n
         vec![server.jid("alice")],
         "bob (one device) learned the lists on joining: {sent}"
     );
-    let got = messages(&listen(&bob));
+    // Bob's `muc send` run rejoined and caught up first.
+    let history = bob.run(&["history", &room, "--json", "--limit", "5"]).ok();
     assert!(
-        got.iter().any(|m| m["body"] == "after the change"),
-        "{got:?}"
+        history
+            .json_lines()
+            .iter()
+            .any(|m| m["body"] == "after the change" && m["error"].is_null()),
+        "{}",
+        history.stdout
     );
     // Carol and Dave cannot come back in.
     let refused = carol.run(&["muc", "join", &room]);
@@ -218,4 +226,70 @@ fn a_public_channel_is_never_encrypted_and_says_why() {
     assert_eq!(got.len(), 1, "{got:?}");
     assert_eq!(got[0]["body"], "in the clear");
     assert_eq!(got[0]["encrypted"], false);
+}
+
+#[test]
+fn sotto_and_an_independent_omemo_client_share_a_group_chat_in_both_namespaces() {
+    let server = Prosody::start();
+    for u in ["alice", "bob", "pyro"] {
+        server.create_user(u, &format!("{u}-pw"));
+    }
+    let mut py = PythonPeer::start(&server, "pyro", "pyro-pw", PeerOptions::default());
+    let (alice, bob) = (Cli::new(), Cli::new());
+    alice.add_account(&server, "alice", "alice-pw").ok();
+    bob.add_account(&server, "bob", "bob-pw").ok();
+    for c in [&alice, &bob] {
+        c.run(&["listen", "--timeout", "1"]).ok();
+    }
+    let room = format!("mixed@{}", server.muc_domain());
+    let (ja, jb, jp) = (server.jid("alice"), server.jid("bob"), server.jid("pyro"));
+    alice
+        .run(&["muc", "create", &room, "--members", &jb, &jp])
+        .ok();
+    bob.run(&["muc", "join", &room]).ok();
+    py.muc_join(&room, "pyro").expect("python joins");
+
+    // Sotto → python (a pre-key message for the python device).
+    alice.run(&["muc", "send", &room, "from sotto"]).ok();
+    let m = py.expect_groupchat(&room, Duration::from_secs(20));
+    assert_eq!(m.body.as_deref(), Some("from sotto"), "{m:?}");
+    assert_eq!(m.from, ja, "{m:?}");
+    assert!(m.encrypted && m.error.is_none(), "{m:?}");
+
+    // Python → Sotto, in both namespaces; both Sotto members decrypt.
+    let sent = py
+        .muc_send(&room, "python speaks two", Ns::Two)
+        .expect("send :2");
+    assert!(
+        sent.participants.contains(&ja) && sent.participants.contains(&jb),
+        "{:?}",
+        sent.participants
+    );
+    py.muc_send(&room, "python speaks old", Ns::Old)
+        .expect("send 0.3");
+    for c in [&alice, &bob] {
+        let run = listen(c);
+        let got = messages(&run);
+        for (body, ns) in [
+            ("python speaks two", "omemo2"),
+            ("python speaks old", "omemo0"),
+        ] {
+            assert!(
+                got.iter().any(|m| m["body"] == body
+                    && m["namespace"] == ns
+                    && m["sender"] == jp
+                    && m["sender_nick"] == "pyro"
+                    && m["error"].is_null()),
+                "{body}: {}\n{}",
+                run.stdout,
+                run.stderr
+            );
+        }
+    }
+    // And back from the other Sotto member, on established sessions.
+    bob.run(&["muc", "send", &room, "bob answers"]).ok();
+    let m = py.expect_groupchat(&room, Duration::from_secs(20));
+    assert_eq!(m.body.as_deref(), Some("bob answers"), "{m:?}");
+    assert_eq!(m.from, jb, "{m:?}");
+    assert!(m.error.is_none(), "{m:?}");
 }

@@ -58,6 +58,64 @@ Hostile input and benchmarks (tests/bad_input.rs, tests/scenario_bench.rs):
       is written once at the end. decrypt=false only pages (the server's
       share of the time).
 
+Group chats (XEP-0045 members-only, non-anonymous rooms; issue 6):
+  {"cmd":"muc_create","room":ROOM,"nick":NICK,"members":[JID...]}
+      -> {"event":"muc_joined","room","nick","created":bool,"occupants":[...],"codes":[...]}
+      join (creating) the room, submit the owner form (persistent,
+      members-only, whois=anyone, archiving on, not public), then grant
+      "member" to each of `members`.
+  {"cmd":"muc_join","room":ROOM,"nick":NICK}
+      -> {"event":"muc_joined","room","nick","created":false,
+          "occupants":[{"nick","jid","affiliation","role"}],"codes":[...]}
+      no MUC history (maxstanzas=0). A refused join is an error whose
+      reason starts with the condition, e.g. "registration-required: ..."
+      (also in "condition").
+  {"cmd":"muc_leave","room":ROOM} -> {"event":"muc_left","room"}
+  {"cmd":"muc_send","room":ROOM,"body":TEXT,"ns":"old"|"two"}
+      -> {"event":"sent","id":ID,"ns":..,"recipients":[{"jid","device_id","prekey"}],
+          "skipped":[...],"participants":[JID...],"refused":[AFFILIATION...]}
+      participants = the owner, admin and member lists (queried now, one
+      query each; a refused list falls back to what presences and
+      notifications told us) plus the real JIDs of present occupants, minus
+      our own bare JID (python-omemo adds our other devices itself). Sent
+      as type=groupchat with fallback body, EME, store hint and origin-id
+      (= id). For :2 the SCE envelope has <to jid=ROOM/> and <from jid=OUR
+      REAL BARE JID/>.
+  {"cmd":"muc_send_plain","room":ROOM,"body":TEXT} -> {"event":"sent","id":ID,"ns":null}
+  {"cmd":"muc_members","room":ROOM}
+      -> {"event":"muc_members","room","lists":{"owner":[..],"admin":[..],"member":[..]},
+          "occupants":[{"nick","jid","affiliation","role"}],"refused":[AFFILIATION...]}
+  {"cmd":"muc_affiliation","room":ROOM,"jid":JID,"affiliation":AFF}
+      -> {"event":"muc_affiliation_set","room","jid","affiliation"}
+  {"cmd":"muc_history","room":ROOM,"page_size":100}
+      -> {"event":"muc_history","room","messages":[message events, "archived":true]}
+      the room's MAM archive from the start, decrypted with the real JID the
+      archive carries (<x muc#user><item jid/></x> in the archived message).
+  {"cmd":"muc_bench_send","room":ROOM,"ns":..,"count":1,"warmup":0}
+      -> {"event":"muc_bench","encrypt_s":S,"bytes":N,"recipients":N,"participants":N,
+          "samples":[S...],"sizes":[N...]}
+      participants and device lists are fetched first (not timed); each
+      sample runs from calling python-omemo's encrypt to the stanza handed
+      to the stream; bytes is the serialized stanza. With count>1,
+      encrypt_s and bytes are means. warmup messages are encrypted (so the
+      sessions exist) but not sent, before the timed ones.
+  Events:
+  {"event":"message","type":"groupchat","room":ROOM,"nick":NICK,"from":REAL_BARE|null,
+   "to":ROOM, ...the 1:1 fields..., "stanza_id":ID|null,"occupant_id":ID|null,
+   "header_devices":[N...]|null}
+      decrypted with the real JID from the occupant's presence (muc#user
+      item jid); an OMEMO message without a key for this device is reported
+      with error "not encrypted for this device: ...", never dropped.
+  {"event":"reflection","room","nick","id","origin_id","stanza_id"}
+      our own message coming back from the room (never decrypted).
+  {"event":"muc_affiliation","room","jid","affiliation","nick":NICK|null,"codes":[...]}
+      an affiliation changed (occupant presence, or a <message from=ROOM>
+      with <x muc#user><item affiliation jid/></x> for members not in the
+      room); the next muc_send honours it.
+  {"event":"muc_occupant","room","nick","jid","affiliation","role","available":bool,"codes":[...]}
+  {"event":"muc_left","room","codes":[...]}   we left or were removed (321, 301, 307)
+  {"event":"muc_status","room","codes":[...]}  a status message from the room (104, 170, ...)
+
 Errors never crash the bot: they are answered with {"event":"error","reason":...}.
 Undecryptable messages are reported with the reason, never dropped.
 
@@ -122,6 +180,16 @@ EME_NS = "urn:xmpp:eme:0"
 HINTS_NS = "urn:xmpp:hints"
 SID_NS = "urn:xmpp:sid:0"
 FALLBACK = "I sent you an OMEMO encrypted message but your client doesn't seem to support that."
+MUC_NS = "http://jabber.org/protocol/muc"
+MUC_USER_NS = MUC_NS + "#user"
+MUC_ADMIN_NS = MUC_NS + "#admin"
+MUC_OWNER_NS = MUC_NS + "#owner"
+DATA_NS = "jabber:x:data"
+MAM_NS = "urn:xmpp:mam:2"
+RSM_NS = "http://jabber.org/protocol/rsm"
+OCCUPANT_ID_NS = "urn:xmpp:occupant-id:0"
+STANZA_ERROR_NS = "urn:ietf:params:xml:ns:xmpp-stanzas"
+PARTICIPANT_AFFILIATIONS = ("owner", "admin", "member")
 
 
 def emit(obj: Dict[str, Any]) -> None:
@@ -316,6 +384,58 @@ def open_sce_strict(data: bytes, expected_from: str, expected_to: str) -> Tuple[
     return body.text or "", (time_elt.get("stamp") if time_elt is not None else None)
 
 
+class MucError(Exception):
+    """A refused MUC request; str() starts with the XMPP error condition."""
+
+    def __init__(self, condition: Optional[str], text: Optional[str] = None) -> None:
+        self.condition = condition or "undefined-condition"
+        self.text = text
+        super().__init__(f"{self.condition}: {text}" if text else self.condition)
+
+
+def error_condition(stanza_xml: ET.Element) -> Tuple[Optional[str], Optional[str]]:
+    """(condition, text) of a stanza's <error/>."""
+    err = stanza_xml.find("{jabber:client}error")
+    condition = None
+    text = None
+    if err is not None:
+        for child in err:
+            tag = child.tag.split("}")[-1]
+            if tag == "text":
+                text = child.text
+            elif condition is None and child.tag.startswith(f"{{{STANZA_ERROR_NS}}}"):
+                condition = tag
+    return condition, text
+
+
+class Room:
+    """What the bot knows about one room: occupants from presence (with
+    real JIDs: the rooms are non-anonymous) and affiliations from the lists
+    and from notifications."""
+
+    def __init__(self, jid: str, nick: str) -> None:
+        self.jid = jid
+        self.nick = nick
+        # nick -> {"nick","jid","affiliation","role","occupant_id"} of present occupants
+        self.occupants: Dict[str, Dict[str, Any]] = {}
+        # nick -> real bare JID, kept after the occupant left (a message
+        # may still be queued behind its unavailable presence).
+        self.real_jids: Dict[str, str] = {}
+        # bare JID -> owner/admin/member/outcast (none: absent)
+        self.affiliations: Dict[str, str] = {}
+        self.joined: asyncio.Future = asyncio.get_event_loop().create_future()
+        self.self_codes: List[str] = []
+        self.in_room = False
+        # Set once the lists are seeded: from then on, changes are announced.
+        self.active = False
+
+    def occupant_list(self) -> List[Dict[str, Any]]:
+        return [
+            {"nick": o["nick"], "jid": o["jid"], "affiliation": o["affiliation"], "role": o["role"]}
+            for o in sorted(self.occupants.values(), key=lambda o: o["nick"])
+        ]
+
+
 def reason_of(e: BaseException) -> str:
     """A short, stable reason (the words ARCHITECTURE.md uses) plus detail."""
     if isinstance(e, MessageNotForUs):
@@ -378,6 +498,10 @@ class Bot(ClientXMPP):
         # carbons and empty OMEMO messages have none. Take every message.
         self.register_handler(Callback("sotto peer: all messages", MatchXPath("{jabber:client}message"), self.on_message))
         self.add_event_handler("message_error", self.on_message_error)
+        # Room presences are handled at once (not queued), so a message
+        # queued behind a presence finds the occupant's real JID.
+        self.rooms: Dict[str, Room] = {}
+        self.register_handler(Callback("sotto peer: muc presence", MatchXPath("{jabber:client}presence"), self.on_presence))
         self.add_event_handler("failed_auth", self.on_failed_auth)
         self.add_event_handler("ssl_invalid_chain", self.on_bad_tls)
         self.add_event_handler("connection_failed", self.on_connection_failed)
@@ -469,6 +593,9 @@ class Bot(ClientXMPP):
                 break
         if msg["type"] == "error":
             return
+        if carbon is None and msg["from"].bare in self.rooms:
+            await self.handle_room_message(self.rooms[msg["from"].bare], msg)
+            return
         if carbon is None and msg["from"] == self.boundjid:
             # The server hands a message to our own bare JID (e.g.
             # python-omemo's session completion for another own device)
@@ -505,9 +632,23 @@ class Bot(ClientXMPP):
         event.update(fields)
         return event
 
-    async def decrypt(self, msg: Message, carbon: Optional[str], namespaces: List[str]) -> None:
-        sender = msg["from"].bare
-        recipient = msg["to"].bare or self.boundjid.bare
+    async def decrypt(
+        self,
+        msg: Message,
+        carbon: Optional[str],
+        namespaces: List[str],
+        sender: Optional[str] = None,
+        recipient: Optional[str] = None,
+        extra: Optional[Dict[str, Any]] = None,
+        sink: Any = None,
+    ) -> None:
+        """Decrypt and emit. For a groupchat message `sender` is the real
+        bare JID, `recipient` the room (the SCE <to>), `extra` the room
+        fields of the event."""
+        sender = sender or msg["from"].bare
+        recipient = recipient or msg["to"].bare or self.boundjid.bare
+        extra = extra or {}
+        sink = sink or emit
         sm = await self.omemo.get_session_manager()
         last: Optional[Dict[str, Any]] = None
         # Prefer :2 when both are present (as slixmpp-omemo does), but fall
@@ -517,7 +658,7 @@ class Bot(ClientXMPP):
             elt = msg.xml.find(f"{{{ns}}}encrypted")
             base = dict(ns=tag, encrypted=True)
             if ns not in self.namespaces:
-                last = self.message_event(msg, carbon, **base, error=f"namespace {ns} not enabled on this peer")
+                last = self.message_event(msg, carbon, **extra, **base, error=f"namespace {ns} not enabled on this peer")
                 continue
             try:
                 if ns == TWO:
@@ -525,7 +666,7 @@ class Bot(ClientXMPP):
                 else:
                     message = await oldmemo.etree.parse_message(elt, sender, self.boundjid.bare, sm)
             except Exception as e:  # noqa: BLE001
-                last = self.message_event(msg, carbon, **base, error=f"malformed: {reason_of(e)}")
+                last = self.message_event(msg, carbon, **extra, **base, error=f"malformed: {reason_of(e)}")
                 continue
             own_id = (await sm.get_own_device_information())[0].device_id
             mine = [(k, kex) for k, kex in message.keys if k.bare_jid == self.boundjid.bare and k.device_id == own_id]
@@ -534,31 +675,34 @@ class Bot(ClientXMPP):
                 prekey=(mine[0][1] is not None) if mine else None,
                 for_devices=sorted(k.device_id for k, _ in message.keys if k.bare_jid == self.boundjid.bare),
             )
+            if extra:
+                base["header_devices"] = sorted({k.device_id for k, _ in message.keys})
             try:
                 plaintext, device, _ = await sm.decrypt(message)
             except Exception as e:  # noqa: BLE001
-                last = self.message_event(msg, carbon, **base, error=reason_of(e))
+                last = self.message_event(msg, carbon, **extra, **base, error=reason_of(e))
                 if isinstance(e, MessageNotForUs):
                     continue
                 break
             if plaintext is None:
-                emit({
+                sink({
                     "event": "empty", "from": sender, "ns": tag, "device_id": device.device_id,
                     "prekey": base["prekey"], "carbon": carbon, "id": msg["id"] or None,
+                    **{k: v for k, v in extra.items() if k in ("room", "nick", "type")},
                 })
                 return
             if ns == TWO:
                 try:
                     text, stamp = open_sce_strict(plaintext, sender, recipient)
                 except SceError as e:
-                    emit(self.message_event(msg, carbon, **base, error=reason_of(e)))
+                    sink(self.message_event(msg, carbon, **extra, **base, error=reason_of(e)))
                     return
-                emit(self.message_event(msg, carbon, **base, body=text, sce_time=stamp))
+                sink(self.message_event(msg, carbon, **extra, **base, body=text, sce_time=stamp))
             else:
-                emit(self.message_event(msg, carbon, **base, body=plaintext.decode("utf-8", errors="replace")))
+                sink(self.message_event(msg, carbon, **extra, **base, body=plaintext.decode("utf-8", errors="replace")))
             return
         if last is not None:
-            emit(last)
+            sink(last)
 
     # --- commands ---------------------------------------------------------
 
@@ -586,10 +730,22 @@ class Bot(ClientXMPP):
                 "fetch_raw": self.cmd_fetch_raw,
                 "send_many": self.cmd_send_many,
                 "catch_up": self.cmd_catch_up,
+                "muc_create": self.cmd_muc_create,
+                "muc_join": self.cmd_muc_join,
+                "muc_leave": self.cmd_muc_leave,
+                "muc_send": self.cmd_muc_send,
+                "muc_send_plain": self.cmd_muc_send_plain,
+                "muc_members": self.cmd_muc_members,
+                "muc_affiliation": self.cmd_muc_affiliation,
+                "muc_history": self.cmd_muc_history,
+                "muc_bench_send": self.cmd_muc_bench_send,
             }.get(name)
             if handler is None:
                 raise ValueError(f"unknown command {name!r}")
             self.reply(req, await handler(cmd))
+        except MucError as e:
+            log.warning("command refused: %s: %s", line.strip(), e)
+            self.reply(req, {"event": "error", "reason": str(e), "condition": e.condition})
         except Exception as e:  # noqa: BLE001
             log.exception("command failed: %s", line.strip())
             self.reply(req, {"event": "error", "reason": reason_of(e) if not isinstance(e, (ValueError, KeyError, TypeError, json.JSONDecodeError)) else f"{type(e).__name__}: {e}"})
@@ -914,6 +1070,420 @@ class Bot(ClientXMPP):
 
     async def cmd_distrust(self, cmd: Dict[str, Any]) -> Dict[str, Any]:
         return await self.set_trust(cmd, TrustLevel.DISTRUSTED)
+
+    # --- group chats (XEP-0045) ---------------------------------------------
+
+    def on_presence(self, pres: Any) -> None:
+        room = self.rooms.get(pres["from"].bare)
+        if room is None:
+            return
+        nick = pres["from"].resource
+        if pres["type"] == "error":
+            condition, text = error_condition(pres.xml)
+            if not room.joined.done():
+                room.joined.set_exception(MucError(condition, text))
+            else:
+                emit({"event": "muc_error", "room": room.jid, "nick": nick, "condition": condition, "text": text})
+            return
+        x = pres.xml.find(f"{{{MUC_USER_NS}}}x")
+        if x is None or not nick:
+            return
+        item = x.find(f"{{{MUC_USER_NS}}}item")
+        codes = sorted(s.get("code", "") for s in x.findall(f"{{{MUC_USER_NS}}}status"))
+        affiliation = item.get("affiliation", "none") if item is not None else "none"
+        role = item.get("role", "none") if item is not None else "none"
+        real = JID(item.get("jid")).bare if item is not None and item.get("jid") else None
+        occupant_id = pres.xml.find(f"{{{OCCUPANT_ID_NS}}}occupant-id")
+        available = pres["type"] != "unavailable"
+        is_self = "110" in codes or (nick == room.nick and real == self.boundjid.bare)
+        if real is not None:
+            room.real_jids[nick] = real
+        if available:
+            room.occupants[nick] = {
+                "nick": nick, "jid": real, "affiliation": affiliation, "role": role,
+                "occupant_id": occupant_id.get("id") if occupant_id is not None else None,
+            }
+        else:
+            room.occupants.pop(nick, None)
+        if room.active:
+            emit({
+                "event": "muc_occupant", "room": room.jid, "nick": nick, "jid": real,
+                "affiliation": affiliation, "role": role, "available": available, "codes": codes,
+            })
+        if real is not None:
+            self.note_affiliation(room, real, affiliation, nick=nick, codes=codes)
+        if is_self:
+            room.self_codes = codes
+            if available:
+                room.in_room = True
+                if not room.joined.done():
+                    room.joined.set_result(codes)
+            else:
+                room.in_room = False
+                if not room.joined.done():
+                    room.joined.set_exception(MucError("not-allowed", f"left at once (status {codes})"))
+                elif room.active:
+                    emit({"event": "muc_left", "room": room.jid, "codes": codes})
+
+    def note_affiliation(self, room: Room, jid: str, affiliation: str, nick: Optional[str] = None, codes: Optional[List[str]] = None) -> None:
+        """Track an affiliation the room told us about; announce a change."""
+        old = room.affiliations.get(jid, "none")
+        if affiliation in ("owner", "admin", "member", "outcast"):
+            room.affiliations[jid] = affiliation
+        else:
+            room.affiliations.pop(jid, None)
+        if room.active and old != affiliation:
+            emit({"event": "muc_affiliation", "room": room.jid, "jid": jid, "affiliation": affiliation, "nick": nick, "codes": codes or []})
+
+    async def handle_room_message(self, room: Room, msg: Message) -> None:
+        nick = msg["from"].resource
+        x = msg.xml.find(f"{{{MUC_USER_NS}}}x")
+        if not nick:
+            # From the room itself: affiliation changes of members not in
+            # the room (XEP-0045 example 195), configuration changes, ...
+            if x is None:
+                return
+            codes = sorted(s.get("code", "") for s in x.findall(f"{{{MUC_USER_NS}}}status"))
+            for item in x.findall(f"{{{MUC_USER_NS}}}item"):
+                if item.get("jid"):
+                    self.note_affiliation(room, JID(item.get("jid")).bare, item.get("affiliation", "none"), codes=codes)
+            if codes:
+                emit({"event": "muc_status", "room": room.jid, "codes": codes})
+            return
+        if msg["type"] != "groupchat":
+            log.info("ignoring a private message from %s", msg["from"])
+            return
+        origin = msg.xml.find(f"{{{SID_NS}}}origin-id")
+        stanza_id = next((e.get("id") for e in msg.xml.findall(f"{{{SID_NS}}}stanza-id") if e.get("by") == room.jid), None)
+        if nick == room.nick:
+            emit({
+                "event": "reflection", "room": room.jid, "nick": nick, "id": msg["id"] or None,
+                "origin_id": origin.get("id") if origin is not None else None, "stanza_id": stanza_id,
+            })
+            return
+        occupant_id = msg.xml.find(f"{{{OCCUPANT_ID_NS}}}occupant-id")
+        real = room.real_jids.get(nick)
+        await self.room_message(msg, room, nick, real, stanza_id, occupant_id.get("id") if occupant_id is not None else None)
+
+    async def room_message(
+        self, msg: Message, room: Room, nick: str, real: Optional[str], stanza_id: Optional[str],
+        occupant_id: Optional[str], archived: bool = False, sink: Any = None,
+    ) -> None:
+        sink = sink or emit
+        extra: Dict[str, Any] = {
+            "from": real, "to": room.jid, "room": room.jid, "nick": nick,
+            "stanza_id": stanza_id, "occupant_id": occupant_id,
+        }
+        if archived:
+            extra["archived"] = True
+        encrypted = [n for n in (TWO, OLD) if msg.xml.find(f"{{{n}}}encrypted") is not None]
+        body = msg.xml.find("{jabber:client}body")
+        if not encrypted:
+            if body is None:
+                return  # subject, chat states, ...
+            sink(self.message_event(msg, None, **extra, ns=None, encrypted=False, body=body.text or ""))
+            return
+        if real is None:
+            ns = encrypted[0]
+            sink(self.message_event(
+                msg, None, **extra, ns=TAG_BY_NS[ns], encrypted=True,
+                error=f"unknown sender: no real JID known for {room.jid}/{nick}",
+            ))
+            return
+        await self.decrypt(msg, None, encrypted, sender=real, recipient=room.jid, extra=extra, sink=sink)
+
+    def room_of(self, cmd: Dict[str, Any], joined: bool = True) -> Room:
+        jid = JID(cmd["room"]).bare
+        room = self.rooms.get(jid)
+        if room is None or (joined and not room.in_room):
+            raise ValueError(f"not in room {jid}")
+        return room
+
+    async def muc_enter(self, room_jid: str, nick: str) -> Room:
+        room = Room(room_jid, nick)
+        self.rooms[room_jid] = room
+        pres = self.make_presence(pto=f"{room_jid}/{nick}")
+        x = ET.SubElement(pres.xml, f"{{{MUC_NS}}}x")
+        ET.SubElement(x, f"{{{MUC_NS}}}history", maxstanzas="0")
+        pres.send()
+        try:
+            await asyncio.wait_for(asyncio.shield(room.joined), 20)
+        except MucError:
+            self.rooms.pop(room_jid, None)
+            raise
+        except asyncio.TimeoutError as e:
+            self.rooms.pop(room_jid, None)
+            raise MucError("remote-server-timeout", f"no presence from {room_jid} within 20 s") from e
+        return room
+
+    async def affiliation_list(self, room_jid: str, affiliation: str) -> List[str]:
+        from slixmpp.exceptions import IqError, IqTimeout
+
+        iq = self.make_iq_get(ito=room_jid)
+        query = ET.SubElement(iq.xml, f"{{{MUC_ADMIN_NS}}}query")
+        ET.SubElement(query, f"{{{MUC_ADMIN_NS}}}item", affiliation=affiliation)
+        try:
+            answer = await iq.send(timeout=20)
+        except IqError as e:
+            raise MucError(*error_condition(e.iq.xml)) from e
+        except IqTimeout as e:
+            raise MucError("remote-server-timeout", f"{affiliation} list") from e
+        return sorted({
+            JID(i.get("jid")).bare
+            for i in answer.xml.iter(f"{{{MUC_ADMIN_NS}}}item")
+            if i.get("jid") and i.get("affiliation", affiliation) == affiliation
+        })
+
+    async def affiliation_lists(self, room: Room) -> Tuple[Dict[str, List[str]], List[str]]:
+        """The owner, admin and member lists, each queried on its own; the
+        room's tracking is updated from them. Returns (lists, refused)."""
+        lists: Dict[str, List[str]] = {}
+        refused: List[str] = []
+        for affiliation in PARTICIPANT_AFFILIATIONS:
+            try:
+                lists[affiliation] = await self.affiliation_list(room.jid, affiliation)
+            except MucError as e:
+                log.info("%s list of %s refused: %s", affiliation, room.jid, e)
+                refused.append(affiliation)
+        for affiliation, jids in lists.items():
+            listed = set(jids)
+            for jid in jids:
+                self.note_affiliation(room, jid, affiliation)
+            for jid, known in list(room.affiliations.items()):
+                if known == affiliation and jid not in listed:
+                    self.note_affiliation(room, jid, "none")
+        return lists, refused
+
+    async def participants(self, room: Room) -> Tuple[Set[str], List[str]]:
+        _, refused = await self.affiliation_lists(room)
+        jids = {j for j, a in room.affiliations.items() if a in PARTICIPANT_AFFILIATIONS}
+        jids |= {o["jid"] for o in room.occupants.values() if o["jid"] and o["role"] != "none"}
+        jids.discard(self.boundjid.bare)
+        return jids, refused
+
+    async def cmd_muc_join(self, cmd: Dict[str, Any]) -> Dict[str, Any]:
+        room = await self.muc_enter(JID(cmd["room"]).bare, str(cmd["nick"]))
+        await self.affiliation_lists(room)
+        room.active = True
+        return {
+            "event": "muc_joined", "room": room.jid, "nick": room.nick, "created": "201" in room.self_codes,
+            "occupants": room.occupant_list(), "codes": room.self_codes,
+        }
+
+    async def set_affiliation(self, room: Room, jid: str, affiliation: str) -> None:
+        from slixmpp.exceptions import IqError
+
+        iq = self.make_iq_set(ito=room.jid)
+        query = ET.SubElement(iq.xml, f"{{{MUC_ADMIN_NS}}}query")
+        ET.SubElement(query, f"{{{MUC_ADMIN_NS}}}item", affiliation=affiliation, jid=jid)
+        try:
+            await iq.send(timeout=20)
+        except IqError as e:
+            raise MucError(*error_condition(e.iq.xml)) from e
+
+    async def cmd_muc_create(self, cmd: Dict[str, Any]) -> Dict[str, Any]:
+        from slixmpp.exceptions import IqError
+
+        room = await self.muc_enter(JID(cmd["room"]).bare, str(cmd["nick"]))
+        created = "201" in room.self_codes
+        iq = self.make_iq_set(ito=room.jid)
+        query = ET.SubElement(iq.xml, f"{{{MUC_OWNER_NS}}}query")
+        form = ET.SubElement(query, f"{{{DATA_NS}}}x", type="submit")
+        for var, value in [
+            ("FORM_TYPE", "http://jabber.org/protocol/muc#roomconfig"),
+            ("muc#roomconfig_persistentroom", "1"),
+            ("muc#roomconfig_membersonly", "1"),
+            ("muc#roomconfig_whois", "anyone"),
+            ("muc#roomconfig_enablearchiving", "1"),  # Prosody 0.12 mod_muc_mam
+            ("muc#roomconfig_enablelogging", "1"),  # XEP-0045's name, for other servers
+            ("muc#roomconfig_publicroom", "0"),
+        ]:
+            field = ET.SubElement(form, f"{{{DATA_NS}}}field", var=var)
+            ET.SubElement(field, f"{{{DATA_NS}}}value").text = value
+        try:
+            await iq.send(timeout=20)
+        except IqError as e:
+            raise MucError(*error_condition(e.iq.xml)) from e
+        room.active = True
+        for member in cmd.get("members") or []:
+            await self.set_affiliation(room, JID(member).bare, "member")
+        await self.affiliation_lists(room)
+        return {
+            "event": "muc_joined", "room": room.jid, "nick": room.nick, "created": created,
+            "occupants": room.occupant_list(), "codes": room.self_codes,
+        }
+
+    async def cmd_muc_leave(self, cmd: Dict[str, Any]) -> Dict[str, Any]:
+        room = self.room_of(cmd, joined=False)
+        room.active = False
+        self.send_presence(pto=f"{room.jid}/{room.nick}", ptype="unavailable")
+        self.rooms.pop(room.jid, None)
+        return {"event": "muc_left", "room": room.jid}
+
+    async def cmd_muc_members(self, cmd: Dict[str, Any]) -> Dict[str, Any]:
+        room = self.room_of(cmd)
+        lists, refused = await self.affiliation_lists(room)
+        return {"event": "muc_members", "room": room.jid, "lists": lists, "occupants": room.occupant_list(), "refused": refused}
+
+    async def cmd_muc_affiliation(self, cmd: Dict[str, Any]) -> Dict[str, Any]:
+        room = self.room_of(cmd)
+        jid = JID(cmd["jid"]).bare
+        affiliation = str(cmd["affiliation"])
+        await self.set_affiliation(room, jid, affiliation)
+        self.note_affiliation(room, jid, affiliation)
+        return {"event": "muc_affiliation_set", "room": room.jid, "jid": jid, "affiliation": affiliation}
+
+    def new_room_message(self, room: Room) -> Message:
+        msg = self.make_message(mto=room.jid, mtype="groupchat")
+        if not msg["id"]:
+            msg["id"] = self.new_id()
+        return msg
+
+    async def cmd_muc_send_plain(self, cmd: Dict[str, Any]) -> Dict[str, Any]:
+        room = self.room_of(cmd)
+        msg = self.new_room_message(room)
+        msg["body"] = str(cmd["body"])
+        self.add_origin_id(msg)
+        msg.send()
+        return {"event": "sent", "id": msg["id"], "ns": None}
+
+    async def refresh_many(self, ns: str, jids: Set[str]) -> None:
+        sm = await self.omemo.get_session_manager()
+        for bare in sorted(jids | {self.boundjid.bare}):
+            try:
+                await sm.refresh_device_list(ns, bare)
+            except Exception as e:  # noqa: BLE001
+                log.warning("device list refresh for %s failed: %s", bare, e)
+
+    async def encrypt_room_stanza(self, room: Room, jids: Set[str], body: str, ns: str) -> Tuple[Message, List[Any], List[Any]]:
+        sm = await self.omemo.get_session_manager()
+        # SCE for a room: <to> is the room, <from> our real bare JID.
+        plaintext = body.encode("utf-8") if ns == OLD else build_sce(body, self.boundjid.bare, room.jid)
+        messages, errors = await sm.encrypt(frozenset(jids), {ns: plaintext}, backend_priority_order=[ns])
+        msg = self.new_room_message(room)
+        msg["body"] = self.omemo.fallback_message
+        recipients = []
+        for message in messages:
+            serialize = twomemo.etree.serialize_message if message.namespace == TWO else oldmemo.etree.serialize_message
+            msg.xml.append(serialize(message))
+            recipients.extend(
+                {"jid": k.bare_jid, "device_id": k.device_id, "prekey": kex is not None} for k, kex in message.keys
+            )
+        ET.SubElement(msg.xml, f"{{{EME_NS}}}encryption", namespace=ns, name="OMEMO" if ns == TWO else "OMEMO (0.3)")
+        ET.SubElement(msg.xml, f"{{{HINTS_NS}}}store")
+        self.add_origin_id(msg)
+        return msg, recipients, list(errors)
+
+    async def cmd_muc_send(self, cmd: Dict[str, Any]) -> Dict[str, Any]:
+        room = self.room_of(cmd)
+        ns = self.namespace_of(cmd)
+        jids, refused = await self.participants(room)
+        await self.refresh_many(ns, jids)
+        msg, recipients, errors = await self.encrypt_room_stanza(room, jids, str(cmd["body"]), ns)
+        msg.send()
+        return {
+            "event": "sent",
+            "id": msg["id"],
+            "ns": TAG_BY_NS[ns],
+            "recipients": sorted(recipients, key=lambda r: (r["jid"], r["device_id"])),
+            "skipped": sorted(
+                ({"jid": e.bare_jid, "device_id": e.device_id, "reason": reason_of(e.exception)} for e in errors),
+                key=lambda r: (r["jid"], r["device_id"]),
+            ),
+            "participants": sorted(jids),
+            "refused": refused,
+        }
+
+    async def cmd_muc_bench_send(self, cmd: Dict[str, Any]) -> Dict[str, Any]:
+        import time
+
+        room = self.room_of(cmd)
+        ns = self.namespace_of(cmd)
+        count = max(1, int(cmd.get("count", 1)))
+        warmup = int(cmd.get("warmup", 0))
+        jids, _ = await self.participants(room)
+        await self.refresh_many(ns, jids)
+        for i in range(warmup):
+            await self.encrypt_room_stanza(room, jids, f"warm-up {i}", ns)
+        samples: List[float] = []
+        sizes: List[int] = []
+        recipients: List[Any] = []
+        for i in range(count):
+            started = time.perf_counter()
+            msg, recipients, _ = await self.encrypt_room_stanza(room, jids, f"benchmark message {i}", ns)
+            msg.send()
+            samples.append(time.perf_counter() - started)
+            sizes.append(len(str(msg).encode("utf-8")))
+        await self.barrier()
+        return {
+            "event": "muc_bench",
+            "encrypt_s": sum(samples) / len(samples),
+            "bytes": sum(sizes) // len(sizes),
+            "recipients": len(recipients),
+            "participants": len(jids),
+            "samples": samples,
+            "sizes": sizes,
+        }
+
+    async def cmd_muc_history(self, cmd: Dict[str, Any]) -> Dict[str, Any]:
+        """Page through the room's archive; every message is decrypted with
+        the real JID the archive carries and returned (not emitted)."""
+        room = self.room_of(cmd)
+        page_size = int(cmd.get("page_size", 100))
+        query_id = f"muc-history-{self.new_id()}"
+        page: List[Tuple[ET.Element, Optional[str]]] = []
+
+        def collect(stanza: Message) -> None:
+            result = stanza.xml.find(f"{{{MAM_NS}}}result")
+            if result is not None and result.get("queryid") == query_id and stanza["from"].bare == room.jid:
+                inner = result.find(f"{{{FORWARD_NS}}}forwarded/{{jabber:client}}message")
+                if inner is not None:
+                    page.append((inner, result.get("id")))
+
+        handler = f"muc history {query_id}"
+        self.register_handler(Callback(handler, MatchXPath(f"{{jabber:client}}message/{{{MAM_NS}}}result"), collect))
+        out: List[Dict[str, Any]] = []
+        after: Optional[str] = None
+        try:
+            while True:
+                iq = self.make_iq_set(ito=room.jid)
+                query = ET.SubElement(iq.xml, f"{{{MAM_NS}}}query", queryid=query_id)
+                rsm_set = ET.SubElement(query, f"{{{RSM_NS}}}set")
+                ET.SubElement(rsm_set, f"{{{RSM_NS}}}max").text = str(page_size)
+                if after is not None:
+                    ET.SubElement(rsm_set, f"{{{RSM_NS}}}after").text = after
+                from slixmpp.exceptions import IqError
+
+                try:
+                    answer = await iq.send(timeout=60)
+                except IqError as e:
+                    raise MucError(*error_condition(e.iq.xml)) from e
+                batch, page[:] = list(page), []
+                for inner, archive_id in batch:
+                    msg = Message(stream=self, xml=inner)
+                    nick = msg["from"].resource
+                    item = inner.find(f"{{{MUC_USER_NS}}}x/{{{MUC_USER_NS}}}item")
+                    real = JID(item.get("jid")).bare if item is not None and item.get("jid") else None
+                    occupant_id = inner.find(f"{{{OCCUPANT_ID_NS}}}occupant-id")
+                    if real == self.boundjid.bare:
+                        out.append({
+                            "event": "message", "type": msg["type"], "room": room.jid, "nick": nick, "from": real,
+                            "own": True, "archived": True, "stanza_id": archive_id, "id": msg["id"] or None,
+                            "encrypted": any(inner.find(f"{{{n}}}encrypted") is not None for n in (OLD, TWO)),
+                        })
+                        continue
+                    await self.room_message(
+                        msg, room, nick, real, archive_id,
+                        occupant_id.get("id") if occupant_id is not None else None, archived=True, sink=out.append,
+                    )
+                fin = answer.xml.find(f"{{{MAM_NS}}}fin")
+                last = fin.find(f"{{{RSM_NS}}}set/{{{RSM_NS}}}last") if fin is not None else None
+                if fin is None or fin.get("complete") in ("true", "1") or last is None or not batch:
+                    break
+                after = last.text
+        finally:
+            self.remove_handler(handler)
+        return {"event": "muc_history", "room": room.jid, "messages": out}
 
     # --- main loop --------------------------------------------------------
 

@@ -128,6 +128,15 @@ pub struct PeerMessage {
     pub origin_id: Option<String>,
     /// Device ids of our account the OMEMO header lists.
     pub for_devices: Vec<u32>,
+    /// Group chat: the room's bare JID (`from` is then the sender's real
+    /// bare JID from its presence, empty if unknown).
+    pub room: Option<String>,
+    /// Group chat: the sender's nick.
+    pub nick: Option<String>,
+    /// Group chat: the room's stanza-id (XEP-0359), or the archive id.
+    pub stanza_id: Option<String>,
+    /// Group chat: every device id the OMEMO header lists (all members).
+    pub header_devices: Vec<u32>,
     /// The whole event (type, sce_time, ...).
     pub raw: Value,
 }
@@ -224,6 +233,62 @@ pub struct CaughtUp {
     pub elapsed: Duration,
     /// Of which waiting for the server's pages.
     pub fetch: Duration,
+}
+
+/// A room occupant as the bot sees it (from its presence).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Occupant {
+    pub nick: String,
+    /// Real bare JID (the rooms are non-anonymous).
+    pub jid: Option<String>,
+    pub affiliation: String,
+    pub role: String,
+}
+
+/// What `muc_create` / `muc_join` report.
+#[derive(Clone, Debug)]
+pub struct MucJoined {
+    /// Status 201: the room was created by this join.
+    pub created: bool,
+    /// Present occupants, ourselves included.
+    pub occupants: Vec<Occupant>,
+    /// Status codes of our own presence (110, 100, 201, 170, ...).
+    pub codes: Vec<String>,
+}
+
+/// What `muc_members` reports.
+#[derive(Clone, Debug)]
+pub struct MucMembers {
+    pub owners: Vec<String>,
+    pub admins: Vec<String>,
+    pub members: Vec<String>,
+    pub occupants: Vec<Occupant>,
+    /// Affiliations whose list the server refused.
+    pub refused: Vec<String>,
+}
+
+/// What `muc_send` reports: like [`Sent`], plus the participant JIDs the
+/// bot encrypted for (lists ∪ present occupants, minus itself).
+#[derive(Clone, Debug)]
+pub struct MucSent {
+    pub sent: Sent,
+    pub participants: Vec<String>,
+    /// Affiliation lists the server refused (the bot fell back to presences).
+    pub refused: Vec<String>,
+}
+
+/// What `muc_bench_send` reports.
+#[derive(Clone, Debug)]
+pub struct MucBench {
+    /// Mean time from python-omemo's encrypt to the stanza handed to the stream.
+    pub encrypt: Duration,
+    /// Mean serialized stanza size.
+    pub bytes: usize,
+    /// Devices that got the key (last message).
+    pub recipients: usize,
+    /// Participant JIDs.
+    pub participants: usize,
+    pub samples: Vec<Duration>,
 }
 
 /// The python interpreter of the test venv.
@@ -421,31 +486,7 @@ impl PythonPeer {
     /// lists right before encrypting (it does not wait for PEP).
     pub fn send(&mut self, to: &str, body: &str, ns: Ns) -> Result<Sent, String> {
         let ev = self.call(json!({"cmd": "send", "to": to, "body": body, "ns": ns.as_str()}))?;
-        let recipients = ev["recipients"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .map(|r| Recipient {
-                jid: r["jid"].as_str().unwrap_or_default().to_owned(),
-                device_id: r["device_id"].as_u64().unwrap_or_default() as u32,
-                prekey: r["prekey"].as_bool().unwrap_or_default(),
-            })
-            .collect();
-        let skipped = ev["skipped"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .map(|r| Skipped {
-                jid: r["jid"].as_str().unwrap_or_default().to_owned(),
-                device_id: r["device_id"].as_u64().unwrap_or_default() as u32,
-                reason: r["reason"].as_str().unwrap_or_default().to_owned(),
-            })
-            .collect();
-        Ok(Sent {
-            id: ev["id"].as_str().unwrap_or_default().to_owned(),
-            recipients,
-            skipped,
-        })
+        Ok(parse_sent(&ev))
     }
 
     /// Send an unencrypted type=chat message (with origin-id); returns its id.
@@ -689,6 +730,158 @@ impl PythonPeer {
         })
     }
 
+    // --- group chats (XEP-0045) -------------------------------------------
+
+    /// Join (creating) `room` as `nick`, configure it persistent,
+    /// members-only, non-anonymous (whois anyone), archived and not public,
+    /// then grant `member` to each of `members`.
+    pub fn muc_create(
+        &mut self,
+        room: &str,
+        nick: &str,
+        members: &[&str],
+    ) -> Result<MucJoined, String> {
+        let ev = self
+            .call(json!({"cmd": "muc_create", "room": room, "nick": nick, "members": members}))?;
+        Ok(parse_joined(&ev))
+    }
+
+    /// Join `room` as `nick` (no MUC history). A refused join is an error
+    /// starting with the condition, e.g. `registration-required`.
+    pub fn muc_join(&mut self, room: &str, nick: &str) -> Result<MucJoined, String> {
+        let ev = self.call(json!({"cmd": "muc_join", "room": room, "nick": nick}))?;
+        Ok(parse_joined(&ev))
+    }
+
+    /// Leave `room` (unavailable presence); the bot forgets it.
+    pub fn muc_leave(&mut self, room: &str) -> Result<(), String> {
+        self.call(json!({"cmd": "muc_leave", "room": room}))
+            .map(drop)
+    }
+
+    /// Encrypt `body` in `ns` for the room's participants (owner, admin and
+    /// member lists queried now, plus present occupants' real JIDs, minus
+    /// ourselves) and send it as type=groupchat with origin-id (= id). For
+    /// :2 the SCE `<to>` is the room and `<from>` our real bare JID.
+    pub fn muc_send(&mut self, room: &str, body: &str, ns: Ns) -> Result<MucSent, String> {
+        let ev =
+            self.call(json!({"cmd": "muc_send", "room": room, "body": body, "ns": ns.as_str()}))?;
+        Ok(MucSent {
+            sent: parse_sent(&ev),
+            participants: strings(&ev["participants"]),
+            refused: strings(&ev["refused"]),
+        })
+    }
+
+    /// A plaintext groupchat message; returns its id (also the origin-id).
+    pub fn muc_send_plain(&mut self, room: &str, body: &str) -> Result<String, String> {
+        let ev = self.call(json!({"cmd": "muc_send_plain", "room": room, "body": body}))?;
+        Ok(ev["id"].as_str().unwrap_or_default().to_owned())
+    }
+
+    /// The owner, admin and member lists (each queried on its own) and the
+    /// present occupants.
+    pub fn muc_members(&mut self, room: &str) -> Result<MucMembers, String> {
+        let ev = self.call(json!({"cmd": "muc_members", "room": room}))?;
+        let list = |k: &str| strings(&ev["lists"][k]);
+        Ok(MucMembers {
+            owners: list("owner"),
+            admins: list("admin"),
+            members: list("member"),
+            occupants: parse_occupants(&ev["occupants"]),
+            refused: strings(&ev["refused"]),
+        })
+    }
+
+    /// Set `jid`'s affiliation (`owner`, `admin`, `member`, `outcast`,
+    /// `none`) in `room` (an owner's or admin's action).
+    pub fn muc_affiliation(
+        &mut self,
+        room: &str,
+        jid: &str,
+        affiliation: &str,
+    ) -> Result<(), String> {
+        self.call(
+            json!({"cmd": "muc_affiliation", "room": room, "jid": jid, "affiliation": affiliation}),
+        )
+        .map(drop)
+    }
+
+    /// The room's MAM archive from the start, each message decrypted with
+    /// the real JID the archive carries (our own are marked `"own": true`
+    /// and not decrypted).
+    pub fn muc_history(&mut self, room: &str) -> Result<Vec<PeerMessage>, String> {
+        let ev = self.call_within(
+            json!({"cmd": "muc_history", "room": room}),
+            Duration::from_secs(120),
+        )?;
+        Ok(ev["messages"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(parse_message)
+            .collect())
+    }
+
+    /// Benchmark: participants and device lists fetched first, then `count`
+    /// messages timed from encrypt to the stanza handed to the stream, after
+    /// `warmup` encrypted but unsent ones (sessions built).
+    pub fn muc_bench_send(
+        &mut self,
+        room: &str,
+        ns: Ns,
+        count: usize,
+        warmup: usize,
+        timeout: Duration,
+    ) -> Result<MucBench, String> {
+        let ev = self.call_within(
+            json!({"cmd": "muc_bench_send", "room": room, "ns": ns.as_str(), "count": count, "warmup": warmup}),
+            timeout,
+        )?;
+        Ok(MucBench {
+            encrypt: Duration::from_secs_f64(ev["encrypt_s"].as_f64().unwrap_or_default()),
+            bytes: ev["bytes"].as_u64().unwrap_or_default() as usize,
+            recipients: ev["recipients"].as_u64().unwrap_or_default() as usize,
+            participants: ev["participants"].as_u64().unwrap_or_default() as usize,
+            samples: ev["samples"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|s| s.as_f64().map(Duration::from_secs_f64))
+                .collect(),
+        })
+    }
+
+    /// The next groupchat message from `room` (others stay queued); `None`
+    /// after `timeout`. Reflections of our own messages are separate
+    /// `reflection` events, not messages.
+    pub fn try_expect_groupchat(&mut self, room: &str, timeout: Duration) -> Option<PeerMessage> {
+        let matches = |e: &Value| e["event"] == "message" && e["room"] == room;
+        if let Some(i) = self.pending.iter().position(matches) {
+            return self.pending.remove(i).map(|ev| parse_message(&ev));
+        }
+        let deadline = Instant::now() + timeout;
+        loop {
+            let remaining = deadline.saturating_duration_since(Instant::now());
+            let ev = self.recv(remaining)?;
+            if matches(&ev) {
+                return Some(parse_message(&ev));
+            }
+            self.pending.push_back(ev);
+        }
+    }
+
+    /// The next groupchat message from `room`; a timeout fails the test.
+    pub fn expect_groupchat(&mut self, room: &str, timeout: Duration) -> PeerMessage {
+        match self.try_expect_groupchat(room, timeout) {
+            Some(m) => m,
+            None => self.fail(&format!(
+                "{}: no groupchat message from {room} within {timeout:?}; other events: {:?}",
+                self.full_jid, self.pending
+            )),
+        }
+    }
+
     fn call(&mut self, cmd: Value) -> Result<Value, String> {
         self.call_within(cmd, CALL_TIMEOUT)
     }
@@ -866,12 +1059,76 @@ fn parse_message(ev: &Value) -> PeerMessage {
         },
         id: s("id"),
         origin_id: s("origin_id"),
-        for_devices: ev["for_devices"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .filter_map(|d| d.as_u64().map(|d| d as u32))
-            .collect(),
+        for_devices: ids(&ev["for_devices"]),
+        room: s("room"),
+        nick: s("nick"),
+        stanza_id: s("stanza_id"),
+        header_devices: ids(&ev["header_devices"]),
         raw: ev.clone(),
+    }
+}
+
+fn ids(v: &Value) -> Vec<u32> {
+    v.as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|d| d.as_u64().map(|d| d as u32))
+        .collect()
+}
+
+fn strings(v: &Value) -> Vec<String> {
+    v.as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|s| s.as_str().map(str::to_owned))
+        .collect()
+}
+
+fn parse_occupants(v: &Value) -> Vec<Occupant> {
+    v.as_array()
+        .into_iter()
+        .flatten()
+        .map(|o| Occupant {
+            nick: o["nick"].as_str().unwrap_or_default().to_owned(),
+            jid: o["jid"].as_str().map(str::to_owned),
+            affiliation: o["affiliation"].as_str().unwrap_or("none").to_owned(),
+            role: o["role"].as_str().unwrap_or("none").to_owned(),
+        })
+        .collect()
+}
+
+fn parse_sent(ev: &Value) -> Sent {
+    let recipients = ev["recipients"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|r| Recipient {
+            jid: r["jid"].as_str().unwrap_or_default().to_owned(),
+            device_id: r["device_id"].as_u64().unwrap_or_default() as u32,
+            prekey: r["prekey"].as_bool().unwrap_or_default(),
+        })
+        .collect();
+    let skipped = ev["skipped"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|r| Skipped {
+            jid: r["jid"].as_str().unwrap_or_default().to_owned(),
+            device_id: r["device_id"].as_u64().unwrap_or_default() as u32,
+            reason: r["reason"].as_str().unwrap_or_default().to_owned(),
+        })
+        .collect();
+    Sent {
+        id: ev["id"].as_str().unwrap_or_default().to_owned(),
+        recipients,
+        skipped,
+    }
+}
+
+fn parse_joined(ev: &Value) -> MucJoined {
+    MucJoined {
+        created: ev["created"].as_bool().unwrap_or_default(),
+        occupants: parse_occupants(&ev["occupants"]),
+        codes: strings(&ev["codes"]),
     }
 }

@@ -134,7 +134,7 @@ impl Room {
         for o in self.occupants.values() {
             if let Some(real) = &o.real
                 && !matches!(o.affiliation, Affiliation::Outcast)
-                && !(self.features.members_only && !o.affiliation.is_participant())
+                && (o.affiliation.is_participant() || !self.features.members_only)
             {
                 all.push(real.clone());
             }
