@@ -11,6 +11,9 @@ use support::Prosody;
 use support::cli::{Cli, Run};
 use support::peer::{Ns, PeerOptions, PythonPeer};
 
+use serde_json::json;
+use sotto::service::{self, Command, Event, EventStream, ServiceHandle, ServiceOptions};
+
 fn messages(run: &Run) -> Vec<serde_json::Value> {
     run.json_lines()
         .into_iter()
@@ -292,4 +295,212 @@ fn sotto_and_an_independent_omemo_client_share_a_group_chat_in_both_namespaces()
     assert_eq!(m.body.as_deref(), Some("bob answers"), "{m:?}");
     assert_eq!(m.from, jb, "{m:?}");
     assert!(m.error.is_none(), "{m:?}");
+}
+
+/// A Sotto device running in this process (as the window runs it), online.
+async fn online(cli: &Cli) -> (ServiceHandle, EventStream) {
+    let (handle, events) = service::start(ServiceOptions {
+        data_dir: cli.data_dir().to_path_buf(),
+        connect: true,
+    })
+    .await
+    .expect("service");
+    handle
+        .request(|reply| Command::Sync { reply })
+        .await
+        .expect("online");
+    (handle, events)
+}
+
+/// Wait for a room event that satisfies `pred`.
+async fn room_event(
+    events: &mut EventStream,
+    pred: impl Fn(&sotto::service::RoomInfo) -> bool,
+) -> sotto::service::RoomInfo {
+    let wait = async {
+        loop {
+            match events.next().await {
+                Some(Event::Room { room }) if pred(&room) => return room,
+                Some(_) => {}
+                None => panic!("service stopped"),
+            }
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(20), wait)
+        .await
+        .expect("room event in time")
+}
+
+fn keyed(message: &sotto::service::ChatMessage) -> Vec<String> {
+    keyed_jids(&serde_json::to_value(message).unwrap_or_default())
+}
+
+#[test]
+fn an_online_member_honours_removals_and_bans_at_once() {
+    let server = Prosody::start();
+    for u in ["owner", "bob", "carol", "dave"] {
+        server.create_user(u, &format!("{u}-pw"));
+    }
+    let room = format!("live@{}", server.muc_domain());
+    let (jo, jb, jc, jd) = (
+        server.jid("owner"),
+        server.jid("bob"),
+        server.jid("carol"),
+        server.jid("dave"),
+    );
+    let mut owner = PythonPeer::start(&server, "owner", "owner-pw", PeerOptions::default());
+    let mut carol = PythonPeer::start(&server, "carol", "carol-pw", PeerOptions::default());
+    let mut dave = PythonPeer::start(&server, "dave", "dave-pw", PeerOptions::default());
+    owner
+        .muc_create(&room, "owner", &[&jb, &jc, &jd])
+        .expect("room");
+    carol.muc_join(&room, "carol").expect("carol joins");
+    dave.muc_join(&room, "dave").expect("dave joins");
+    let bob = Cli::new();
+    bob.add_account(&server, "bob", "bob-pw").ok();
+    bob.run(&["muc", "join", &room]).ok();
+
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    runtime.block_on(async {
+        let (handle, mut events) = online(&bob).await;
+        let send = |body: &str| {
+            let handle = handle.clone();
+            let (account, to, body) = (jb.clone(), room.clone(), body.to_owned());
+            async move {
+                handle
+                    .request(|reply| Command::SendMessage {
+                        account,
+                        to,
+                        body,
+                        reply,
+                    })
+                    .await
+                    .expect("sent")
+            }
+        };
+        let before = send("everyone").await;
+        assert_eq!(
+            keyed(&before),
+            vec![jc.clone(), jd.clone(), jo.clone()],
+            "{before:?}"
+        );
+
+        // The owner changes the lists while Bob stays online: Carol (in the
+        // room) is removed, Dave banned; Bob learns it from the room.
+        owner
+            .muc_affiliation(&room, &jc, "none")
+            .expect("remove carol");
+        owner
+            .muc_affiliation(&room, &jd, "outcast")
+            .expect("ban dave");
+        room_event(&mut events, |r| {
+            r.participants.iter().all(|p| {
+                p.jid.as_deref() != Some(jc.as_str()) && p.jid.as_deref() != Some(jd.as_str())
+            })
+        })
+        .await;
+        let after = send("without them").await;
+        assert_eq!(keyed(&after), vec![jo.clone()], "{after:?}");
+        handle.shutdown().await;
+    });
+    let m = owner.expect_groupchat(&room, Duration::from_secs(20));
+    assert_eq!(m.body.as_deref(), Some("everyone"), "{m:?}");
+    let m = owner.expect_groupchat(&room, Duration::from_secs(20));
+    assert_eq!(m.body.as_deref(), Some("without them"), "{m:?}");
+    assert!(m.error.is_none(), "{m:?}");
+    // Carol's device is not in the header of the second message.
+    let carol_device = carol.device_id();
+    assert!(!m.header_devices.contains(&carol_device), "{m:?}");
+}
+
+#[test]
+fn an_open_room_that_refuses_the_lists_falls_back_to_presences_and_says_so() {
+    let server = Prosody::start();
+    for u in ["owner", "bob"] {
+        server.create_user(u, &format!("{u}-pw"));
+    }
+    let room = format!("open@{}", server.muc_domain());
+    let mut owner = PythonPeer::start(&server, "owner", "owner-pw", PeerOptions::default());
+    // Open (anyone may join) but non-anonymous: Prosody gives the lists only
+    // to admins there.
+    owner
+        .muc_create_with(
+            &room,
+            "owner",
+            &[],
+            json!({"muc#roomconfig_membersonly": "0", "muc#roomconfig_publicroom": "1"}),
+        )
+        .expect("room");
+    let bob = Cli::new();
+    bob.add_account(&server, "bob", "bob-pw").ok();
+    let (jo, jb) = (server.jid("owner"), server.jid("bob"));
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    runtime.block_on(async {
+        let (handle, _events) = online(&bob).await;
+        // By default such a room is a channel: never encrypted, and why.
+        let info = handle
+            .request(|reply| Command::JoinRoom {
+                account: jb.clone(),
+                room: room.clone(),
+                nick: None,
+                reply,
+            })
+            .await
+            .expect("join");
+        assert_eq!(info.kind, "channel", "{info:?}");
+        assert!(info.encryption_reason.is_some());
+        let plain = handle
+            .request(|reply| Command::SendMessage {
+                account: jb.clone(),
+                to: room.clone(),
+                body: "plain".into(),
+                reply,
+            })
+            .await
+            .expect("sent");
+        assert!(!plain.encrypted, "{plain:?}");
+        // With OMEMO allowed in open non-anonymous rooms, the lists are
+        // refused, the participants come from presences, and the details say so.
+        let mut policy = handle
+            .request(|reply| Command::EncryptionPolicy { reply })
+            .await
+            .expect("policy");
+        policy.open_groups = true;
+        handle
+            .request(|reply| Command::SetEncryptionPolicy { policy, reply })
+            .await
+            .expect("policy saved");
+        let info = handle
+            .request(|reply| Command::JoinRoom {
+                account: jb.clone(),
+                room: room.clone(),
+                nick: None,
+                reply,
+            })
+            .await
+            .expect("join again");
+        assert_eq!(info.kind, "group", "{info:?}");
+        assert!(info.lists_refused, "{info:?}");
+        let sealed = handle
+            .request(|reply| Command::SendMessage {
+                account: jb.clone(),
+                to: room.clone(),
+                body: "sealed".into(),
+                reply,
+            })
+            .await
+            .expect("sent");
+        assert!(sealed.encrypted, "{sealed:?}");
+        assert_eq!(
+            keyed(&sealed),
+            vec![jo.clone()],
+            "the owner, from presence: {sealed:?}"
+        );
+        handle.shutdown().await;
+    });
+    let m = owner.expect_groupchat(&room, Duration::from_secs(20));
+    assert_eq!(m.body.as_deref(), Some("plain"), "{m:?}");
+    let m = owner.expect_groupchat(&room, Duration::from_secs(20));
+    assert_eq!(m.body.as_deref(), Some("sealed"), "{m:?}");
+    assert!(m.encrypted && m.error.is_none(), "{m:?}");
 }

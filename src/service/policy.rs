@@ -9,6 +9,7 @@ use crate::store::{Store, StoreError};
 
 const BLIND_TRUST_KEY: &str = "omemo.blind_trust";
 const STALE_DAYS_KEY: &str = "omemo.stale_own_device_days";
+const OPEN_GROUPS_KEY: &str = "omemo.open_groups";
 /// An own device silent for a month is probably lost or wiped.
 pub const DEFAULT_STALE_DEVICE_DAYS: u32 = 30;
 
@@ -19,6 +20,9 @@ pub struct EncryptionPolicy {
     pub blind_trust: bool,
     /// Own devices silent this many days get no keys (0: never left out).
     pub stale_device_days: u32,
+    /// Also encrypt in rooms anyone may join whose members' addresses are
+    /// visible (off: only members-only rooms are group chats).
+    pub open_groups: bool,
 }
 
 impl Default for EncryptionPolicy {
@@ -26,6 +30,7 @@ impl Default for EncryptionPolicy {
         EncryptionPolicy {
             blind_trust: true,
             stale_device_days: DEFAULT_STALE_DEVICE_DAYS,
+            open_groups: false,
         }
     }
 }
@@ -38,9 +43,11 @@ pub async fn load(store: &Store) -> Result<EncryptionPolicy, StoreError> {
         .await?
         .and_then(|v| v.parse().ok())
         .unwrap_or(default.stale_device_days);
+    let open_groups = store.setting(OPEN_GROUPS_KEY).await?.as_deref() == Some("true");
     Ok(EncryptionPolicy {
         blind_trust,
         stale_device_days,
+        open_groups,
     })
 }
 
@@ -49,6 +56,12 @@ pub async fn save(store: &Store, policy: EncryptionPolicy) -> Result<(), StoreEr
         .set_setting(
             BLIND_TRUST_KEY,
             if policy.blind_trust { "true" } else { "false" },
+        )
+        .await?;
+    store
+        .set_setting(
+            OPEN_GROUPS_KEY,
+            if policy.open_groups { "true" } else { "false" },
         )
         .await?;
     store
@@ -67,6 +80,7 @@ mod tests {
         let strict = EncryptionPolicy {
             blind_trust: false,
             stale_device_days: 7,
+            open_groups: true,
         };
         save(&store, strict).await.unwrap();
         assert_eq!(load(&store).await.unwrap(), strict);

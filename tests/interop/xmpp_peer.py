@@ -628,6 +628,8 @@ class Bot(ClientXMPP):
             "origin_id": origin.get("id") if origin is not None else None,
             "type": msg["type"],
             "for_devices": None,
+            # The stanza as received, serialized (benchmarks compare sizes).
+            "bytes": len(str(msg).encode()),
         }
         event.update(fields)
         return event
@@ -1289,15 +1291,18 @@ class Bot(ClientXMPP):
         iq = self.make_iq_set(ito=room.jid)
         query = ET.SubElement(iq.xml, f"{{{MUC_OWNER_NS}}}query")
         form = ET.SubElement(query, f"{{{DATA_NS}}}x", type="submit")
-        for var, value in [
-            ("FORM_TYPE", "http://jabber.org/protocol/muc#roomconfig"),
-            ("muc#roomconfig_persistentroom", "1"),
-            ("muc#roomconfig_membersonly", "1"),
-            ("muc#roomconfig_whois", "anyone"),
-            ("muc#roomconfig_enablearchiving", "1"),  # Prosody 0.12 mod_muc_mam
-            ("muc#roomconfig_enablelogging", "1"),  # XEP-0045's name, for other servers
-            ("muc#roomconfig_publicroom", "0"),
-        ]:
+        values = {
+            "FORM_TYPE": "http://jabber.org/protocol/muc#roomconfig",
+            "muc#roomconfig_persistentroom": "1",
+            "muc#roomconfig_membersonly": "1",
+            "muc#roomconfig_whois": "anyone",
+            "muc#roomconfig_enablearchiving": "1",  # Prosody 0.12 mod_muc_mam
+            "muc#roomconfig_enablelogging": "1",  # XEP-0045's name, for other servers
+            "muc#roomconfig_publicroom": "0",
+        }
+        # A test may ask for another kind of room (e.g. open, non-anonymous).
+        values.update({str(k): str(v) for k, v in (cmd.get("config") or {}).items()})
+        for var, value in values.items():
             field = ET.SubElement(form, f"{{{DATA_NS}}}field", var=var)
             ET.SubElement(field, f"{{{DATA_NS}}}value").text = value
         try:

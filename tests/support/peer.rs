@@ -741,8 +741,21 @@ impl PythonPeer {
         nick: &str,
         members: &[&str],
     ) -> Result<MucJoined, String> {
-        let ev = self
-            .call(json!({"cmd": "muc_create", "room": room, "nick": nick, "members": members}))?;
+        self.muc_create_with(room, nick, members, json!({}))
+    }
+
+    /// `muc_create` with room form values of the test's choosing, e.g.
+    /// `{"muc#roomconfig_membersonly": "0"}` for an open room.
+    pub fn muc_create_with(
+        &mut self,
+        room: &str,
+        nick: &str,
+        members: &[&str],
+        config: Value,
+    ) -> Result<MucJoined, String> {
+        let ev = self.call(json!({
+            "cmd": "muc_create", "room": room, "nick": nick, "members": members, "config": config,
+        }))?;
         Ok(parse_joined(&ev))
     }
 

@@ -79,6 +79,8 @@ pub(crate) struct Room {
     pub subject: Option<String>,
     pub own_affiliation: Affiliation,
     pub own_role: Option<String>,
+    /// The policy allows OMEMO in open, non-anonymous rooms.
+    pub encrypt_open: bool,
 }
 
 impl Room {
@@ -94,13 +96,14 @@ impl Room {
             subject: None,
             own_affiliation: Affiliation::None,
             own_role: None,
+            encrypt_open: false,
         }
     }
 
     /// `group` where OMEMO is possible, else `channel` (ARCHITECTURE.md:
     /// encryption only where every participant's real JID is known).
     pub fn kind(&self) -> &'static str {
-        if self.features.non_anonymous && self.features.members_only {
+        if self.features.non_anonymous && (self.features.members_only || self.encrypt_open) {
             "group"
         } else {
             "channel"
@@ -113,7 +116,7 @@ impl Room {
             Some(gettext(
                 "This room hides its participants' addresses, so their encryption keys cannot be found.",
             ))
-        } else if !self.features.members_only {
+        } else if !self.features.members_only && !self.encrypt_open {
             Some(gettext(
                 "Anyone can join this room: it is a public channel, and messages here are not encrypted.",
             ))
@@ -471,6 +474,9 @@ impl Account {
         state = self.rooms.get(&room).cloned().unwrap_or(state);
         state.features = features;
         state.joined = true;
+        state.encrypt_open = crate::service::policy::load(&self.store)
+            .await
+            .is_ok_and(|p| p.open_groups);
         self.rooms.insert(room.clone(), state.clone());
         if state.features.non_anonymous {
             self.fetch_affiliations(&room).await;
@@ -1568,6 +1574,10 @@ mod tests {
         r.features.members_only = false;
         assert_eq!(r.kind(), "channel");
         assert!(r.encryption_refusal().is_some());
+        // Unless the user wants OMEMO in open non-anonymous rooms too.
+        r.encrypt_open = true;
+        assert_eq!(r.kind(), "group");
+        assert!(r.encryption_refusal().is_none());
     }
 
     #[test]

@@ -328,6 +328,7 @@ fn encryption_group() -> adw::PreferencesGroup {
             let policy = EncryptionPolicy {
                 blind_trust: blind.is_active(),
                 stale_device_days: u32::try_from(stale.value_as_int()).unwrap_or(0),
+                ..policy
             };
             let service = service.clone();
             glib::spawn_future_local(async move {
