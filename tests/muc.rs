@@ -289,6 +289,22 @@ fn sotto_and_an_independent_omemo_client_share_a_group_chat_in_both_namespaces()
             );
         }
     }
+    // A member cannot pass for another by writing a real JID into a live
+    // message: only the room's presences say who is who.
+    py.send_raw(&format!(
+        "<message to='{room}' type='groupchat' id='forged-1'><body>forged</body>\
+         <x xmlns='http://jabber.org/protocol/muc#user'>\
+         <item jid='{jb}/x' affiliation='member' role='participant'/></x></message>"
+    ))
+    .expect("raw");
+    let got = messages(&listen(&alice));
+    let forged = got
+        .iter()
+        .find(|m| m["body"] == "forged")
+        .unwrap_or_else(|| panic!("{got:?}"));
+    assert_eq!(forged["sender"], jp, "{forged}");
+    assert_eq!(forged["sender_nick"], "pyro", "{forged}");
+
     // And back from the other Sotto member, on established sessions.
     bob.run(&["muc", "send", &room, "bob answers"]).ok();
     let m = py.expect_groupchat(&room, Duration::from_secs(20));

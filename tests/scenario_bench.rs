@@ -528,3 +528,140 @@ fn send_to_ten_devices_with_300_sessions() {
         median(status).as_secs_f64() * 1e3
     );
 }
+
+/// Issue 6: one message into a members-only room of 50 members with 3
+/// devices each (150 sessions, built by a first message), plus the python
+/// peer's one device: Sotto's SendMessage request (the command to the
+/// stanza queued on the stream: stored first, participants, sessions from
+/// the store, trust, encryption, sessions saved) against python-omemo's
+/// encrypt-to-send of the same message into the same room (`muc_bench_send`,
+/// sessions built by a warm-up message), and the stanza sizes as received.
+#[test]
+#[ignore = "benchmark: scripts/bench-scenarios.sh"]
+fn muc_send_to_fifty_members_with_three_devices() {
+    use sotto::service::{self, Command, ServiceOptions};
+    const MEMBERS: usize = 50;
+    const ROUNDS: usize = 21;
+    let server = Prosody::start();
+    server.create_user("alice", "alice-pw");
+    server.create_user("pyro", "pyro-pw");
+    let members: Vec<String> = (0..MEMBERS).map(|i| format!("m{i:02}")).collect();
+    let t = Instant::now();
+    for m in &members {
+        server.create_user(m, "pw");
+        let mut peer = PythonPeer::start(&server, m, "pw", two());
+        clone_devices(&mut peer, 2);
+        peer.stop();
+    }
+    eprintln!(
+        "{MEMBERS} members × 3 devices published in {:?}",
+        t.elapsed()
+    );
+    let room = format!("big@{}", server.muc_domain());
+    let alice = Cli::new();
+    alice.add_account(&server, "alice", "alice-pw").ok();
+    let mut args: Vec<String> = vec![
+        "muc".into(),
+        "create".into(),
+        room.clone(),
+        "--members".into(),
+    ];
+    args.extend(members.iter().map(|m| server.jid(m)));
+    args.push(server.jid("pyro"));
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    alice.run(&args).ok();
+    let mut pyro = PythonPeer::start(&server, "pyro", "pyro-pw", two());
+    pyro.muc_join(&room, "pyro").expect("pyro joins");
+
+    let alice_jid = server.jid("alice");
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    let (first, rounds, keyed) = runtime.block_on(async {
+        let (handle, _events) = service::start(ServiceOptions {
+            data_dir: alice.data_dir().to_path_buf(),
+            connect: true,
+        })
+        .await
+        .expect("service");
+        handle
+            .request(|reply| Command::Sync { reply })
+            .await
+            .expect("online");
+        let send = |body: String| {
+            let handle = handle.clone();
+            let (account, to) = (alice_jid.clone(), room.clone());
+            async move {
+                let t = Instant::now();
+                let m = handle
+                    .request(|reply| Command::SendMessage {
+                        account,
+                        to,
+                        body,
+                        reply,
+                    })
+                    .await
+                    .expect("sent");
+                (t.elapsed(), m)
+            }
+        };
+        let (first, m) = send("first".into()).await;
+        let keyed = m
+            .encryption_info
+            .as_ref()
+            .and_then(|i| i.as_array().cloned())
+            .unwrap_or_default()
+            .iter()
+            .filter(|r| r["left_out"].is_null())
+            .count();
+        let mut rounds = Vec::new();
+        for i in 0..ROUNDS {
+            rounds.push(send(format!("round {i}")).await.0);
+        }
+        handle.shutdown().await;
+        (first, rounds, keyed)
+    });
+    assert_eq!(keyed, MEMBERS * 3 + 1, "every member device and pyro's");
+    // The sizes as the room delivered Sotto's stanzas to pyro.
+    let mut sotto_bytes = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while sotto_bytes.len() < ROUNDS + 1 && Instant::now() < deadline {
+        match pyro.try_expect_event("message", Duration::from_secs(10)) {
+            Some(ev) if ev["room"] == room.as_str() => {
+                assert!(ev["error"].is_null(), "{ev}");
+                sotto_bytes.push(ev["bytes"].as_u64().unwrap_or_default());
+            }
+            Some(_) => {}
+            None => break,
+        }
+    }
+    assert_eq!(sotto_bytes.len(), ROUNDS + 1, "pyro decrypted all");
+    let python = pyro
+        .muc_bench_send(&room, Ns::Two, ROUNDS, 1, Duration::from_secs(900))
+        .expect("python bench");
+    let sotto = median(rounds.clone());
+    let sotto_size = sotto_bytes.iter().sum::<u64>() as f64 / sotto_bytes.len() as f64;
+    println!("machine load: {}", load());
+    println!("| measure (median of {ROUNDS}) | Sotto | python-omemo | ratio |");
+    println!("| --- | ---: | ---: | ---: |");
+    println!(
+        "| one message, {} devices, sessions established | {:.2} ms | {:.2} ms | {:.1}× |",
+        keyed,
+        sotto.as_secs_f64() * 1e3,
+        python.encrypt.as_secs_f64() * 1e3,
+        python.encrypt.as_secs_f64() / sotto.as_secs_f64()
+    );
+    println!(
+        "| first message (builds {} sessions) | {:.0} ms | | |",
+        keyed,
+        first.as_secs_f64() * 1e3
+    );
+    println!(
+        "| stanza size as received | {:.0} B | {} B | {:.2} |",
+        sotto_size,
+        python.bytes,
+        sotto_size / python.bytes.max(1) as f64
+    );
+    println!(
+        "| python recipients / participants | | {} / {} | |",
+        python.recipients, python.participants
+    );
+}

@@ -827,16 +827,23 @@ impl Account {
         let nick = from.resource()?.to_string();
         let room = self.rooms.get(&room_jid)?;
         let kind = room.kind();
-        // The archive carries the real JID (XEP-0313 §5.1.2); live, the
-        // occupant's presence does.
-        let real = muc_user(&msg.payloads)
-            .and_then(first_item)
-            .and_then(item_jid)
-            .filter(|_| room.features.non_anonymous)
-            .or_else(|| match origin {
-                Origin::Live => room.real_jid_of(&nick),
-                _ => None,
-            });
+        // The archive carries the real JID (XEP-0313 §5.1.2); live, only
+        // the occupant's presence does — an <x/> inside a live message is
+        // whatever the sender wrote into it.
+        // In the archive the room appends its <x/> after anything the
+        // sender put in (Prosody does not strip those), so the last one is
+        // the room's word.
+        let real = match origin {
+            Origin::Live => room.real_jid_of(&nick),
+            _ => msg
+                .payloads
+                .iter()
+                .filter(|x| x.is("x", ns::MUC_USER))
+                .filter_map(first_item)
+                .filter_map(item_jid)
+                .last()
+                .filter(|_| room.features.non_anonymous),
+        };
         let outgoing = match &real {
             Some(r) => *r == self.jid,
             None => nick == room.nick && matches!(origin, Origin::Live),
