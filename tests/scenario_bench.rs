@@ -620,6 +620,7 @@ fn muc_send_to_fifty_members_with_three_devices() {
         (first, rounds, keyed)
     });
     assert_eq!(keyed, MEMBERS * 3 + 1, "every member device and pyro's");
+    eprintln!("Sotto sent {} messages; pyro receiving", ROUNDS + 1);
     // The sizes as the room delivered Sotto's stanzas to pyro.
     let mut sotto_bytes = Vec::new();
     let deadline = Instant::now() + Duration::from_secs(120);
@@ -634,6 +635,7 @@ fn muc_send_to_fifty_members_with_three_devices() {
         }
     }
     assert_eq!(sotto_bytes.len(), ROUNDS + 1, "pyro decrypted all");
+    eprintln!("pyro decrypted them; python sending");
     let python = pyro
         .muc_bench_send(&room, Ns::Two, ROUNDS, 1, Duration::from_secs(900))
         .expect("python bench");

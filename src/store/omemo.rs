@@ -699,6 +699,23 @@ impl Store {
         tx.commit().await?;
         Ok(decision)
     }
+
+    /// [`Store::decide_new_device`] for many devices in one transaction
+    /// (a message into a room of 50 members asks for 150 at once).
+    pub async fn decide_new_devices(
+        &self,
+        account_id: i64,
+        devices: &[(String, u32, Vec<u8>)],
+        btbv: bool,
+    ) -> Result<Vec<NewDeviceDecision>, StoreError> {
+        let mut tx = self.begin().await?;
+        let mut out = Vec::with_capacity(devices.len());
+        for (jid, device_id, key) in devices {
+            out.push(decide_new_device_in(&mut tx, account_id, jid, *device_id, key, btbv).await?);
+        }
+        tx.commit().await?;
+        Ok(out)
+    }
 }
 
 #[cfg(test)]

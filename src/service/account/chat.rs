@@ -182,6 +182,10 @@ impl Account {
         let (Some(row), Ok(to)) = (latest, BareJid::new(jid)) else {
             return;
         };
+        if self.is_room(&to) {
+            // Read markers in rooms would tell every member; not sent.
+            return;
+        }
         let mut marker = Message::chat(Some(Jid::from(to)));
         marker.id = Some(xmpp_parsers::message::Id(link::new_id()));
         marker.payloads.push(

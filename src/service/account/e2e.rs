@@ -429,37 +429,6 @@ impl Account {
         self.record_device_list(&from, ns, &list).await;
     }
 
-    /// Trust of one device, deciding (BTBV) and recording it the first time
-    /// its key is seen. An identity change is announced.
-    pub(crate) async fn trust_of(&self, jid: &str, device_id: u32, key: &[u8]) -> Trust {
-        let btbv = self.btbv().await;
-        match self
-            .store
-            .decide_new_device(self.row.id, jid, device_id, key, btbv)
-            .await
-        {
-            Ok(decision) => {
-                if decision.identity_changed {
-                    self.emit(Event::IdentityChanged {
-                        account: self.row.jid.clone(),
-                        jid: jid.to_owned(),
-                        device_id,
-                        fingerprint: hex::encode(key),
-                    });
-                    self.emit(Event::DevicesChanged {
-                        account: self.row.jid.clone(),
-                        jid: jid.to_owned(),
-                    });
-                }
-                Trust::parse(decision.level.as_str())
-            }
-            Err(e) => {
-                tracing::warn!("trust lookup failed: {e}");
-                Trust::Undecided
-            }
-        }
-    }
-
     /// The policy of Preferences; an unreadable setting means the default.
     async fn policy(&self) -> EncryptionPolicy {
         crate::service::policy::load(&self.store)
@@ -483,6 +452,7 @@ impl Account {
     ) -> (Vec<Session>, Vec<Recipient>) {
         let mut sessions = Vec::new();
         let mut report = Vec::new();
+        let mut candidates = Vec::new();
         let stale_days = i64::from(self.policy().await.stale_device_days);
         let stale_after_ms = stale_days.saturating_mul(86_400_000);
         let own_id = match self.e2e() {
@@ -541,35 +511,71 @@ impl Account {
             let mut ids: Vec<_> = chosen.into_iter().collect();
             ids.sort_by_key(|(id, _)| *id);
             for (device_id, ns) in ids {
-                let mut rec = Recipient {
+                let rec = Recipient {
                     jid: jid_str.clone(),
                     device_id,
                     namespace: ns_str(ns),
                     left_out: None,
                 };
                 match self.session_with(&jid, ns, device_id).await {
-                    Ok(session) => {
-                        let key = trust_key(session.peer_identity());
-                        let trust = self.trust_of(&jid_str, device_id, &key).await;
-                        if trust.is_trusted() {
-                            sessions.push(session);
-                        } else {
-                            rec.left_out = Some(match trust {
-                                Trust::Distrusted => {
-                                    crate::i18n::gettext("not trusted (distrusted by you)")
-                                }
-                                Trust::Undecided => crate::i18n::gettext(
-                                    "not trusted (undecided: waiting for your decision)",
-                                ),
-                                _ => crate::i18n::gettext("not trusted"),
-                            });
-                        }
-                    }
-                    Err(e) => rec.left_out = Some(e),
+                    Ok(session) => candidates.push((rec, session)),
+                    Err(e) => report.push(Recipient {
+                        left_out: Some(e),
+                        ..rec
+                    }),
                 }
-                report.push(rec);
             }
         }
+        // Trust for all of them in one transaction, not one each.
+        let keys: Vec<(String, u32, Vec<u8>)> = candidates
+            .iter()
+            .map(|(r, s)| (r.jid.clone(), r.device_id, trust_key(s.peer_identity())))
+            .collect();
+        let btbv = self.btbv().await;
+        let decisions = match self
+            .store
+            .decide_new_devices(self.row.id, &keys, btbv)
+            .await
+        {
+            Ok(d) => d,
+            Err(e) => {
+                tracing::warn!("trust lookup failed: {e}");
+                Vec::new()
+            }
+        };
+        for (i, (mut rec, session)) in candidates.into_iter().enumerate() {
+            let trust = match decisions.get(i) {
+                Some(d) => {
+                    if d.identity_changed {
+                        self.emit(Event::IdentityChanged {
+                            account: self.row.jid.clone(),
+                            jid: rec.jid.clone(),
+                            device_id: rec.device_id,
+                            fingerprint: hex::encode(&keys[i].2),
+                        });
+                        self.emit(Event::DevicesChanged {
+                            account: self.row.jid.clone(),
+                            jid: rec.jid.clone(),
+                        });
+                    }
+                    Trust::parse(d.level.as_str())
+                }
+                None => Trust::Undecided,
+            };
+            if trust.is_trusted() {
+                sessions.push(session);
+            } else {
+                rec.left_out = Some(match trust {
+                    Trust::Distrusted => crate::i18n::gettext("not trusted (distrusted by you)"),
+                    Trust::Undecided => {
+                        crate::i18n::gettext("not trusted (undecided: waiting for your decision)")
+                    }
+                    _ => crate::i18n::gettext("not trusted"),
+                });
+            }
+            report.push(rec);
+        }
+        report.sort_by(|a, b| (&a.jid, a.device_id).cmp(&(&b.jid, b.device_id)));
         (sessions, report)
     }
 

@@ -53,6 +53,8 @@ pub(crate) struct Features {
     pub public: bool,
     pub persistent: bool,
     pub archived: bool,
+    /// The room assigns occupant ids (XEP-0421), so they can be believed.
+    pub occupant_ids: bool,
     pub name: Option<String>,
 }
 
@@ -79,6 +81,9 @@ pub(crate) struct Room {
     pub subject: Option<String>,
     pub own_affiliation: Affiliation,
     pub own_role: Option<String>,
+    /// Real JIDs by occupant id (XEP-0421), kept after the occupant left:
+    /// a message still names its sender when it is handled late.
+    pub occupant_ids: HashMap<String, BareJid>,
     /// The policy allows OMEMO in open, non-anonymous rooms.
     pub encrypt_open: bool,
 }
@@ -96,6 +101,7 @@ impl Room {
             subject: None,
             own_affiliation: Affiliation::None,
             own_role: None,
+            occupant_ids: HashMap::new(),
             encrypt_open: false,
         }
     }
@@ -210,6 +216,15 @@ impl Room {
 
 fn muc_user(p: &[Element]) -> Option<&Element> {
     p.iter().find(|x| x.is("x", ns::MUC_USER))
+}
+
+/// The room-assigned occupant id (XEP-0421); rooms that offer it replace
+/// whatever a sender put there.
+fn occupant_id(payloads: &[Element]) -> Option<&str> {
+    payloads
+        .iter()
+        .find(|p| p.is("occupant-id", NS_OCCUPANT_ID))
+        .and_then(|p| p.attr("id"))
 }
 
 fn status_codes(x: &Element) -> Vec<u16> {
@@ -366,6 +381,7 @@ impl Account {
             public: has("muc_public"),
             persistent: has("muc_persistent"),
             archived: has(ns::MAM),
+            occupant_ids: has(NS_OCCUPANT_ID),
             name: info
                 .identities
                 .iter()
@@ -392,12 +408,13 @@ impl Account {
             .room(self.row.id, room.as_str())
             .await
             .map_err(super::storage)?;
-        let exists = match self.disco_room(&room).await {
-            Ok(_) => true,
-            Err(IqError::Stanza(e)) if e.starts_with("ItemNotFound") => false,
+        let before = match self.disco_room(&room).await {
+            Ok(f) => Some(f),
+            Err(IqError::Stanza(e)) if e.starts_with("ItemNotFound") => None,
             Err(IqError::Closed) => return Err(ServiceError::NotConnected),
             Err(e) => return Err(ServiceError::Refused(e.to_string())),
         };
+        let exists = before.is_some();
         if exists && create.is_some() && known.is_none() {
             return Err(ServiceError::Refused(gettext(
                 "a room with this address exists already",
@@ -453,6 +470,12 @@ impl Account {
             }
         };
         let mut state = Room::new(room.clone(), nick.clone());
+        state.features = before.unwrap_or_default();
+        if let Some(old) = self.rooms.get(&room).filter(|r| r.joined) {
+            // Joining again while in: the room may send only our presence.
+            state.occupants = old.occupants.clone();
+            state.occupant_ids = old.occupant_ids.clone();
+        }
         let mut created = false;
         for p in &presences {
             if let Some(x) = muc_user(&p.payloads)
@@ -466,9 +489,20 @@ impl Account {
         for p in presences {
             self.on_room_presence(p).await;
         }
-        if created {
-            self.configure(&room, create.unwrap_or(Create::Group), name.as_deref())
-                .await?;
+        if created
+            && let Err(e) = self
+                .configure(&room, create.unwrap_or(Create::Group), name.as_deref())
+                .await
+        {
+            // A room left unconfigured stays locked: leave it to the server.
+            self.rooms.remove(&room);
+            if let Ok(full) = room.with_resource_str(&nick) {
+                let _ = self
+                    .link
+                    .send(Presence::unavailable().with_to(Jid::from(full)))
+                    .await;
+            }
+            return Err(e);
         }
         let features = self.disco_room(&room).await.map_err(refused)?;
         state = self.rooms.get(&room).cloned().unwrap_or(state);
@@ -621,6 +655,11 @@ impl Account {
             .unwrap_or("none")
             .to_owned();
         let real = item.and_then(item_jid);
+        if let (Some(real), Some(id), true) =
+            (&real, occupant_id(&p.payloads), room.features.occupant_ids)
+        {
+            room.occupant_ids.insert(id.to_owned(), real.clone());
+        }
         let is_self = codes.contains(&110) || (nick == room.nick && real.as_ref() == Some(&own));
         if let Some(real) = &real {
             if affiliation.is_participant() {
@@ -646,18 +685,19 @@ impl Account {
                 if is_self {
                     room.joined = false;
                     room.occupants.clear();
+                    // `true`: not joined again on the next connect.
                     left_reason = Some(if codes.contains(&301) {
-                        gettext("You were banned from the room.")
+                        (gettext("You were banned from the room."), true)
                     } else if codes.contains(&307) {
-                        gettext("You were removed from the room.")
+                        (gettext("You were removed from the room."), true)
                     } else if codes.contains(&321) || codes.contains(&322) {
-                        gettext("You are no longer a member of the room.")
+                        (gettext("You are no longer a member of the room."), true)
                     } else if codes.contains(&332) {
-                        gettext("The room's server is shutting down.")
+                        (gettext("The room's server is shutting down."), false)
                     } else if p.payloads.iter().any(|c| c.is("destroy", ns::MUC_USER)) {
-                        gettext("The room was destroyed.")
+                        (gettext("The room was destroyed."), true)
                     } else {
-                        gettext("You left the room.")
+                        (gettext("You are no longer in the room."), false)
                     });
                 }
             }
@@ -677,12 +717,13 @@ impl Account {
             }
         }
         let joined = room.joined;
-        if let Some(reason) = left_reason {
+        if let Some((reason, forget)) = left_reason {
             let room_str = room_jid.to_string();
-            if let Err(e) = self
-                .store
-                .set_room_autojoin(self.row.id, &room_str, false)
-                .await
+            if forget
+                && let Err(e) = self
+                    .store
+                    .set_room_autojoin(self.row.id, &room_str, false)
+                    .await
             {
                 tracing::warn!("forgetting the room failed: {e}");
             }
@@ -834,7 +875,11 @@ impl Account {
         // sender put in (Prosody does not strip those), so the last one is
         // the room's word.
         let real = match origin {
-            Origin::Live => room.real_jid_of(&nick),
+            Origin::Live => room.real_jid_of(&nick).or_else(|| {
+                occupant_id(&msg.payloads)
+                    .filter(|_| room.features.occupant_ids)
+                    .and_then(|id| room.occupant_ids.get(id).cloned())
+            }),
             _ => msg
                 .payloads
                 .iter()
@@ -889,11 +934,6 @@ impl Account {
                 }
             }
         }
-        let _occupant_id = msg
-            .payloads
-            .iter()
-            .find(|p| p.is("occupant-id", NS_OCCUPANT_ID))
-            .and_then(|p| p.attr("id"));
         let timestamp = msg
             .payloads
             .iter()
