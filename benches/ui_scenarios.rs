@@ -1124,7 +1124,7 @@ fn store_search_cmd(opts: &Opts) -> Result<(), String> {
             "EXPLAIN QUERY PLAN SELECT m.id FROM messages_fts f JOIN messages m ON m.id = f.rowid \
              JOIN conversations c ON c.id = m.conversation_id \
              WHERE messages_fts MATCH ?1 AND (?2 IS NULL OR c.account_id = ?2) \
-             ORDER BY m.timestamp DESC, m.id DESC LIMIT ?3",
+             ORDER BY f.rowid DESC LIMIT ?3",
         )
         .bind("\"the\"*")
         .bind(None::<i64>)
@@ -1176,8 +1176,7 @@ fn store_search_cmd(opts: &Opts) -> Result<(), String> {
                     let n: Vec<(i64,)> = sqlx::query_as(
                         "SELECT m.id FROM messages_fts f JOIN messages m ON m.id = f.rowid \
                          JOIN conversations c ON c.id = m.conversation_id \
-                         WHERE messages_fts MATCH ?1 ORDER BY m.timestamp DESC, m.id DESC \
-                         LIMIT 50",
+                         WHERE messages_fts MATCH ?1 ORDER BY f.rowid DESC LIMIT 50",
                     )
                     .bind(&fts)
                     .fetch_all(&mut *conn)

@@ -8,6 +8,7 @@
 #   scripts/bench-ui.sh sotto      # Sotto only
 #   scripts/bench-ui.sh dino       # the Sotto/Dino comparison only
 #   SOTTO_BENCH_RUNS=3 SOTTO_BENCH_MESSAGES=100000 scripts/bench-ui.sh
+#   scripts/bench-ui.sh compare DIR_BEFORE DIR_AFTER   # two builds, one run
 #
 # The archives are cached under target/tmp/ui-bench (made once, ~1 GB for
 # 1M); every run works on a fresh copy, because opening a chat writes to
@@ -54,6 +55,39 @@ echo "cpu: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')
 echo "memory: $(free -g | awk '/Mem:/ {print $2 " GB"}'), $(. /etc/os-release && echo "$PRETTY_NAME")"
 echo "gtk: $(pkg-config --modversion gtk4 2>/dev/null), libadwaita: $(pkg-config --modversion libadwaita-1 2>/dev/null)"
 echo "load average: $(cut -d' ' -f1-3 /proc/loadavg)"
+
+# `compare BEFORE AFTER`: the same measures for two builds in one run,
+# alternating, each on a fresh copy of the cached archive (which must
+# exist: run the script once first). BEFORE and AFTER are directories
+# each holding a `sotto` and a `ui_scenarios` copied from one tree's
+# target/release and bench build. SOTTO_BENCH_STEPS picks the measures
+# (default "store launch scenario"); SOTTO_BENCH_RUNS the scenario
+# processes (launches are always five).
+if [ "$what" = compare ]; then
+  before=${2:?compare BEFORE AFTER}
+  after=${3:?compare BEFORE AFTER}
+  big=$tmp/archive-$MESSAGES
+  [ -d "$big" ] || { echo "no archive in $big: run scripts/bench-ui.sh once" >&2; exit 1; }
+  xrun() { scripts/with-keyring.sh xvfb-run -a -s "$XVFB_ARGS" "$@"; }
+  for step in ${SOTTO_BENCH_STEPS:-store launch scenario}; do
+    for dir in "$before" "$after"; do
+      label=$(basename "$dir")
+      say "$step, $label (load average $(cut -d' ' -f1-3 /proc/loadavg), $(date -u +%T))"
+      rm -rf "$tmp/run/cmp" && mkdir -p "$tmp/run" && cp -a "$big" "$tmp/run/cmp"
+      case $step in
+        store) scripts/with-keyring.sh "$dir/ui_scenarios" store-search \
+          --profile "$tmp/run/cmp/profile" --runs 3 ;;
+        launch) xrun "$dir/ui_scenarios" launch --app "$dir/sotto" \
+          --profile "$tmp/run/cmp/profile" --runs 5 --label "launch-1m-$label" ;;
+        scenario) xrun "$dir/ui_scenarios" scenario \
+          --profile "$tmp/run/cmp/profile" --runs "$RUNS" ;;
+        *) echo "unknown step $step" >&2; exit 1 ;;
+      esac
+    done
+  done
+  rm -rf "$tmp/run/cmp"
+  exit 0
+fi
 
 say "build (release)"
 nice cargo build --release --bin sotto

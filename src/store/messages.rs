@@ -778,6 +778,18 @@ fn history_sql(after: bool) -> String {
     )
 }
 
+/// [`Store::search`]: FTS5 query, account (or NULL for all), limit. The
+/// ORDER BY is on the FTS table's rowid alone, which FTS5 serves from its
+/// index without sorting, so the LIMIT ends the scan.
+fn search_sql() -> String {
+    format!(
+        "SELECT {COLUMNS} FROM messages_fts f JOIN messages m ON m.id = f.rowid \
+         JOIN conversations c ON c.id = m.conversation_id \
+         WHERE messages_fts MATCH ?1 AND (?2 IS NULL OR c.account_id = ?2) \
+         ORDER BY f.rowid DESC LIMIT ?3"
+    )
+}
+
 /// User text as an FTS5 query: every word a quoted prefix term, all of them
 /// required. Quoting leaves no FTS5 syntax to the user (`"`, `*`, `NEAR`,
 /// `col:`); a word with no letter or digit would be an empty phrase, so it is
@@ -969,6 +981,14 @@ impl Store {
 
     /// Messages whose text has every word of `query` (as a word prefix),
     /// newest first, in one account or all.
+    ///
+    /// "Newest" is the latest stored: FTS5 walks its index by rowid (=
+    /// `messages.id`, the order messages arrived in) from the end and stops
+    /// after `limit` hits of the account, so a common word costs the same
+    /// as a rare one. Sorting all hits by timestamp instead read every
+    /// matching row first (557,256 for "the" in a 1M archive: seconds).
+    /// Those hits are then shown by timestamp. Messages arrive in time
+    /// order except history fetched later (MAM), which then counts as new.
     pub async fn search(
         &self,
         account_id: Option<i64>,
@@ -978,17 +998,14 @@ impl Store {
         let Some(fts) = fts_query(query) else {
             return Ok(Vec::new());
         };
-        Ok(sqlx::query_as(&format!(
-            "SELECT {COLUMNS} FROM messages_fts f JOIN messages m ON m.id = f.rowid \
-             JOIN conversations c ON c.id = m.conversation_id \
-             WHERE messages_fts MATCH ?1 AND (?2 IS NULL OR c.account_id = ?2) \
-             ORDER BY m.timestamp DESC, m.id DESC LIMIT ?3"
-        ))
-        .bind(fts)
-        .bind(account_id)
-        .bind(limit.min(MAX_PAGE))
-        .fetch_all(&self.pool)
-        .await?)
+        let mut rows: Vec<MessageRow> = sqlx::query_as(&search_sql())
+            .bind(fts)
+            .bind(account_id)
+            .bind(limit.min(MAX_PAGE))
+            .fetch_all(&self.pool)
+            .await?;
+        rows.sort_by_key(|r| std::cmp::Reverse((r.timestamp, r.id)));
+        Ok(rows)
     }
 
     pub async fn mam_last_id(&self, account_id: i64) -> Result<Option<String>, StoreError> {
@@ -1513,6 +1530,53 @@ mod tests {
         )
         .await;
         assert!(plan.contains("messages_out_unacked"), "{plan}");
+    }
+
+    #[tokio::test]
+    async fn search_lists_the_newest_hits_of_the_account_without_reading_all() {
+        let (_d, store, acc) = setup().await;
+        let other = store
+            .add_account("other@example.org", None, None)
+            .await
+            .unwrap()
+            .id;
+        // Older hits in this account, then more, newer ones in the other
+        // account than the limit: the limit counts this account's hits.
+        for ts in 1..=5 {
+            new_row(&store, acc, &from_bob(&format!("ping {ts}"), ts)).await;
+            new_row(&store, acc, &from_bob("no match here", ts)).await;
+        }
+        for ts in 6..=20 {
+            new_row(&store, other, &from_bob(&format!("ping {ts}"), ts)).await;
+        }
+        let bodies = |rows: Vec<MessageRow>| {
+            rows.into_iter()
+                .map(|r| r.body.unwrap_or_default())
+                .collect::<Vec<_>>()
+        };
+        let mine = store.search(Some(acc), "ping", 3).await.unwrap();
+        assert!(mine.iter().all(|r| r.account_id == acc));
+        assert_eq!(bodies(mine), ["ping 5", "ping 4", "ping 3"]);
+        let all = store.search(None, "ping", 4).await.unwrap();
+        assert_eq!(bodies(all), ["ping 20", "ping 19", "ping 18", "ping 17"]);
+        assert_eq!(
+            bodies(store.search(Some(other), "ping", 50).await.unwrap()).len(),
+            15
+        );
+        // Shown newest first by time, whatever order they arrived in.
+        new_row(&store, acc, &from_bob("late ping", 0)).await;
+        new_row(&store, acc, &from_bob("last ping", 30)).await;
+        let mine = store.search(Some(acc), "ping", 3).await.unwrap();
+        assert_eq!(bodies(mine), ["last ping", "ping 5", "late ping"]);
+        // FTS5 walks rowids backwards: no sort of all the hits.
+        let plan = query_plan(
+            &store,
+            &format!("EXPLAIN QUERY PLAN {}", search_sql()),
+            &["\"ping\"*", "1", "50"],
+        )
+        .await;
+        assert!(plan.contains("SCAN f VIRTUAL TABLE"), "{plan}");
+        assert!(!plan.contains("TEMP B-TREE"), "{plan}");
     }
 
     #[tokio::test]

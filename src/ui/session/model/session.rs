@@ -321,6 +321,8 @@ impl Session {
             }
             // Catch-up progress gets its UI later.
             Event::CatchUp { .. } => {}
+            // So do group chats (the service has them first).
+            Event::Room { .. } | Event::RoomLeft { .. } | Event::Invitation { .. } => {}
         }
     }
 

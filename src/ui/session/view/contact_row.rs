@@ -8,7 +8,7 @@ use gtk::prelude::*;
 use gtk::subclass::prelude::*;
 
 use crate::service::Subscription;
-use crate::ui::components::Avatar;
+use crate::ui::components::{Avatar, set_lazy_tooltip};
 use crate::ui::session::model::{ContactItem, Presence};
 
 mod imp {
@@ -134,8 +134,8 @@ mod imp {
             );
             dot.add_css_class(contact.presence().css_class());
             dot.set_visible(known);
-            dot.set_tooltip_text(Some(&contact.presence().label()));
-            self.title.set_tooltip_text(Some(&contact.jid()));
+            set_lazy_tooltip(dot, Some(&contact.presence().label()));
+            set_lazy_tooltip(&*self.title, Some(&contact.jid()));
         }
     }
 }

@@ -8,7 +8,7 @@ use gtk::prelude::*;
 use gtk::subclass::prelude::*;
 
 use crate::i18n::{gettext, ngettext_f};
-use crate::ui::components::Avatar;
+use crate::ui::components::{Avatar, set_lazy_tooltip};
 use crate::ui::session::model::Conversation;
 
 mod imp {
@@ -102,7 +102,7 @@ impl ConversationRow {
         let imp = self.imp();
         let name = conversation.name();
         imp.title.set_text(&name);
-        imp.title.set_tooltip_text(Some(&conversation.jid()));
+        set_lazy_tooltip(&*imp.title, Some(&conversation.jid()));
         imp.avatar.set_text(name.as_str());
         imp.avatar.set_seed(conversation.jid().as_str());
         imp.lock_icon.set_visible(conversation.encrypted());
@@ -128,12 +128,15 @@ impl ConversationRow {
         } else {
             unread.to_string()
         });
-        imp.unread_badge.set_tooltip_text(Some(&ngettext_f(
-            "{n} unread message",
-            "{n} unread messages",
-            unread,
-            &[],
-        )));
+        set_lazy_tooltip(
+            &*imp.unread_badge,
+            Some(&ngettext_f(
+                "{n} unread message",
+                "{n} unread messages",
+                unread,
+                &[],
+            )),
+        );
         if unread > 0 {
             imp.preview_label.remove_css_class("dim-label");
         } else {

@@ -6,13 +6,18 @@ use gtk::prelude::*;
 use gtk::subclass::prelude::*;
 
 use crate::i18n::gettext_f;
-use crate::ui::components::Avatar;
+use crate::ui::components::{Avatar, set_lazy_tooltip};
 use crate::ui::format;
 use crate::ui::session::model::MessageItem;
 
 /// Characters of text kept before the first match, so that a match deep
 /// in a long message still shows in a two-line snippet.
 const LEAD: usize = 30;
+
+/// Characters of text kept in all: the label shows two lines, and GTK
+/// shapes all the text it gets to measure it, so a long message passed
+/// whole costs milliseconds per row (seconds for a page of results).
+const WINDOW: usize = 160;
 
 mod imp {
     use std::cell::RefCell;
@@ -71,13 +76,15 @@ impl SearchResultRow {
             return row;
         };
         imp.title.set_text(conversation);
-        imp.title.set_tooltip_text(Some(&message.conversation));
+        set_lazy_tooltip(&*imp.title, Some(&message.conversation));
         imp.avatar.set_text(conversation);
         imp.avatar.set_seed(message.conversation.as_str());
         imp.date_label
             .set_text(&format::relative_time(message.timestamp));
-        imp.date_label
-            .set_tooltip_text(Some(&format::day_label(message.timestamp)));
+        set_lazy_tooltip(
+            &*imp.date_label,
+            Some(&format::day_label(message.timestamp)),
+        );
         let snippet = snippet_markup(message.body.as_deref().unwrap_or_default(), query);
         let markup = if message.direction == "out" {
             // The pieces are escaped already; the template is ours.
@@ -113,19 +120,17 @@ fn words(text: &str) -> impl Iterator<Item = (usize, &str)> {
 
 /// `body` as Pango markup: every word that starts with a word of `query`
 /// (the search matches prefixes) in bold, everything escaped, lines joined,
-/// and text long before the first match cut to "…".
+/// and text long before the first match or long after it cut to "…".
 pub fn snippet_markup(body: &str, query: &str) -> String {
     let terms: Vec<String> = words(query).map(|(_, w)| fold(w)).collect();
-    let hits: Vec<(usize, usize)> = words(body)
-        .filter(|(_, w)| {
-            let folded = fold(w);
-            terms.iter().any(|t| folded.starts_with(t.as_str()))
-        })
-        .map(|(at, w)| (at, at + w.len()))
-        .collect();
+    let is_hit = |w: &str| {
+        let folded = fold(w);
+        terms.iter().any(|t| folded.starts_with(t.as_str()))
+    };
+    let first = words(body).find(|&(_, w)| is_hit(w)).map(|(at, _)| at);
     // Start a little before the first match, at a word's start.
     let mut start = 0;
-    if let Some(&(first, _)) = hits.first() {
+    if let Some(first) = first {
         let chars_before = body[..first].chars().count();
         if chars_before > LEAD {
             let want = body[..first]
@@ -139,20 +144,32 @@ pub fn snippet_markup(body: &str, query: &str) -> String {
                 .min(first);
         }
     }
+    // End WINDOW characters later, on a character boundary.
+    let end = body[start..]
+        .char_indices()
+        .nth(WINDOW)
+        .map_or(body.len(), |(i, _)| start + i);
+    let text = &body[..end];
     let mut markup = String::new();
     if start > 0 {
         markup.push('…');
     }
     let mut at = start;
-    for (from, to) in hits.into_iter().filter(|&(from, _)| from >= start) {
+    // A word cut by the window is bold too if its start matches.
+    for (from, w) in words(text).filter(|&(from, w)| from >= start && is_hit(w)) {
+        let to = from + w.len();
         markup.push_str(&glib::markup_escape_text(&body[at..from]));
         markup.push_str("<b>");
         markup.push_str(&glib::markup_escape_text(&body[from..to]));
         markup.push_str("</b>");
         at = to;
     }
-    markup.push_str(&glib::markup_escape_text(&body[at..]));
-    markup.split_whitespace().collect::<Vec<_>>().join(" ")
+    markup.push_str(&glib::markup_escape_text(&body[at..end]));
+    let mut markup = markup.split_whitespace().collect::<Vec<_>>().join(" ");
+    if end < body.len() {
+        markup.push('…');
+    }
+    markup
 }
 
 #[cfg(test)]
@@ -186,5 +203,28 @@ mod tests {
         // Multi-byte text before the match is cut on a character boundary.
         let body = format!("{}ünïcödé match", "ß".repeat(50));
         assert!(snippet_markup(&body, "match").ends_with("<b>match</b>"));
+    }
+
+    #[test]
+    fn a_long_message_is_cut_after_the_match() {
+        // A short window around the match, not the whole text, goes to GTK.
+        let body = format!(
+            "{} the keyword {}",
+            "word ".repeat(400),
+            "ünï ".repeat(4000)
+        );
+        let markup = snippet_markup(&body, "keyword");
+        assert!(markup.starts_with("…word "), "{markup}");
+        assert!(markup.contains("the <b>keyword</b> ünï ünï"), "{markup}");
+        assert!(markup.ends_with('…'), "{markup}");
+        assert!(markup.chars().count() <= WINDOW + 20, "{markup}");
+        // A match at the start: cut only at the end.
+        let body = format!("keyword {}", "ß".repeat(1000));
+        let markup = snippet_markup(&body, "key");
+        assert!(markup.starts_with("<b>keyword</b> ß"), "{markup}");
+        assert!(markup.ends_with("ß…"), "{markup}");
+        // Just as long as the window: nothing cut.
+        let body = "x".repeat(WINDOW);
+        assert_eq!(snippet_markup(&body, "y"), body);
     }
 }

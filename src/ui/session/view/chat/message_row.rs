@@ -10,6 +10,7 @@ use gtk::subclass::prelude::*;
 
 use crate::i18n::{gettext, gettext_f};
 use crate::service::ChatMessage;
+use crate::ui::components::set_lazy_tooltip;
 use crate::ui::format;
 use crate::ui::session::model::{MessageItem, MessageState};
 
@@ -287,15 +288,20 @@ impl MessageRow {
         } else {
             imp.lock_icon.remove_css_class("warning");
         }
-        imp.lock_icon.set_tooltip_text(Some(&if untrusted {
-            gettext("Encrypted, by a device you do not trust")
-        } else {
-            gettext("Encrypted")
-        }));
+        set_lazy_tooltip(
+            &*imp.lock_icon,
+            Some(&if untrusted {
+                gettext("Encrypted, by a device you do not trust")
+            } else {
+                gettext("Encrypted")
+            }),
+        );
         imp.edited_label.set_visible(message.corrected);
         imp.time_label.set_text(&format::clock(message.timestamp));
-        imp.time_label
-            .set_tooltip_text(Some(&format::day_label(message.timestamp)));
+        set_lazy_tooltip(
+            &*imp.time_label,
+            Some(&format::day_label(message.timestamp)),
+        );
         self.show_state(&message, item.state());
         self.update_layout(item);
     }
@@ -381,7 +387,7 @@ impl MessageRow {
         };
         icon.set_visible(name.is_some());
         icon.set_icon_name(name);
-        icon.set_tooltip_text(Some(&tooltip));
+        set_lazy_tooltip(&**icon, Some(&tooltip));
         let failed = state == MessageState::Failed;
         imp.error_label.set_visible(failed);
         if failed {
