@@ -25,6 +25,8 @@ pub(crate) const NAMESPACES: [Namespace; 2] = [Namespace::TwoMemo, Namespace::Ol
 /// this interval (ARCHITECTURE.md: repair, rate-limited).
 const REPAIR_INTERVAL: Duration = Duration::from_secs(3600);
 const DEVICE_LABEL: &str = "Sotto";
+/// Requests to the server in flight at once while building sessions.
+const FETCH_CONCURRENCY: usize = 8;
 
 /// OMEMO state of one connected account.
 pub(crate) struct E2e {
@@ -465,15 +467,29 @@ impl Account {
             .cloned()
             .chain([self.jid.clone()])
             .collect::<Vec<_>>();
+        // Device lists of whoever we have not asked this connection, a few
+        // at a time: a new room of 50 members is 100 requests.
+        let unfetched: Vec<BareJid> = everyone
+            .iter()
+            .filter(|jid| **jid != self.jid)
+            .filter(|jid| {
+                self.e2e
+                    .as_mut()
+                    .is_some_and(|e| e.fetched.insert(jid.to_string()))
+            })
+            .cloned()
+            .collect();
+        for chunk in unfetched.chunks(FETCH_CONCURRENCY) {
+            let this = &*self;
+            let fetches: Vec<_> = chunk
+                .iter()
+                .map(|jid| this.refresh_device_lists(jid))
+                .collect();
+            futures_util::future::join_all(fetches).await;
+        }
+        let mut targets = Vec::new();
         for jid in everyone {
             let jid_str = jid.to_string();
-            let first_time = self
-                .e2e
-                .as_mut()
-                .is_some_and(|e| e.fetched.insert(jid_str.clone()));
-            if first_time && jid != self.jid {
-                self.refresh_device_lists(&jid).await;
-            }
             let devices = match self.store.devices(self.row.id, Some(&jid_str)).await {
                 Ok(d) => d,
                 Err(e) => {
@@ -511,19 +527,33 @@ impl Account {
             let mut ids: Vec<_> = chosen.into_iter().collect();
             ids.sort_by_key(|(id, _)| *id);
             for (device_id, ns) in ids {
-                let rec = Recipient {
-                    jid: jid_str.clone(),
-                    device_id,
-                    namespace: ns_str(ns),
-                    left_out: None,
-                };
-                match self.session_with(&jid, ns, device_id).await {
-                    Ok(session) => candidates.push((rec, session)),
-                    Err(e) => report.push(Recipient {
-                        left_out: Some(e),
-                        ..rec
-                    }),
-                }
+                targets.push((jid.clone(), ns, device_id));
+            }
+        }
+        // Stored sessions load quickly; missing ones wait for a bundle from
+        // the server, so those requests overlap.
+        let mut found: Vec<Result<Session, String>> = Vec::with_capacity(targets.len());
+        for chunk in targets.chunks(FETCH_CONCURRENCY) {
+            let this = &*self;
+            let loads: Vec<_> = chunk
+                .iter()
+                .map(|(jid, ns, device_id)| this.session_with(jid, *ns, *device_id))
+                .collect();
+            found.extend(futures_util::future::join_all(loads).await);
+        }
+        for ((jid, ns, device_id), result) in targets.into_iter().zip(found) {
+            let rec = Recipient {
+                jid: jid.to_string(),
+                device_id,
+                namespace: ns_str(ns),
+                left_out: None,
+            };
+            match result {
+                Ok(session) => candidates.push((rec, session)),
+                Err(e) => report.push(Recipient {
+                    left_out: Some(e),
+                    ..rec
+                }),
             }
         }
         // Trust for all of them in one transaction, not one each.

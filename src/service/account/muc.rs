@@ -886,7 +886,7 @@ impl Account {
                 .filter(|x| x.is("x", ns::MUC_USER))
                 .filter_map(first_item)
                 .filter_map(item_jid)
-                .last()
+                .next_back()
                 .filter(|_| room.features.non_anonymous),
         };
         let outgoing = match &real {
