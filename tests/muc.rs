@@ -12,7 +12,8 @@ use support::cli::{Cli, Run};
 use support::peer::{Ns, PeerOptions, PythonPeer};
 
 use serde_json::json;
-use sotto::service::{self, Command, Event, EventStream, ServiceHandle, ServiceOptions};
+use sotto::service::{Command, Event, EventStream};
+use support::service::{keyed_jids, online, send};
 
 fn messages(run: &Run) -> Vec<serde_json::Value> {
     run.json_lines()
@@ -30,22 +31,6 @@ fn room_json(run: &Run) -> serde_json::Value {
 
 fn listen(cli: &Cli) -> Run {
     cli.run(&["listen", "--json", "--timeout", "3"]).ok()
-}
-
-/// The JIDs a sent message's keys went to (from its encryption details).
-fn keyed_jids(message: &serde_json::Value) -> Vec<String> {
-    let mut jids: Vec<String> = message["encryption_info"]
-        .as_array()
-        .map(|a| {
-            a.iter()
-                .filter(|r| r["left_out"].is_null())
-                .filter_map(|r| r["jid"].as_str().map(str::to_owned))
-                .collect()
-        })
-        .unwrap_or_default();
-    jids.sort();
-    jids.dedup();
-    jids
 }
 
 fn last_sent(cli: &Cli, room: &str) -> serde_json::Value {
@@ -123,7 +108,7 @@ fn members_of_a_group_chat_exchange_encrypted_messages_and_removed_members_get_n
     assert_eq!(sent["encrypted"], true, "{sent}");
     assert!(sent["error"].is_null(), "{sent}");
     assert_eq!(
-        keyed_jids(&sent),
+        keyed_jids(sent.get("encryption_info")),
         vec![server.jid("alice"), jb.clone(), jc.clone(), jd.clone()],
         "every member and alice's other device: {sent}"
     );
@@ -162,7 +147,7 @@ fn members_of_a_group_chat_exchange_encrypted_messages_and_removed_members_get_n
     alice.run(&["muc", "send", &room, "after the change"]).ok();
     let sent = last_sent(&alice, &room);
     assert_eq!(
-        keyed_jids(&sent),
+        keyed_jids(sent.get("encryption_info")),
         vec![server.jid("alice"), jb.clone()],
         "{sent}"
     );
@@ -170,7 +155,7 @@ fn members_of_a_group_chat_exchange_encrypted_messages_and_removed_members_get_n
         .ok();
     let sent = last_sent(&bob, &room);
     assert_eq!(
-        keyed_jids(&sent),
+        keyed_jids(sent.get("encryption_info")),
         vec![server.jid("alice")],
         "bob (one device) learned the lists on joining: {sent}"
     );
@@ -313,21 +298,6 @@ fn sotto_and_an_independent_omemo_client_share_a_group_chat_in_both_namespaces()
     assert!(m.error.is_none(), "{m:?}");
 }
 
-/// A Sotto device running in this process (as the window runs it), online.
-async fn online(cli: &Cli) -> (ServiceHandle, EventStream) {
-    let (handle, events) = service::start(ServiceOptions {
-        data_dir: cli.data_dir().to_path_buf(),
-        connect: true,
-    })
-    .await
-    .expect("service");
-    handle
-        .request(|reply| Command::Sync { reply })
-        .await
-        .expect("online");
-    (handle, events)
-}
-
 /// Wait for a room event that satisfies `pred`.
 async fn room_event(
     events: &mut EventStream,
@@ -347,8 +317,24 @@ async fn room_event(
         .expect("room event in time")
 }
 
+async fn join(
+    handle: &sotto::service::ServiceHandle,
+    account: &str,
+    room: &str,
+) -> Result<sotto::service::RoomInfo, sotto::service::ServiceError> {
+    let (account, room) = (account.to_owned(), room.to_owned());
+    handle
+        .request(|reply| Command::JoinRoom {
+            account,
+            room,
+            nick: None,
+            reply,
+        })
+        .await
+}
+
 fn keyed(message: &sotto::service::ChatMessage) -> Vec<String> {
-    keyed_jids(&serde_json::to_value(message).unwrap_or_default())
+    keyed_jids(message.encryption_info.as_ref())
 }
 
 #[test]
@@ -379,22 +365,7 @@ fn an_online_member_honours_removals_and_bans_at_once() {
     let runtime = tokio::runtime::Runtime::new().expect("runtime");
     runtime.block_on(async {
         let (handle, mut events) = online(&bob).await;
-        let send = |body: &str| {
-            let handle = handle.clone();
-            let (account, to, body) = (jb.clone(), room.clone(), body.to_owned());
-            async move {
-                handle
-                    .request(|reply| Command::SendMessage {
-                        account,
-                        to,
-                        body,
-                        reply,
-                    })
-                    .await
-                    .expect("sent")
-            }
-        };
-        let before = send("everyone").await;
+        let (_, before) = send(&handle, &jb, &room, "everyone").await;
         assert_eq!(
             keyed(&before),
             vec![jc.clone(), jd.clone(), jo.clone()],
@@ -415,7 +386,7 @@ fn an_online_member_honours_removals_and_bans_at_once() {
             })
         })
         .await;
-        let after = send("without them").await;
+        let (_, after) = send(&handle, &jb, &room, "without them").await;
         assert_eq!(keyed(&after), vec![jo.clone()], "{after:?}");
         handle.shutdown().await;
     });
@@ -454,26 +425,10 @@ fn an_open_room_that_refuses_the_lists_falls_back_to_presences_and_says_so() {
     runtime.block_on(async {
         let (handle, _events) = online(&bob).await;
         // By default such a room is a channel: never encrypted, and why.
-        let info = handle
-            .request(|reply| Command::JoinRoom {
-                account: jb.clone(),
-                room: room.clone(),
-                nick: None,
-                reply,
-            })
-            .await
-            .expect("join");
+        let info = join(&handle, &jb, &room).await.expect("join");
         assert_eq!(info.kind, "channel", "{info:?}");
         assert!(info.encryption_reason.is_some());
-        let plain = handle
-            .request(|reply| Command::SendMessage {
-                account: jb.clone(),
-                to: room.clone(),
-                body: "plain".into(),
-                reply,
-            })
-            .await
-            .expect("sent");
+        let (_, plain) = send(&handle, &jb, &room, "plain").await;
         assert!(!plain.encrypted, "{plain:?}");
         // With OMEMO allowed in open non-anonymous rooms, the lists are
         // refused, the participants come from presences, and the details say so.
@@ -486,26 +441,10 @@ fn an_open_room_that_refuses_the_lists_falls_back_to_presences_and_says_so() {
             .request(|reply| Command::SetEncryptionPolicy { policy, reply })
             .await
             .expect("policy saved");
-        let info = handle
-            .request(|reply| Command::JoinRoom {
-                account: jb.clone(),
-                room: room.clone(),
-                nick: None,
-                reply,
-            })
-            .await
-            .expect("join again");
+        let info = join(&handle, &jb, &room).await.expect("join again");
         assert_eq!(info.kind, "group", "{info:?}");
         assert!(info.lists_refused, "{info:?}");
-        let sealed = handle
-            .request(|reply| Command::SendMessage {
-                account: jb.clone(),
-                to: room.clone(),
-                body: "sealed".into(),
-                reply,
-            })
-            .await
-            .expect("sent");
+        let (_, sealed) = send(&handle, &jb, &room, "sealed").await;
         assert!(sealed.encrypted, "{sealed:?}");
         assert_eq!(
             keyed(&sealed),

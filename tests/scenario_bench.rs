@@ -26,6 +26,7 @@ use serde_json::Value;
 use support::Prosody;
 use support::cli::Cli;
 use support::peer::{Ns, PeerOptions, PythonPeer};
+use support::service::{keyed_devices, online, send};
 
 fn message_count() -> usize {
     std::env::var("SOTTO_BENCH_MESSAGES")
@@ -359,7 +360,6 @@ fn clone_devices(peer: &mut PythonPeer, extra: u32) -> Vec<u32> {
 #[test]
 #[ignore = "benchmark: scripts/bench-scenarios.sh"]
 fn send_to_ten_devices_with_300_sessions() {
-    use sotto::service::{self, Command, ServiceOptions};
     const CONTACTS: usize = 30;
     const ROUNDS: usize = 21;
     let server = Prosody::start();
@@ -413,42 +413,13 @@ fn send_to_ten_devices_with_300_sessions() {
     let pat = server.jid("pat");
     let runtime = tokio::runtime::Runtime::new().expect("runtime");
     let (few, many) = runtime.block_on(async {
-        let (handle, _events) = service::start(ServiceOptions {
-            data_dir: alice.data_dir().to_path_buf(),
-            connect: true,
-        })
-        .await
-        .expect("service");
-        handle
-            .request(|reply| Command::Sync { reply })
-            .await
-            .expect("online");
+        let (handle, _events) = online(&alice).await;
         let send = |to: String, body: String| {
             let handle = handle.clone();
             let account = alice_jid.clone();
-            async move {
-                let t = Instant::now();
-                let m = handle
-                    .request(|reply| Command::SendMessage {
-                        account,
-                        to,
-                        body,
-                        reply,
-                    })
-                    .await
-                    .expect("sent");
-                (t.elapsed(), m)
-            }
+            async move { send(&handle, &account, &to, &body).await }
         };
-        let got_key = |m: &sotto::service::ChatMessage| -> usize {
-            m.encryption_info
-                .as_ref()
-                .and_then(|i| i.as_array().cloned())
-                .unwrap_or_default()
-                .iter()
-                .filter(|r| r["left_out"].is_null())
-                .count()
-        };
+        let got_key = |m: &sotto::service::ChatMessage| keyed_devices(m.encryption_info.as_ref());
         // First message: builds the 10 sessions.
         let (first, m) = send(pat.clone(), "first".into()).await;
         assert_eq!(got_key(&m), 10, "{:?}", m.encryption_info);
@@ -539,7 +510,6 @@ fn send_to_ten_devices_with_300_sessions() {
 #[test]
 #[ignore = "benchmark: scripts/bench-scenarios.sh"]
 fn muc_send_to_fifty_members_with_three_devices() {
-    use sotto::service::{self, Command, ServiceOptions};
     const MEMBERS: usize = 50;
     const ROUNDS: usize = 21;
     let server = Prosody::start();
@@ -576,45 +546,16 @@ fn muc_send_to_fifty_members_with_three_devices() {
     let alice_jid = server.jid("alice");
     let runtime = tokio::runtime::Runtime::new().expect("runtime");
     let (first, rounds, keyed) = runtime.block_on(async {
-        let (handle, _events) = service::start(ServiceOptions {
-            data_dir: alice.data_dir().to_path_buf(),
-            connect: true,
-        })
-        .await
-        .expect("service");
-        handle
-            .request(|reply| Command::Sync { reply })
-            .await
-            .expect("online");
-        let send = |body: String| {
-            let handle = handle.clone();
-            let (account, to) = (alice_jid.clone(), room.clone());
-            async move {
-                let t = Instant::now();
-                let m = handle
-                    .request(|reply| Command::SendMessage {
-                        account,
-                        to,
-                        body,
-                        reply,
-                    })
-                    .await
-                    .expect("sent");
-                (t.elapsed(), m)
-            }
-        };
-        let (first, m) = send("first".into()).await;
-        let keyed = m
-            .encryption_info
-            .as_ref()
-            .and_then(|i| i.as_array().cloned())
-            .unwrap_or_default()
-            .iter()
-            .filter(|r| r["left_out"].is_null())
-            .count();
+        let (handle, _events) = online(&alice).await;
+        let (first, m) = send(&handle, &alice_jid, &room, "first").await;
+        let keyed = keyed_devices(m.encryption_info.as_ref());
         let mut rounds = Vec::new();
         for i in 0..ROUNDS {
-            rounds.push(send(format!("round {i}")).await.0);
+            rounds.push(
+                send(&handle, &alice_jid, &room, &format!("round {i}"))
+                    .await
+                    .0,
+            );
         }
         handle.shutdown().await;
         (first, rounds, keyed)

@@ -9,6 +9,7 @@ pub mod peer;
 pub mod profile;
 pub mod prosody;
 pub mod proxy;
+pub mod service;
 
 #[allow(unused_imports)]
 pub use prosody::{Prosody, free_port};

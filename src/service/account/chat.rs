@@ -228,23 +228,25 @@ impl Account {
             .unwrap_or(false)
     }
 
-    pub(crate) async fn send_chat(
+    /// A new outgoing message, stored (pending) and shown before anything
+    /// goes on the wire.
+    pub(super) async fn store_outgoing(
         &mut self,
-        to: BareJid,
+        conversation: &BareJid,
+        kind: &str,
+        nick: Option<String>,
         body: String,
-    ) -> Result<ChatMessage, ServiceError> {
-        if self.is_room(&to) {
-            return self.send_group(to, body).await;
-        }
+        encrypt: bool,
+    ) -> Result<MessageRow, ServiceError> {
         let id = link::new_id();
-        let encrypt = self.wants_encryption(&to).await;
         let new = NewMessage {
-            conversation_jid: to.to_string(),
-            conversation_kind: "chat".into(),
+            conversation_jid: conversation.to_string(),
+            conversation_kind: kind.into(),
             origin_id: Some(id.clone()),
             message_id: Some(id),
             direction: Direction::Out,
             sender_jid: self.jid.to_string(),
+            sender_nick: nick,
             sender_device: self.e2e.as_ref().map(|e| e.own.device_id()),
             timestamp: crate::store::now_ms(),
             body: Some(body),
@@ -264,6 +266,22 @@ impl Account {
         {
             Inserted::New(r) | Inserted::Duplicate(r) | Inserted::Corrected(r) => r,
         };
+        self.emit_message(&row);
+        Ok(row)
+    }
+
+    pub(crate) async fn send_chat(
+        &mut self,
+        to: BareJid,
+        body: String,
+    ) -> Result<ChatMessage, ServiceError> {
+        if self.is_room(&to) {
+            return self.send_group(to, body).await;
+        }
+        let encrypt = self.wants_encryption(&to).await;
+        let row = self
+            .store_outgoing(&to, "chat", None, body, encrypt)
+            .await?;
         if encrypt {
             // Sticky from the first encrypted message on: if the contact's
             // devices vanish later, nothing silently goes out in the clear.
@@ -272,7 +290,6 @@ impl Account {
                 .set_conversation_encryption(self.row.id, &to.to_string(), Some("omemo"))
                 .await;
         }
-        self.emit_message(&row);
         if !self.online {
             return Ok(chat_message(&self.row.jid, &row));
         }

@@ -1177,35 +1177,9 @@ impl Account {
             Ok(Some(c)) if c.encryption.as_deref() == Some("none")
         );
         let encrypt = kind == "group" && !sticky_plain && self.e2e.is_some();
-        let id = link::new_id();
-        let new = NewMessage {
-            conversation_jid: room.to_string(),
-            conversation_kind: kind.into(),
-            origin_id: Some(id.clone()),
-            message_id: Some(id),
-            direction: Direction::Out,
-            sender_jid: self.jid.to_string(),
-            sender_nick: Some(nick),
-            sender_device: self.e2e.as_ref().map(|e| e.own.device_id()),
-            timestamp: crate::store::now_ms(),
-            body: Some(body),
-            encryption: if encrypt {
-                Encryption::Omemo2
-            } else {
-                Encryption::None
-            },
-            state: MessageState::Pending,
-            ..NewMessage::default()
-        };
-        let row = match self
-            .store
-            .insert_message(self.row.id, &new)
-            .await
-            .map_err(super::storage)?
-        {
-            Inserted::New(r) | Inserted::Duplicate(r) | Inserted::Corrected(r) => r,
-        };
-        self.emit_message(&row);
+        let row = self
+            .store_outgoing(&room, kind, Some(nick), body, encrypt)
+            .await?;
         let row = self.transmit(row, None).await?;
         Ok(super::chat_message(&self.row.jid, &row))
     }
