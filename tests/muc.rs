@@ -217,24 +217,33 @@ fn a_public_channel_is_never_encrypted_and_says_why() {
 }
 
 #[test]
-fn sotto_and_an_independent_omemo_client_share_a_group_chat_in_both_namespaces() {
+fn three_sotto_accounts_a_second_device_and_an_independent_omemo_client_share_a_group_chat() {
     let server = Prosody::start();
-    for u in ["alice", "bob", "pyro"] {
+    for u in ["alice", "bob", "carol", "pyro"] {
         server.create_user(u, &format!("{u}-pw"));
     }
     let mut py = PythonPeer::start(&server, "pyro", "pyro-pw", PeerOptions::default());
-    let (alice, bob) = (Cli::new(), Cli::new());
+    let (alice, alice2, bob, carol) = (Cli::new(), Cli::new(), Cli::new(), Cli::new());
     alice.add_account(&server, "alice", "alice-pw").ok();
+    alice2.add_account(&server, "alice", "alice-pw").ok();
     bob.add_account(&server, "bob", "bob-pw").ok();
-    for c in [&alice, &bob] {
+    carol.add_account(&server, "carol", "carol-pw").ok();
+    for c in [&alice, &alice2, &bob, &carol] {
         c.run(&["listen", "--timeout", "1"]).ok();
     }
     let room = format!("mixed@{}", server.muc_domain());
-    let (ja, jb, jp) = (server.jid("alice"), server.jid("bob"), server.jid("pyro"));
+    let (ja, jb, jc, jp) = (
+        server.jid("alice"),
+        server.jid("bob"),
+        server.jid("carol"),
+        server.jid("pyro"),
+    );
     alice
-        .run(&["muc", "create", &room, "--members", &jb, &jp])
+        .run(&["muc", "create", &room, "--members", &jb, &jc, &jp])
         .ok();
-    bob.run(&["muc", "join", &room]).ok();
+    for c in [&alice2, &bob, &carol] {
+        c.run(&["muc", "join", &room]).ok();
+    }
     py.muc_join(&room, "pyro").expect("python joins");
 
     // Sotto → python (a pre-key message for the python device).
@@ -243,6 +252,30 @@ fn sotto_and_an_independent_omemo_client_share_a_group_chat_in_both_namespaces()
     assert_eq!(m.body.as_deref(), Some("from sotto"), "{m:?}");
     assert_eq!(m.from, ja, "{m:?}");
     assert!(m.encrypted && m.error.is_none(), "{m:?}");
+    // Carol sends too; everyone else, Alice's second device included,
+    // decrypts both Sotto messages.
+    carol.run(&["muc", "send", &room, "carol here"]).ok();
+    let m = py.expect_groupchat(&room, Duration::from_secs(20));
+    assert_eq!(m.body.as_deref(), Some("carol here"), "{m:?}");
+    assert_eq!(m.from, jc, "{m:?}");
+    assert!(m.error.is_none(), "{m:?}");
+    for (c, expected) in [
+        (&alice2, &["from sotto", "carol here"][..]),
+        (&bob, &["from sotto", "carol here"][..]),
+        (&alice, &["carol here"][..]),
+    ] {
+        let run = listen(c);
+        let got = messages(&run);
+        for body in expected {
+            assert!(
+                got.iter()
+                    .any(|m| m["body"] == *body && m["encrypted"] == true && m["error"].is_null()),
+                "{body}: {}\n{}",
+                run.stdout,
+                run.stderr
+            );
+        }
+    }
 
     // Python → Sotto, in both namespaces; both Sotto members decrypt.
     let sent = py
@@ -255,7 +288,7 @@ fn sotto_and_an_independent_omemo_client_share_a_group_chat_in_both_namespaces()
     );
     py.muc_send(&room, "python speaks old", Ns::Old)
         .expect("send 0.3");
-    for c in [&alice, &bob] {
+    for c in [&alice, &alice2, &bob, &carol] {
         let run = listen(c);
         let got = messages(&run);
         for (body, ns) in [
@@ -296,6 +329,14 @@ fn sotto_and_an_independent_omemo_client_share_a_group_chat_in_both_namespaces()
     assert_eq!(m.body.as_deref(), Some("bob answers"), "{m:?}");
     assert_eq!(m.from, jb, "{m:?}");
     assert!(m.error.is_none(), "{m:?}");
+    for c in [&alice, &alice2, &carol] {
+        let got = messages(&listen(c));
+        assert!(
+            got.iter()
+                .any(|m| m["body"] == "bob answers" && m["error"].is_null()),
+            "{got:?}"
+        );
+    }
 }
 
 /// Wait for a room event that satisfies `pred`.

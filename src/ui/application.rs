@@ -13,7 +13,7 @@ use crate::config;
 use crate::i18n::gettext;
 use crate::service::{self, Command, EventStream, ServiceHandle, ServiceOptions};
 use crate::ui::preferences::PreferencesWindow;
-use crate::ui::session::model::Session;
+use crate::ui::session::model::{Rooms, Session};
 use crate::ui::window::Window;
 
 mod imp {
@@ -24,6 +24,7 @@ mod imp {
         pub data_dir: RefCell<Option<PathBuf>>,
         pub service: RefCell<Option<ServiceHandle>>,
         pub session: Session,
+        pub rooms: Rooms,
         pub started: std::cell::Cell<bool>,
         pub notifier: crate::ui::notifications::Notifier,
     }
@@ -153,6 +154,11 @@ impl Application {
 
     pub fn session(&self) -> Session {
         self.imp().session.clone()
+    }
+
+    /// Group chats and channels, and invitations into them.
+    pub fn rooms(&self) -> Rooms {
+        self.imp().rooms.clone()
     }
 
     /// Message notifications (GNotification) and what they show now.
@@ -318,6 +324,7 @@ impl Application {
         while let Some(event) = events.next().await {
             tracing::debug!(?event, "service event");
             session.apply(&event);
+            self.imp().rooms.apply(&event);
             self.imp().notifier.on_event(self, &event);
         }
         // The stream ends only when the service stops: expected on quit.

@@ -10,7 +10,9 @@ use crate::i18n::{gettext, gettext_f, ngettext_f};
 use crate::service::StartError;
 use crate::ui::application::Application;
 use crate::ui::login::AccountSetup;
-use crate::ui::session::view::{AddContactDialog, NewChatDialog, SessionView};
+use crate::ui::session::view::{
+    AddContactDialog, CreateGroupDialog, JoinChannelDialog, NewChatDialog, SessionView,
+};
 use crate::ui::settings;
 
 mod imp {
@@ -56,6 +58,12 @@ mod imp {
             klass.install_action("win.new-chat", None, |window, _, _| {
                 window.show_new_chat();
             });
+            klass.install_action("win.new-group", None, |window, _, _| {
+                window.show_new_group();
+            });
+            klass.install_action("win.join-channel", None, |window, _, _| {
+                window.show_join_channel();
+            });
             klass.install_action("win.previous-chat", None, |window, _, _| {
                 window.session_view().sidebar().select_adjacent(-1);
             });
@@ -88,6 +96,8 @@ mod imp {
             window.load_window_size();
             window.action_set_enabled("win.add-contact", false);
             window.action_set_enabled("win.new-chat", false);
+            window.action_set_enabled("win.new-group", false);
+            window.action_set_enabled("win.join-channel", false);
             window.action_set_enabled("win.search", false);
             window.action_set_enabled("win.show-qr", false);
             window.action_set_enabled("win.scan-qr", false);
@@ -142,6 +152,21 @@ impl Window {
             #[weak]
             window,
             move |_, message| window.add_toast(message)
+        ));
+        // Kicked, banned, removed or the room is gone: say so, with why.
+        app.rooms().connect_room_left(glib::clone!(
+            #[weak]
+            window,
+            move |_, account, room, reason| {
+                let name = window
+                    .application_session()
+                    .and_then(|s| s.find_conversation(account, room))
+                    .map_or_else(|| room.to_owned(), |c| c.name());
+                window.add_toast(&gettext_f(
+                    "You are no longer in {room}: {reason}",
+                    &[("room", &name), ("reason", reason)],
+                ));
+            }
         ));
         window
     }
@@ -288,6 +313,8 @@ impl Window {
         }
         self.action_set_enabled("win.add-contact", has_accounts);
         self.action_set_enabled("win.new-chat", has_accounts);
+        self.action_set_enabled("win.new-group", has_accounts);
+        self.action_set_enabled("win.join-channel", has_accounts);
         self.action_set_enabled("win.search", has_accounts);
         self.action_set_enabled("win.show-qr", has_accounts);
         self.action_set_enabled("win.scan-qr", has_accounts);
@@ -316,6 +343,22 @@ impl Window {
         if let Some(account) = session.first_account() {
             NewChatDialog::new(self, &account.jid()).present();
         }
+    }
+
+    /// "New Group Chat…".
+    pub fn show_new_group(&self) -> Option<CreateGroupDialog> {
+        let account = self.application_session()?.first_account()?;
+        let dialog = CreateGroupDialog::new(self, &account.jid());
+        dialog.present();
+        Some(dialog)
+    }
+
+    /// "Join Channel…".
+    pub fn show_join_channel(&self) -> Option<JoinChannelDialog> {
+        let account = self.application_session()?.first_account()?;
+        let dialog = JoinChannelDialog::new(self, &account.jid());
+        dialog.present();
+        Some(dialog)
     }
 
     fn show_add_contact(&self) {

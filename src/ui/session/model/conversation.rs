@@ -49,6 +49,10 @@ mod imp {
         pub jid: RefCell<String>,
         #[property(get, set)]
         pub name: RefCell<String>,
+        /// `chat`, `group` or `channel` (empty until the service lists it:
+        /// a chat).
+        #[property(get, set)]
+        pub kind: RefCell<String>,
         /// Unix milliseconds of the latest message; 0 when none.
         #[property(get)]
         pub last_activity: Cell<i64>,
@@ -116,6 +120,11 @@ impl Conversation {
         conversation
     }
 
+    /// A group chat or channel rather than a chat with one contact.
+    pub fn is_room(&self) -> bool {
+        matches!(self.kind().as_str(), "group" | "channel")
+    }
+
     pub fn update(&self, summary: &ConversationSummary) {
         let imp = self.imp();
         let _guard = self.freeze_notify();
@@ -128,6 +137,10 @@ impl Conversation {
             None => summary.last_encrypted,
         });
         imp.listed.set(true);
+        if *imp.kind.borrow() != summary.kind {
+            imp.kind.replace(summary.kind.clone());
+            self.notify_kind();
+        }
         imp.summary.replace(Some(summary.clone()));
         self.notify_last_activity();
         self.notify_unread();

@@ -597,13 +597,15 @@ impl Timeline {
     }
 }
 
-/// Same sender, same direction, same minute, same day, and both readable.
+/// Same sender (and nick, in a room), same direction, same minute, same
+/// day, and both readable.
 fn same_group(a: &MessageItem, b: &MessageItem) -> bool {
     let key = |m: &MessageItem| {
         m.with_message(|m| {
             (
                 m.direction.clone(),
                 m.sender.clone(),
+                m.sender_nick.clone(),
                 m.timestamp.div_euclid(60_000),
                 m.body.is_some(),
             )

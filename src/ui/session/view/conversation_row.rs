@@ -29,6 +29,9 @@ mod imp {
         pub preview_label: TemplateChild<gtk::Label>,
         #[template_child]
         pub unread_badge: TemplateChild<gtk::Label>,
+        /// Group chats and channels look different from chats (as in
+        /// Conversations): a people icon, or a hash for a channel.
+        pub kind_icon: gtk::Image,
         pub conversation: RefCell<Option<(Conversation, glib::SignalHandlerId)>>,
     }
 
@@ -49,6 +52,16 @@ mod imp {
     }
 
     impl ObjectImpl for ConversationRow {
+        fn constructed(&self) {
+            self.parent_constructed();
+            self.kind_icon.set_pixel_size(14);
+            self.kind_icon.add_css_class("dim-label");
+            self.kind_icon.set_visible(false);
+            if let Some(line) = self.title.parent().and_downcast::<gtk::Box>() {
+                line.prepend(&self.kind_icon);
+            }
+        }
+
         fn dispose(&self) {
             if let Some((conversation, handler)) = self.conversation.take() {
                 conversation.disconnect(handler);
@@ -106,6 +119,14 @@ impl ConversationRow {
         imp.avatar.set_text(name.as_str());
         imp.avatar.set_seed(conversation.jid().as_str());
         imp.lock_icon.set_visible(conversation.encrypted());
+        let (icon, tooltip) = match conversation.kind().as_str() {
+            "group" => (Some("system-users-symbolic"), gettext("Group chat")),
+            "channel" => (Some("sotto-channel-symbolic"), gettext("Channel")),
+            _ => (None, String::new()),
+        };
+        imp.kind_icon.set_visible(icon.is_some());
+        imp.kind_icon.set_icon_name(icon);
+        set_lazy_tooltip(&imp.kind_icon, Some(&tooltip));
         imp.time_label.set_text(&conversation.time_label());
         // While the contact types, that is the news, not their last message.
         let typing = conversation.typing();

@@ -9,7 +9,7 @@ use adw::subclass::prelude::*;
 use gtk::{gio, glib};
 
 use super::chat::ChatView;
-use super::{ContactDetails, Sidebar};
+use super::{ContactDetails, RoomDetails, Sidebar};
 use crate::service::{Contact, Subscription};
 use crate::ui::session::model::{ContactItem, Conversation, MessageItem, Session};
 
@@ -30,6 +30,8 @@ mod imp {
         pub chat_view: TemplateChild<ChatView>,
         #[template_child]
         pub details: TemplateChild<ContactDetails>,
+        /// Where `details` goes for group chats and channels.
+        pub room_details: RoomDetails,
         pub session: RefCell<Option<Session>>,
         #[property(get, set = Self::set_primary_menu, nullable)]
         pub primary_menu: RefCell<Option<gio::MenuModel>>,
@@ -60,6 +62,21 @@ mod imp {
             self.parent_constructed();
             let view = self.obj();
             let leaflet = &*self.leaflet;
+            self.content_stack
+                .add_named(&self.room_details, Some("room"));
+            leaflet
+                .bind_property(
+                    "folded",
+                    &self.room_details.header_bar(),
+                    "show-start-title-buttons",
+                )
+                .sync_create()
+                .build();
+            self.room_details.connect_back(glib::clone!(
+                #[weak]
+                view,
+                move |_| view.details_back()
+            ));
             // Title buttons only at the window's edges; back only when folded.
             leaflet
                 .bind_property(
@@ -192,6 +209,17 @@ impl SessionView {
         let imp = self.imp();
         imp.chat_view.set_conversation(Some(conversation.clone()));
         imp.sidebar.show_as_selected(conversation);
+        if conversation.is_room() {
+            imp.room_details.set_room(
+                &conversation.account(),
+                &conversation.jid(),
+                &conversation.name(),
+            );
+            imp.content_stack.set_visible_child_name("chat");
+            self.update_details_back();
+            imp.leaflet.set_visible_child(&*imp.content_stack);
+            return;
+        }
         let contact = imp
             .session
             .borrow()
@@ -236,14 +264,24 @@ impl SessionView {
     /// The contact's details and devices, over the chat.
     pub fn show_details_page(&self) {
         let imp = self.imp();
-        imp.content_stack.set_visible_child_name("details");
+        let room = imp.chat_view.conversation().is_some_and(|c| c.is_room());
+        imp.content_stack
+            .set_visible_child_name(if room { "room" } else { "details" });
         self.update_details_back();
         imp.leaflet.set_visible_child(&*imp.content_stack);
     }
 
     /// Whether the contact's details (not the chat) fill the content pane.
     pub fn shows_details_page(&self) -> bool {
-        self.imp().content_stack.visible_child_name().as_deref() == Some("details")
+        matches!(
+            self.imp().content_stack.visible_child_name().as_deref(),
+            Some("details" | "room")
+        )
+    }
+
+    /// The group chat's or channel's details.
+    pub fn room_details(&self) -> RoomDetails {
+        self.imp().room_details.clone()
     }
 
     pub fn set_loaded(&self, loaded: bool) {
@@ -314,6 +352,9 @@ impl SessionView {
         let imp = self.imp();
         let over_chat = self.shows_details_page() && imp.chat_view.conversation().is_some();
         imp.details
+            .back_button()
+            .set_visible(imp.leaflet.is_folded() || over_chat);
+        imp.room_details
             .back_button()
             .set_visible(imp.leaflet.is_folded() || over_chat);
     }

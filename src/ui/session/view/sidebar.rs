@@ -41,6 +41,10 @@ mod imp {
         #[template_child]
         pub requests_list: TemplateChild<gtk::ListBox>,
         #[template_child]
+        pub invitations_revealer: TemplateChild<gtk::Revealer>,
+        #[template_child]
+        pub invitations_list: TemplateChild<gtk::ListBox>,
+        #[template_child]
         pub view_stack: TemplateChild<adw::ViewStack>,
         #[template_child]
         pub chats_stack: TemplateChild<gtk::Stack>,
@@ -266,7 +270,35 @@ impl Sidebar {
         ));
         imp.requests_revealer
             .set_reveal_child(requests.n_items() > 0);
+        self.set_invitations();
         self.set_conversations(session);
+    }
+
+    /// Invitations into group chats, answered with Join or Dismiss.
+    fn set_invitations(&self) {
+        let Some(app) = crate::ui::Application::instance() else {
+            return;
+        };
+        let imp = self.imp();
+        let invitations = app.rooms().invitations();
+        imp.invitations_list.bind_model(Some(&invitations), |item| {
+            let invitation = item
+                .downcast_ref::<crate::ui::session::model::RoomInvitation>()
+                .expect("RoomInvitation");
+            super::InvitationRow::new(invitation).upcast()
+        });
+        invitations.connect_items_changed(glib::clone!(
+            #[weak(rename_to = sidebar)]
+            self,
+            move |invitations, _, _, _| {
+                sidebar
+                    .imp()
+                    .invitations_revealer
+                    .set_reveal_child(invitations.n_items() > 0);
+            }
+        ));
+        imp.invitations_revealer
+            .set_reveal_child(invitations.n_items() > 0);
     }
 
     fn set_conversations(&self, session: &Session) {

@@ -37,6 +37,8 @@ mod imp {
         #[template_child]
         pub header_bar: TemplateChild<adw::HeaderBar>,
         #[template_child]
+        pub details_button: TemplateChild<gtk::Button>,
+        #[template_child]
         pub back_button: TemplateChild<gtk::Button>,
         #[template_child]
         pub window_title: TemplateChild<adw::WindowTitle>,
@@ -163,6 +165,20 @@ mod imp {
                     }
                 ));
                 self.devices_changed.replace(Some((session, handler)));
+                // A room's state (and so its lock) comes with `Event::Room`.
+                // The room list lives as long as the app: no disconnect.
+                app.rooms().connect_room_changed(glib::clone!(
+                    #[weak]
+                    obj,
+                    move |_, account, room| {
+                        if let Some(conversation) = obj.conversation()
+                            && conversation.account() == account
+                            && conversation.jid() == room
+                        {
+                            obj.update_encryption();
+                        }
+                    }
+                ));
             }
             obj.connect_root_notify(|view| {
                 if let Some(window) = view.root().and_downcast::<gtk::Window>() {
@@ -304,6 +320,14 @@ impl ChatView {
                     #[weak(rename_to = view)]
                     self,
                     move |conversation, _| view.update_subtitle(conversation)
+                ),
+            ),
+            conversation.connect_notify_local(
+                Some("kind"),
+                glib::clone!(
+                    #[weak(rename_to = view)]
+                    self,
+                    move |_, _| view.update_encryption()
                 ),
             ),
             conversation.connect_notify_local(
@@ -957,6 +981,10 @@ impl ChatView {
         let Some(service) = Application::instance().and_then(|a| a.service()) else {
             return;
         };
+        // A room has no devices of its own; its members' are in its details.
+        if conversation.is_room() {
+            return;
+        }
         let conversation = conversation.clone();
         let fetch = self.imp().devices_fetch.get() + 1;
         self.imp().devices_fetch.set(fetch);
@@ -1013,6 +1041,11 @@ impl ChatView {
         let Some(conversation) = self.conversation() else {
             return;
         };
+        self.update_details_button(&conversation);
+        if conversation.is_room() {
+            self.update_room_encryption(&conversation);
+            return;
+        }
         let devices = imp.devices.borrow();
         let (has_devices, trusted) = match devices.as_ref() {
             Some(d) => {
@@ -1036,6 +1069,50 @@ impl ChatView {
             (EncryptionChoice::Default, None) => EncryptionState::Unavailable,
         };
         imp.composer.set_encryption(state, &conversation.name());
+    }
+
+    /// The header's details button says what it opens.
+    fn update_details_button(&self, conversation: &Conversation) {
+        let button = &self.imp().details_button;
+        let (icon, tooltip) = if conversation.is_room() {
+            (
+                "system-users-symbolic",
+                gettext("Participants and Encryption"),
+            )
+        } else {
+            (
+                "user-info-symbolic",
+                gettext("Contact Details and Encryption"),
+            )
+        };
+        button.set_icon_name(icon);
+        button.set_tooltip_text(Some(&tooltip));
+    }
+
+    /// A room's lock: a channel has none; a group chat's is as in a chat,
+    /// with the room's reason where it cannot be encrypted.
+    fn update_room_encryption(&self, conversation: &Conversation) {
+        let composer = &self.imp().composer;
+        let info = Application::instance().and_then(|app| {
+            app.rooms()
+                .room(&conversation.account(), &conversation.jid())
+        });
+        if conversation.kind() == "channel" {
+            composer.set_channel(info.as_ref().and_then(|i| i.encryption_reason.as_deref()));
+            return;
+        }
+        let possible = info.as_ref().is_none_or(|i| i.encryption_possible);
+        let state = match conversation.encryption() {
+            EncryptionChoice::Off => EncryptionState::Unencrypted,
+            _ if possible => EncryptionState::Encrypted,
+            _ => EncryptionState::Unavailable,
+        };
+        composer.set_encryption(state, &conversation.name());
+        if !possible
+            && let Some(reason) = info.as_ref().and_then(|i| i.encryption_reason.as_deref())
+        {
+            composer.set_lock_reason(reason);
+        }
     }
 
     fn toast(&self, message: &str) {

@@ -252,6 +252,8 @@ impl Composer {
     pub fn set_encryption(&self, state: EncryptionState, name: &str) {
         let imp = self.imp();
         imp.encryption.set(state);
+        imp.encryption_button.set_visible(true);
+        imp.text_view.set_tooltip_text(None);
         let name = [("name", name)];
         let (icon, tooltip, placeholder) = match state {
             EncryptionState::Encrypted => (
@@ -314,6 +316,26 @@ impl Composer {
             state != EncryptionState::Unavailable,
         );
         imp.placeholder.set_text(&placeholder);
+    }
+
+    /// A group chat that cannot be encrypted: the lock is open and says
+    /// the room's reason (set after `set_encryption`).
+    pub fn set_lock_reason(&self, reason: &str) {
+        self.imp().encryption_button.set_tooltip_text(Some(reason));
+    }
+
+    /// A channel is never encrypted: no lock at all (it would only ever be
+    /// open), but why not stays available as the entry's tooltip.
+    pub fn set_channel(&self, reason: Option<&str>) {
+        let imp = self.imp();
+        imp.encryption.set(EncryptionState::Unavailable);
+        imp.encryption_button.set_visible(false);
+        self.action_set_enabled("composer.toggle-encryption", false);
+        let reason = reason
+            .map(str::to_owned)
+            .unwrap_or_else(|| gettext("Messages in channels are not encrypted."));
+        imp.text_view.set_tooltip_text(Some(&reason));
+        imp.placeholder.set_text(&gettext("Message to the channel"));
     }
 
     /// The banner above the entry; `None` hides it.

@@ -3,6 +3,7 @@
 //! starts, and what went wrong when something did.
 
 use std::cell::RefCell;
+use std::collections::HashSet;
 
 use gtk::glib;
 use gtk::prelude::*;
@@ -48,10 +49,13 @@ mod imp {
         pub state_icon: TemplateChild<gtk::Image>,
         #[template_child]
         pub error_label: TemplateChild<gtk::Label>,
+        /// In a room: the sender's nick above the first bubble of a group.
+        pub sender_label: gtk::Label,
         pub item: RefCell<Option<(MessageItem, Vec<glib::SignalHandlerId>)>>,
         /// This device's fingerprint, for the "ask them to trust" hint.
         pub own_fingerprint: RefCell<Option<String>>,
-        /// The context menu (right click, long press, Menu key).
+        /// The context menu (right click, long press, Menu key), made at
+        /// its first use: most rows never show it.
         pub menu: RefCell<Option<gtk::PopoverMenu>>,
     }
 
@@ -89,7 +93,28 @@ mod imp {
     impl ObjectImpl for MessageRow {
         fn constructed(&self) {
             self.parent_constructed();
-            self.obj().setup_menu();
+            let obj = self.obj();
+            obj.setup_menu();
+            let sender = &self.sender_label;
+            sender.set_xalign(0.0);
+            sender.set_ellipsize(gtk::pango::EllipsizeMode::End);
+            sender.add_css_class("message-sender");
+            sender.add_css_class("caption-heading");
+            sender.set_visible(false);
+            self.bubble.prepend(sender);
+            self.body_label.connect_activate_link(glib::clone!(
+                #[weak]
+                obj,
+                #[upgrade_or]
+                glib::Propagation::Proceed,
+                move |_, uri| {
+                    if uri != SHOW_MORE_URI {
+                        return glib::Propagation::Proceed;
+                    }
+                    obj.show_whole_body();
+                    glib::Propagation::Stop
+                }
+            ));
         }
 
         fn dispose(&self) {
@@ -147,8 +172,13 @@ impl MessageRow {
         imp.item.replace(Some((item, vec![changed, layout])));
     }
 
-    fn setup_menu(&self) {
+    /// The context menu, made on first use (a popover per row built with
+    /// the row made opening a chat and tearing one down slower).
+    fn menu(&self) -> gtk::PopoverMenu {
         let imp = self.imp();
+        if let Some(menu) = imp.menu.borrow().as_ref() {
+            return menu.clone();
+        }
         let model = gtk::gio::Menu::new();
         model.append(Some(&gettext("_Copy Text")), Some("msg.copy"));
         model.append(Some(&gettext("_Encryption Details")), Some("msg.details"));
@@ -156,8 +186,12 @@ impl MessageRow {
         menu.set_has_arrow(false);
         menu.set_halign(gtk::Align::Start);
         menu.set_parent(&*imp.bubble);
-        imp.menu.replace(Some(menu));
+        imp.menu.replace(Some(menu.clone()));
+        menu
+    }
 
+    fn setup_menu(&self) {
+        let imp = self.imp();
         let click = gtk::GestureClick::builder()
             .button(gtk::gdk::BUTTON_SECONDARY)
             .build();
@@ -186,9 +220,7 @@ impl MessageRow {
     /// The context menu at `at` (bubble coordinates), or under the bubble.
     pub fn popup_menu(&self, at: Option<(f64, f64)>) {
         let imp = self.imp();
-        let Some(menu) = imp.menu.borrow().clone() else {
-            return;
-        };
+        let menu = self.menu();
         let has_text = self
             .item()
             .and_then(|i| i.with_message(|m| m.body.is_some()))
@@ -228,6 +260,10 @@ impl MessageRow {
         imp.new_divider.set_visible(!new.is_empty());
         imp.new_label.set_text(&new);
         self.set_margin_top(if item.first_in_group() { 8 } else { 2 });
+        let nick = item
+            .with_message(|m| m.direction != "out" && m.sender_nick.is_some())
+            .unwrap_or(false);
+        imp.sender_label.set_visible(nick && item.first_in_group());
         self.update_footer(item);
         for (class, on) in [
             ("first-in-group", item.first_in_group()),
@@ -270,9 +306,7 @@ impl MessageRow {
         if undecryptable {
             self.show_undecryptable(&message);
         } else {
-            imp.body_label.set_markup(&format::linkify(
-                message.body.as_deref().unwrap_or_default(),
-            ));
+            self.show_body(message.id, message.body.as_deref().unwrap_or_default());
         }
 
         // From a device the user has not trusted (new, changed key): not
@@ -296,6 +330,9 @@ impl MessageRow {
                 gettext("Encrypted")
             }),
         );
+        if !outgoing && let Some(nick) = message.sender_nick.as_deref() {
+            imp.sender_label.set_markup(&sender_markup(&message, nick));
+        }
         imp.edited_label.set_visible(message.corrected);
         imp.time_label.set_text(&format::clock(message.timestamp));
         set_lazy_tooltip(
@@ -325,6 +362,49 @@ impl MessageRow {
         imp.lock_icon.set_visible((last && encrypted) || untrusted);
         let state = item.state() != MessageState::Received;
         imp.footer.set_visible(last || corrected || state);
+    }
+
+    /// The text, or for a very long one its beginning and "Show more":
+    /// GTK shapes a label's whole text several times to measure it, so a
+    /// page of long messages made opening a chat slow (benches/README.md).
+    fn show_body(&self, id: i64, body: &str) {
+        let label = &self.imp().body_label;
+        let expanded = EXPANDED.with(|e| e.borrow().contains(&id));
+        let markup = match preview(body) {
+            Some(short) if !expanded => format!(
+                "{}…\n<a href=\"{SHOW_MORE_URI}\">{}</a>",
+                format::linkify(short),
+                glib::markup_escape_text(&gettext("Show more"))
+            ),
+            _ => format::linkify(body),
+        };
+        // A state change (sent, read) updates the row: no new layout then.
+        if label.label() == markup {
+            return;
+        }
+        // GTK measures a wrapping label's minimum width by laying its text
+        // out at width 0 (`width-chars` unset): one line per character with
+        // `word-char`, each line shaped again (Pango was the largest cost
+        // of opening a chat, benches/README.md). A text with a line twice
+        // as long as `MIN_CHARS` is wider than that anyway, so that minimum
+        // costs nothing in how it looks.
+        let wide = body
+            .lines()
+            .any(|line| line.chars().nth(MIN_CHARS as usize * 2).is_some());
+        label.set_width_chars(if wide { MIN_CHARS } else { -1 });
+        label.set_markup(&markup);
+    }
+
+    fn show_whole_body(&self) {
+        let Some(item) = self.item() else {
+            return;
+        };
+        let Some((id, body)) = item.with_message(|m| (m.id, m.body.clone().unwrap_or_default()))
+        else {
+            return;
+        };
+        EXPANDED.with(|e| e.borrow_mut().insert(id));
+        self.show_body(id, &body);
     }
 
     fn show_undecryptable(&self, message: &ChatMessage) {
@@ -363,6 +443,13 @@ impl MessageRow {
         icon.remove_css_class("error");
         icon.remove_css_class("read");
         let reason = message.error.as_deref().unwrap_or_default();
+        // A room reports no delivery or reading per member: sent is all.
+        let state = match state {
+            MessageState::Delivered | MessageState::Read if message.sender_nick.is_some() => {
+                MessageState::Sent
+            }
+            state => state,
+        };
         let (name, tooltip) = match state {
             MessageState::Received => (None, String::new()),
             MessageState::Pending => (Some("document-open-recent-symbolic"), gettext("Sending…")),
@@ -396,6 +483,57 @@ impl MessageRow {
     }
 }
 
+/// The narrowest a message body with long lines gets, in characters.
+const MIN_CHARS: i32 = 20;
+/// The `href` of the "Show more" link of a shortened message.
+const SHOW_MORE_URI: &str = "sotto:show-more";
+/// Bodies longer than this many characters are shortened...
+const LONG_BODY_CHARS: usize = 700;
+/// ...to about this many (cut after a word where there is one near).
+const PREVIEW_CHARS: usize = 500;
+
+thread_local! {
+    /// Messages whose whole text the user asked for ("Show more"): they
+    /// stay whole when their row is recycled and bound again.
+    static EXPANDED: RefCell<HashSet<i64>> = RefCell::default();
+}
+
+/// The beginning of a body longer than `LONG_BODY_CHARS`, or `None`.
+fn preview(body: &str) -> Option<&str> {
+    body.chars().nth(LONG_BODY_CHARS)?;
+    let (end, _) = body.char_indices().nth(PREVIEW_CHARS)?;
+    let head = &body[..end];
+    // A word boundary in the last fifth, else the character boundary.
+    let start = head
+        .char_indices()
+        .nth(PREVIEW_CHARS * 4 / 5)
+        .map_or(0, |(i, _)| i);
+    let end = head[start..]
+        .rfind(char::is_whitespace)
+        .map_or(end, |i| start + i);
+    Some(head[..end].trim_end())
+}
+
+/// The nick in the sender's XEP-0392 colour: from the real address where
+/// the room shows it (so it matches the contact's avatar), else the nick.
+fn sender_markup(message: &ChatMessage, nick: &str) -> String {
+    let real = message.sender.split('/').next().unwrap_or_default();
+    let identifier = if real.is_empty() || real == message.conversation {
+        nick
+    } else {
+        real
+    };
+    let (r, g, b) = crate::ui::components::consistent_color::rgb(identifier);
+    let channel = |c: f64| (c.clamp(0.0, 1.0) * 255.0).round() as u8;
+    format!(
+        "<span foreground=\"#{:02x}{:02x}{:02x}\">{}</span>",
+        channel(r),
+        channel(g),
+        channel(b),
+        glib::markup_escape_text(nick)
+    )
+}
+
 fn set_class(widget: &gtk::Widget, class: &str, on: bool) {
     if on {
         widget.add_css_class(class);
@@ -407,5 +545,25 @@ fn set_class(widget: &gtk::Widget, class: &str, on: bool) {
 impl Default for MessageRow {
     fn default() -> Self {
         Self::new()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_long_bodies_are_shortened_after_a_word() {
+        assert_eq!(preview("short"), None);
+        assert_eq!(preview(&"é".repeat(LONG_BODY_CHARS)), None);
+        let words = "word ".repeat(200);
+        let short = preview(&words).expect("shortened");
+        assert!(short.len() <= PREVIEW_CHARS && short.len() > PREVIEW_CHARS * 4 / 5);
+        assert!(short.ends_with("word"));
+        let one = "ä".repeat(LONG_BODY_CHARS + 1);
+        assert_eq!(
+            preview(&one).map(|s| s.chars().count()),
+            Some(PREVIEW_CHARS)
+        );
     }
 }
