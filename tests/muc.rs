@@ -456,7 +456,11 @@ fn an_open_room_that_refuses_the_lists_falls_back_to_presences_and_says_so() {
             &room,
             "owner",
             &[],
-            json!({"muc#roomconfig_membersonly": "0", "muc#roomconfig_publicroom": "1"}),
+            json!({
+                "muc#roomconfig_membersonly": "0",
+                "muc#roomconfig_publicroom": "1",
+                "muc#roomconfig_changesubject": "0",
+            }),
         )
         .expect("room");
     let bob = Cli::new();
@@ -464,10 +468,26 @@ fn an_open_room_that_refuses_the_lists_falls_back_to_presences_and_says_so() {
     let (jo, jb) = (server.jid("owner"), server.jid("bob"));
     let runtime = tokio::runtime::Runtime::new().expect("runtime");
     runtime.block_on(async {
-        let (handle, _events) = online(&bob).await;
+        let (handle, mut events) = online(&bob).await;
         // By default such a room is a channel: never encrypted, and why.
         let info = join(&handle, &jb, &room).await.expect("join");
         assert_eq!(info.kind, "channel", "{info:?}");
+        // Only moderators may change the subject here, and the room says so.
+        assert!(!info.subject_changeable, "{info:?}");
+        let refused = handle
+            .request(|reply| Command::SetSubject {
+                account: jb.clone(),
+                room: room.clone(),
+                subject: "mine now".into(),
+                reply,
+            })
+            .await;
+        match &refused {
+            Err(sotto::service::ServiceError::Refused(why)) => {
+                assert!(why.contains("moderators"), "{why}")
+            }
+            other => panic!("the subject change must be refused: {other:?}"),
+        }
         assert!(info.encryption_reason.is_some());
         let (_, plain) = send(&handle, &jb, &room, "plain").await;
         assert!(!plain.encrypted, "{plain:?}");
@@ -482,8 +502,8 @@ fn an_open_room_that_refuses_the_lists_falls_back_to_presences_and_says_so() {
             .request(|reply| Command::SetEncryptionPolicy { policy, reply })
             .await
             .expect("policy saved");
-        let info = join(&handle, &jb, &room).await.expect("join again");
-        assert_eq!(info.kind, "group", "{info:?}");
+        // The joined room follows the preference at once, without a rejoin.
+        let info = room_event(&mut events, |r| r.jid == room && r.kind == "group").await;
         assert!(info.lists_refused, "{info:?}");
         let (_, sealed) = send(&handle, &jb, &room, "sealed").await;
         assert!(sealed.encrypted, "{sealed:?}");
@@ -499,4 +519,180 @@ fn an_open_room_that_refuses_the_lists_falls_back_to_presences_and_says_so() {
     let m = owner.expect_groupchat(&room, Duration::from_secs(20));
     assert_eq!(m.body.as_deref(), Some("sealed"), "{m:?}");
     assert!(m.encrypted && m.error.is_none(), "{m:?}");
+}
+
+async fn set_nick(
+    handle: &sotto::service::ServiceHandle,
+    account: &str,
+    room: &str,
+    nick: &str,
+) -> Result<sotto::service::RoomInfo, sotto::service::ServiceError> {
+    let (account, room, nick) = (account.to_owned(), room.to_owned(), nick.to_owned());
+    handle
+        .request(|reply| Command::SetNick {
+            account,
+            room,
+            nick,
+            reply,
+        })
+        .await
+}
+
+async fn message_event(
+    events: &mut EventStream,
+    pred: impl Fn(&sotto::service::ChatMessage) -> bool,
+) -> sotto::service::ChatMessage {
+    let wait = async {
+        loop {
+            match events.next().await {
+                Some(Event::Message { message }) if pred(&message) => return message,
+                Some(_) => {}
+                None => panic!("service stopped"),
+            }
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(20), wait)
+        .await
+        .expect("message event in time")
+}
+
+#[test]
+fn a_new_nickname_is_seen_by_the_room_kept_for_the_next_join_and_a_taken_one_is_refused() {
+    let server = Prosody::start();
+    for u in ["alice", "bob"] {
+        server.create_user(u, &format!("{u}-pw"));
+    }
+    let (alice, alice2, bob) = (Cli::new(), Cli::new(), Cli::new());
+    alice.add_account(&server, "alice", "alice-pw").ok();
+    bob.add_account(&server, "bob", "bob-pw").ok();
+    for c in [&alice, &bob] {
+        c.run(&["listen", "--timeout", "1"]).ok();
+    }
+    let room = format!("nicks@{}", server.muc_domain());
+    let (ja, jb) = (server.jid("alice"), server.jid("bob"));
+    alice.run(&["muc", "create", &room, "--members", &jb]).ok();
+    bob.run(&["muc", "join", &room]).ok();
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    runtime.block_on(async {
+        let (bob_handle, mut bob_events) = online(&bob).await;
+        let (alice_handle, _alice_events) = online(&alice).await;
+        room_event(&mut bob_events, |r| {
+            r.participants
+                .iter()
+                .any(|p| p.nick.as_deref() == Some("alice") && p.present)
+        })
+        .await;
+        // Bob is in the room as "bob": the room refuses that nickname, and
+        // Alice keeps hers.
+        let taken = set_nick(&alice_handle, &ja, &room, "bob").await;
+        match &taken {
+            Err(sotto::service::ServiceError::Refused(why)) => {
+                assert!(why.contains("already uses"), "{why}")
+            }
+            other => panic!("a taken nickname must be refused: {other:?}"),
+        }
+        let details = alice_handle
+            .request(|reply| Command::RoomDetails {
+                account: ja.clone(),
+                room: room.clone(),
+                reply,
+            })
+            .await
+            .expect("details");
+        assert_eq!(details.nick, "alice", "{details:?}");
+        let empty = set_nick(&alice_handle, &ja, &room, "  ").await;
+        assert!(empty.is_err(), "{empty:?}");
+
+        let info = set_nick(&alice_handle, &ja, &room, "Alice L")
+            .await
+            .expect("new nickname");
+        assert_eq!(info.nick, "Alice L", "{info:?}");
+        // Bob's room follows: the old nickname gone, the new one present.
+        let seen = room_event(&mut bob_events, |r| {
+            r.participants
+                .iter()
+                .any(|p| p.nick.as_deref() == Some("Alice L") && p.present)
+        })
+        .await;
+        assert!(
+            !seen
+                .participants
+                .iter()
+                .any(|p| p.nick.as_deref() == Some("alice")),
+            "{seen:?}"
+        );
+        let (_, sent) = send(&alice_handle, &ja, &room, "under my new name").await;
+        assert_eq!(sent.sender_nick.as_deref(), Some("Alice L"), "{sent:?}");
+        let got = message_event(&mut bob_events, |m| {
+            m.body.as_deref() == Some("under my new name")
+        })
+        .await;
+        assert_eq!(got.sender_nick.as_deref(), Some("Alice L"), "{got:?}");
+        assert_eq!(got.sender, ja, "{got:?}");
+        assert!(got.encrypted && got.error.is_none(), "{got:?}");
+        alice_handle.shutdown().await;
+        bob_handle.shutdown().await;
+    });
+    // Kept for the next joins here, and in the bookmark for Alice's other
+    // devices.
+    let again = room_json(&alice.run(&["muc", "members", &room, "--json"]).ok());
+    assert_eq!(again["nick"], "Alice L", "{again}");
+    alice2.add_account(&server, "alice", "alice-pw").ok();
+    let other = room_json(&alice2.run(&["muc", "members", &room, "--json"]).ok());
+    assert_eq!(other["joined"], true, "{other}");
+    assert_eq!(other["nick"], "Alice L", "{other}");
+}
+
+/// Rooms come back on another device from the bookmarks: XEP-0402 where
+/// the server bridges it to XEP-0048, XEP-0048 in private storage where it
+/// does not; leaving takes the bookmark away again.
+#[test]
+fn rooms_come_back_on_a_new_device_from_the_bookmarks_with_or_without_the_servers_bridge() {
+    for bridge in [true, false] {
+        let server = Prosody::start_with_bookmarks_bridge(bridge);
+        server.create_user("alice", "alice-pw");
+        let (laptop, phone, tablet) = (Cli::new(), Cli::new(), Cli::new());
+        laptop.add_account(&server, "alice", "alice-pw").ok();
+        let room = format!("family@{}", server.muc_domain());
+        laptop
+            .run(&["muc", "create", &room, "--name", "Family", "--nick", "mum"])
+            .ok();
+        let stored = server.stored_files("alice");
+        if bridge {
+            assert!(
+                stored.iter().any(|(f, _)| f.contains("bookmarks%3a1")),
+                "XEP-0402 in PEP: {:?}",
+                stored.iter().map(|(f, _)| f).collect::<Vec<_>>()
+            );
+        } else {
+            let private = stored
+                .iter()
+                .find(|(f, _)| f.contains("private"))
+                .map(|(_, text)| text.as_str())
+                .unwrap_or_default();
+            assert!(
+                private.contains("storage:bookmarks") && private.contains(&room),
+                "XEP-0048 in private storage: {private}"
+            );
+            assert!(
+                !stored.iter().any(|(f, _)| f.contains("bookmarks%3a1")),
+                "no XEP-0402 node where the server does not bridge it"
+            );
+        }
+
+        phone.add_account(&server, "alice", "alice-pw").ok();
+        let info = room_json(&phone.run(&["muc", "members", &room, "--json"]).ok());
+        assert_eq!(info["joined"], true, "bridge {bridge}: {info}");
+        assert_eq!(info["nick"], "mum", "bridge {bridge}: {info}");
+        assert_eq!(info["name"], "Family", "bridge {bridge}: {info}");
+
+        phone.run(&["muc", "leave", &room]).ok();
+        tablet.add_account(&server, "alice", "alice-pw").ok();
+        let gone = tablet.run(&["muc", "members", &room, "--json"]);
+        assert_ne!(
+            gone.code, 0,
+            "bridge {bridge}: the bookmark went with the leave: {}",
+            gone.stdout
+        );
+    }
 }

@@ -131,6 +131,18 @@ pub(crate) enum AccountCommand {
         service: Option<String>,
         reply: Reply<Vec<RoomListing>>,
     },
+    SetNick {
+        room: BareJid,
+        nick: String,
+        reply: Reply<RoomInfo>,
+    },
+    ConferenceService {
+        reply: Reply<String>,
+    },
+    /// The user changed whether open non-anonymous rooms are encrypted.
+    OpenGroupsPolicy {
+        allow: bool,
+    },
     Close {
         reply: oneshot::Sender<()>,
     },
@@ -179,6 +191,7 @@ pub(crate) fn spawn(
         caught_up: Default::default(),
         resent_pending: false,
         rooms: HashMap::new(),
+        muc: Default::default(),
     };
     let task = tokio::spawn(account.run(rx, in_rx));
     Ok(AccountHandle { tx, task })
@@ -213,6 +226,7 @@ struct Account {
     resent_pending: bool,
     /// Group chats and channels on this connection.
     rooms: HashMap<BareJid, muc::Room>,
+    muc: muc::Session,
 }
 
 fn storage(e: crate::store::StoreError) -> ServiceError {
@@ -720,6 +734,14 @@ impl Account {
             AccountCommand::ListRooms { service, reply } => {
                 let _ = reply.send(self.list_rooms(service).await);
             }
+            AccountCommand::SetNick { room, nick, reply } => {
+                let _ = reply.send(self.set_nick(room, nick).await);
+            }
+            AccountCommand::ConferenceService { reply } => {
+                let result = self.conference_service().await;
+                let _ = reply.send(result.map(|jid| jid.to_string()));
+            }
+            AccountCommand::OpenGroupsPolicy { allow } => self.apply_open_groups(allow).await,
             // `run` handles Close before dispatching here.
             AccountCommand::Close { reply } => {
                 let _ = reply.send(());
@@ -896,7 +918,11 @@ impl AccountCommand {
             }
             AccountCommand::CreateRoom { reply, .. }
             | AccountCommand::JoinRoom { reply, .. }
-            | AccountCommand::RoomDetails { reply, .. } => {
+            | AccountCommand::RoomDetails { reply, .. }
+            | AccountCommand::SetNick { reply, .. } => {
+                let _ = reply.send(Err(error));
+            }
+            AccountCommand::ConferenceService { reply } => {
                 let _ = reply.send(Err(error));
             }
             AccountCommand::ListRooms { reply, .. } => {
@@ -908,7 +934,9 @@ impl AccountCommand {
             AccountCommand::Devices { reply, .. } => {
                 let _ = reply.send(Err(error));
             }
-            AccountCommand::MarkRead { .. } | AccountCommand::ChatState { .. } => {}
+            AccountCommand::MarkRead { .. }
+            | AccountCommand::ChatState { .. }
+            | AccountCommand::OpenGroupsPolicy { .. } => {}
             AccountCommand::Correct { reply, .. } => {
                 let _ = reply.send(Err(error));
             }

@@ -296,11 +296,28 @@ pub enum Command {
         reason: Option<String>,
         reply: Reply<()>,
     },
+    /// Change the room's subject (`RoomInfo::subject_changeable` says
+    /// whether the room lets us); a refusal arrives as `Event::Error`.
     SetSubject {
         account: String,
         room: String,
         subject: String,
         reply: Reply<()>,
+    },
+    /// Change our nickname in a joined room (XEP-0045 §7.6); kept for the
+    /// next joins and in the bookmark. A taken or refused nickname is an
+    /// error and the old one stays.
+    SetNick {
+        account: String,
+        room: String,
+        nick: String,
+        reply: Reply<RoomInfo>,
+    },
+    /// The account's group chat service (the first `conference/text` item
+    /// of its server), where new group chats get their address.
+    ConferenceService {
+        account: String,
+        reply: Reply<String>,
     },
     /// The public rooms of a MUC service (`None`: the account's server's
     /// first conference service), for the join dialog's search.
@@ -383,6 +400,9 @@ pub struct RoomInfo {
     pub lists_refused: bool,
     pub own_affiliation: Affiliation,
     pub own_role: Option<String>,
+    /// We may change the subject: we are a moderator, or the room lets
+    /// every occupant (`muc#roominfo_changesubject`).
+    pub subject_changeable: bool,
     /// Everyone on the affiliation lists and everyone present.
     pub participants: Vec<Participant>,
 }

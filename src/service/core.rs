@@ -372,11 +372,18 @@ impl Core {
                 let _ = reply.send(super::policy::load(&self.store).await.map_err(storage_err));
             }
             Command::SetEncryptionPolicy { policy, reply } => {
-                let _ = reply.send(
-                    super::policy::save(&self.store, policy)
-                        .await
-                        .map_err(storage_err),
-                );
+                let saved = super::policy::save(&self.store, policy)
+                    .await
+                    .map_err(storage_err);
+                if saved.is_ok() {
+                    // Rooms already joined follow at once, not at the next join.
+                    for handle in self.accounts.values() {
+                        let _ = handle.tx.send(AccountCommand::OpenGroupsPolicy {
+                            allow: policy.open_groups,
+                        });
+                    }
+                }
+                let _ = reply.send(saved);
             }
             Command::SetEncryption {
                 account,
@@ -699,6 +706,24 @@ impl Core {
             } => self.route(&account, reply, |reply| AccountCommand::ListRooms {
                 service,
                 reply,
+            }),
+            Command::SetNick {
+                account,
+                room,
+                nick,
+                reply,
+            } => match parse_jid(&room) {
+                Ok(room) => self.route(&account, reply, |reply| AccountCommand::SetNick {
+                    room,
+                    nick,
+                    reply,
+                }),
+                Err(e) => {
+                    let _ = reply.send(Err(e));
+                }
+            },
+            Command::ConferenceService { account, reply } => self.route(&account, reply, |reply| {
+                AccountCommand::ConferenceService { reply }
             }),
             Command::Shutdown { .. } => {}
         }

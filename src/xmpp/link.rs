@@ -74,6 +74,20 @@ type MamCollectors = Arc<Mutex<HashMap<String, mpsc::UnboundedSender<Message>>>>
 /// Presences from a room being joined, by the room's bare JID: the room
 /// sends every occupant, then our own presence (XEP-0045 §7.2.3).
 type JoinCollectors = Arc<Mutex<HashMap<BareJid, mpsc::UnboundedSender<Presence>>>>;
+/// Messages someone waits for (see `Link::send_awaiting`): each matching
+/// message is copied to the waiter and still delivered as usual.
+#[derive(Clone, Default)]
+struct AnswerWatchers(Arc<Mutex<Vec<AnswerWatcher>>>);
+type AnswerWatcher = (
+    Box<dyn Fn(&Message) -> bool + Send>,
+    mpsc::UnboundedSender<Message>,
+);
+
+impl std::fmt::Debug for AnswerWatchers {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("AnswerWatchers")
+    }
+}
 
 /// One page of an archive query.
 #[derive(Debug)]
@@ -97,6 +111,7 @@ pub struct Link {
     iqs: PendingIqs,
     mam: MamCollectors,
     joins: JoinCollectors,
+    answers: AnswerWatchers,
 }
 
 impl std::fmt::Debug for Outgoing {
@@ -206,9 +221,9 @@ impl Link {
         }
     }
 
-    /// Send a join presence to `room` and collect what the room answers up
-    /// to and including our own presence (status 110) or an error: the
-    /// occupants come first. Presences from the room go nowhere else
+    /// Send a join (or nick change) presence to `room` and collect what the
+    /// room answers up to and including our own presence (status 110) or
+    /// an error: the occupants come first. Presences from the room go nowhere else
     /// meanwhile, so the caller handles each exactly once.
     pub async fn join_room(
         &self,
@@ -232,7 +247,10 @@ impl Link {
                         Ok(None) => return Err(IqError::Closed),
                         Err(_) => return Err(IqError::Timeout),
                     };
-                let done = p.type_ == PresenceType::Error || is_self_presence(&p);
+                // A nick change reports our old presence gone (303) first;
+                // the new one follows.
+                let done =
+                    p.type_ == PresenceType::Error || (is_self_presence(&p) && !is_nick_change(&p));
                 got.push(p);
                 if done {
                     return Ok(got);
@@ -251,6 +269,36 @@ impl Link {
         Ok(got)
     }
 
+    /// Send `msg` and wait for the first message that `matches` (an
+    /// answer that carries no id of ours, such as a room's new subject,
+    /// or an error that does). The answer is still delivered as usual.
+    pub async fn send_awaiting(
+        &self,
+        msg: Message,
+        timeout: Duration,
+        matches: impl Fn(&Message) -> bool + Send + 'static,
+    ) -> Result<Message, IqError> {
+        let (tx, mut rx) = mpsc::unbounded_channel();
+        if let Ok(mut watchers) = self.answers.0.lock() {
+            watchers.push((Box::new(matches), tx));
+        }
+        let answer = async {
+            self.send(msg).await?;
+            match tokio::time::timeout(timeout, rx.recv()).await {
+                Ok(Some(m)) => Ok(m),
+                Ok(None) => Err(IqError::Closed),
+                Err(_) => Err(IqError::Timeout),
+            }
+        }
+        .await;
+        // Our receiver gone, our watcher is the closed one.
+        drop(rx);
+        if let Ok(mut watchers) = self.answers.0.lock() {
+            watchers.retain(|(_, tx)| !tx.is_closed());
+        }
+        answer
+    }
+
     /// Close the stream cleanly (sends `</stream:stream>`).
     pub async fn close(&self) {
         let (tx, rx) = oneshot::channel();
@@ -267,6 +315,16 @@ pub fn is_self_presence(p: &Presence) -> bool {
         .filter(|x| x.is("x", ns::MUC_USER))
         .flat_map(|x| x.children())
         .any(|c| c.is("status", ns::MUC_USER) && c.attr("code") == Some("110"))
+}
+
+/// The unavailable presence that announces a new nickname (status 303).
+fn is_nick_change(p: &Presence) -> bool {
+    p.type_ == PresenceType::Unavailable
+        && p.payloads
+            .iter()
+            .filter(|x| x.is("x", ns::MUC_USER))
+            .flat_map(|x| x.children())
+            .any(|c| c.is("status", ns::MUC_USER) && c.attr("code") == Some("303"))
 }
 
 pub fn new_id() -> String {
@@ -446,6 +504,7 @@ pub fn open(
     let iqs: PendingIqs = Arc::default();
     let mam: MamCollectors = Arc::default();
     let joins: JoinCollectors = Arc::default();
+    let answers = AnswerWatchers::default();
     tokio::spawn(pump(
         stream,
         out_rx,
@@ -454,6 +513,7 @@ pub fn open(
             iqs: iqs.clone(),
             mam: mam.clone(),
             joins: joins.clone(),
+            answers: answers.clone(),
         },
         incoming,
     ));
@@ -462,6 +522,7 @@ pub fn open(
         iqs,
         mam,
         joins,
+        answers,
     }
 }
 
@@ -470,6 +531,7 @@ struct Collectors {
     iqs: PendingIqs,
     mam: MamCollectors,
     joins: JoinCollectors,
+    answers: AnswerWatchers,
 }
 
 /// Owns the `StanzaStream`: one task reads and writes it, so neither
@@ -485,7 +547,12 @@ async fn pump(
     mut stream: StanzaStream,
     mut out: mpsc::Receiver<Outgoing>,
     mut abandoned: mpsc::UnboundedReceiver<oneshot::Sender<Connection>>,
-    Collectors { iqs, mam, joins }: Collectors,
+    Collectors {
+        iqs,
+        mam,
+        joins,
+        answers,
+    }: Collectors,
     incoming: mpsc::UnboundedSender<Incoming>,
 ) {
     use tokio_xmpp::stanzastream::{Event as SEvent, StreamEvent};
@@ -505,6 +572,13 @@ async fn pump(
                         }
                     }
                     Some(SEvent::Stanza(Stanza::Message(m))) => {
+                        if let Ok(watchers) = answers.0.lock() {
+                            for (matches, tx) in watchers.iter() {
+                                if matches(&m) {
+                                    let _ = tx.send(m.clone());
+                                }
+                            }
+                        }
                         let collector = m
                             .payloads
                             .iter()

@@ -12,6 +12,8 @@ use super::certs::TestPki;
 pub const DOMAIN: &str = "sotto.test";
 
 pub struct Prosody {
+    /// mod_bookmarks: XEP-0402 kept in sync with XEP-0048 (`#compat`).
+    bookmarks_bridge: bool,
     dir: tempfile::TempDir,
     child: Option<Child>,
     port: u16,
@@ -30,12 +32,19 @@ pub fn free_port() -> u16 {
 impl Prosody {
     /// Start a server for [`DOMAIN`] (plus `conference.` for MUC).
     pub fn start() -> Prosody {
+        Prosody::start_with_bookmarks_bridge(true)
+    }
+
+    /// Without mod_bookmarks the server has no XEP-0402/XEP-0048 bridge
+    /// (and says so by not announcing `urn:xmpp:bookmarks:1#compat`).
+    pub fn start_with_bookmarks_bridge(bookmarks_bridge: bool) -> Prosody {
         let dir = tempfile::Builder::new()
             .prefix("sotto-prosody")
             .tempdir()
             .expect("temp dir");
         let pki = TestPki::generate(dir.path(), DOMAIN);
         let mut server = Prosody {
+            bookmarks_bridge,
             port: free_port(),
             direct_tls_port: free_port(),
             child: None,
@@ -61,6 +70,14 @@ impl Prosody {
             .replace("@PORT@", &self.port.to_string())
             .replace("@DIRECT_TLS_PORT@", &self.direct_tls_port.to_string())
             .replace("@DOMAIN@", DOMAIN)
+            .replace(
+                "@BOOKMARKS@",
+                if self.bookmarks_bridge {
+                    "\"bookmarks\";"
+                } else {
+                    ""
+                },
+            )
             .replace("@RUN_AS_ROOT@", if is_root { "true" } else { "false" })
             .replace("@CERT@", &self.pki.server_cert.display().to_string())
             .replace("@KEY@", &self.pki.server_key.display().to_string());
@@ -183,6 +200,27 @@ impl Prosody {
             "[\"{contact}@{DOMAIN}\"] = {{ subscription = \"both\"; name = \"{name}\"; groups = {{}}; }};\n"
         ));
         fs::write(&file, format!("return {{\n{items}}};\n")).expect("write roster");
+    }
+
+    /// What the server stores for `user` on disk (internal storage): each
+    /// store's file, relative to the host's directory, with its text.
+    #[allow(dead_code)]
+    pub fn stored_files(&self, user: &str) -> Vec<(String, String)> {
+        let host_dir = self.data_dir().join(DOMAIN.replace('.', "%2e"));
+        let mut found = Vec::new();
+        for store in fs::read_dir(&host_dir).into_iter().flatten().flatten() {
+            for file in fs::read_dir(store.path()).into_iter().flatten().flatten() {
+                let name = file.file_name().to_string_lossy().into_owned();
+                if name.split('.').next() == Some(user) {
+                    found.push((
+                        format!("{}/{name}", store.file_name().to_string_lossy()),
+                        fs::read_to_string(file.path()).unwrap_or_default(),
+                    ));
+                }
+            }
+        }
+        found.sort();
+        found
     }
 
     /// Stop the server (e.g. to test "server unreachable").

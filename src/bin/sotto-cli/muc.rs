@@ -34,9 +34,7 @@ pub(crate) enum MucCmd {
         json: JsonFlag,
     },
     /// Leave a room and stop joining it; its history stays.
-    Leave {
-        room: String,
-    },
+    Leave { room: String },
     /// Owners: destroy the room.
     Destroy {
         room: String,
@@ -44,10 +42,7 @@ pub(crate) enum MucCmd {
         reason: Option<String>,
     },
     /// Send a message to a room (encrypted in group chats).
-    Send {
-        room: String,
-        text: String,
-    },
+    Send { room: String, text: String },
     /// Who takes part: affiliations, roles, presence, and whether messages
     /// are encrypted here (and why not).
     Members {
@@ -80,9 +75,15 @@ pub(crate) enum MucCmd {
         #[arg(long)]
         reason: Option<String>,
     },
-    Subject {
+    /// Change the room's subject (moderators, or anyone where the room
+    /// allows it).
+    Subject { room: String, subject: String },
+    /// Change your nickname in a room (kept for the next joins).
+    Nick {
         room: String,
-        subject: String,
+        nick: String,
+        #[command(flatten)]
+        json: JsonFlag,
     },
     /// The public rooms of a service (default: your server's).
     List {
@@ -225,6 +226,19 @@ pub(crate) async fn muc(s: &mut Session, cmd: MucCmd) -> anyhow::Result<()> {
                 })
                 .await
                 .map_err(service_err)?;
+        }
+        MucCmd::Nick { room, nick, json } => {
+            let info = s
+                .handle
+                .request(|reply| Command::SetNick {
+                    account,
+                    room,
+                    nick,
+                    reply,
+                })
+                .await
+                .map_err(service_err)?;
+            print_room(&info, json.json);
         }
         MucCmd::List { service, json } => {
             let rooms = s

@@ -4,7 +4,7 @@
 //! OMEMO to all of them, reflections, bookmarks (XEP-0402) and
 //! invitations (XEP-0249). ARCHITECTURE.md "Group chats".
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use tokio_xmpp::parsers::iq::Iq;
@@ -18,13 +18,10 @@ use super::Account;
 use super::chat::Origin;
 use crate::i18n::{gettext, gettext_f};
 use crate::omemo::EncryptedMessage;
-use crate::service::api::{
-    Affiliation, ChatMessage, Event, Participant, RoomInfo, RoomListing, ServiceError,
-};
+use crate::service::api::{Affiliation, ChatMessage, Event, RoomInfo, ServiceError};
 use crate::store::RoomRow;
 use crate::store::messages::{Direction, Encryption, Inserted, MessageState, NewMessage};
 use crate::xmpp::link::{self, IqError};
-use crate::xmpp::pep::{self, NodeConfig};
 
 const NS_MUC: &str = "http://jabber.org/protocol/muc";
 const NS_MUC_ADMIN: &str = "http://jabber.org/protocol/muc#admin";
@@ -44,174 +41,21 @@ macro_rules! nc {
         xmpp_parsers::minidom::rxml::xml_ncname!($s).to_owned()
     };
 }
+pub(crate) use nc;
 
-/// What disco#info says about a room.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub(crate) struct Features {
-    pub non_anonymous: bool,
-    pub members_only: bool,
-    pub public: bool,
-    pub persistent: bool,
-    pub archived: bool,
-    /// The room assigns occupant ids (XEP-0421), so they can be believed.
-    pub occupant_ids: bool,
-    pub name: Option<String>,
-}
+mod bookmarks;
+mod manage;
+mod room;
 
-#[derive(Debug, Clone)]
-pub(crate) struct Occupant {
-    pub real: Option<BareJid>,
-    pub affiliation: Affiliation,
-    pub role: String,
-}
+pub(crate) use bookmarks::BookmarkStore;
+pub(crate) use room::{Features, Occupant, Room};
 
-/// A room while this connection is in it.
-#[derive(Debug, Clone)]
-pub(crate) struct Room {
-    pub jid: BareJid,
-    pub nick: String,
-    pub joined: bool,
-    pub features: Features,
-    /// Present occupants by nickname.
-    pub occupants: BTreeMap<String, Occupant>,
-    /// Owners, admins and members from the lists, kept current by live
-    /// affiliation changes.
-    pub affiliations: BTreeMap<BareJid, Affiliation>,
-    pub lists_refused: bool,
-    pub subject: Option<String>,
-    pub own_affiliation: Affiliation,
-    pub own_role: Option<String>,
-    /// Real JIDs by occupant id (XEP-0421), kept after the occupant left:
-    /// a message still names its sender when it is handled late.
-    pub occupant_ids: HashMap<String, BareJid>,
-    /// The policy allows OMEMO in open, non-anonymous rooms.
-    pub encrypt_open: bool,
-}
-
-impl Room {
-    fn new(jid: BareJid, nick: String) -> Room {
-        Room {
-            jid,
-            nick,
-            joined: false,
-            features: Features::default(),
-            occupants: BTreeMap::new(),
-            affiliations: BTreeMap::new(),
-            lists_refused: false,
-            subject: None,
-            own_affiliation: Affiliation::None,
-            own_role: None,
-            occupant_ids: HashMap::new(),
-            encrypt_open: false,
-        }
-    }
-
-    /// `group` where OMEMO is possible, else `channel` (ARCHITECTURE.md:
-    /// encryption only where every participant's real JID is known).
-    pub fn kind(&self) -> &'static str {
-        if self.features.non_anonymous && (self.features.members_only || self.encrypt_open) {
-            "group"
-        } else {
-            "channel"
-        }
-    }
-
-    /// `None` when messages here can be encrypted, else why not.
-    pub fn encryption_refusal(&self) -> Option<String> {
-        if !self.features.non_anonymous {
-            Some(gettext(
-                "This room hides its participants' addresses, so their encryption keys cannot be found.",
-            ))
-        } else if !self.features.members_only && !self.encrypt_open {
-            Some(gettext(
-                "Anyone can join this room: it is a public channel, and messages here are not encrypted.",
-            ))
-        } else {
-            None
-        }
-    }
-
-    /// Everyone who gets message keys: the owners, admins and members,
-    /// and whoever is present with a real address and has not been removed.
-    pub fn recipients(&self, own: &BareJid) -> Vec<BareJid> {
-        let mut all: Vec<BareJid> = self
-            .affiliations
-            .iter()
-            .filter(|(_, a)| a.is_participant())
-            .map(|(j, _)| j.clone())
-            .collect();
-        for o in self.occupants.values() {
-            if let Some(real) = &o.real
-                && !matches!(o.affiliation, Affiliation::Outcast)
-                && (o.affiliation.is_participant() || !self.features.members_only)
-            {
-                all.push(real.clone());
-            }
-        }
-        all.sort();
-        all.dedup();
-        all.retain(|j| j != own);
-        all
-    }
-
-    pub fn real_jid_of(&self, nick: &str) -> Option<BareJid> {
-        self.occupants.get(nick).and_then(|o| o.real.clone())
-    }
-
-    fn info(&self, account: &str, name: Option<String>) -> RoomInfo {
-        let mut participants: BTreeMap<String, Participant> = BTreeMap::new();
-        for (jid, a) in &self.affiliations {
-            participants.insert(
-                jid.to_string(),
-                Participant {
-                    jid: Some(jid.to_string()),
-                    nick: None,
-                    affiliation: *a,
-                    role: None,
-                    present: false,
-                },
-            );
-        }
-        for (nick, o) in &self.occupants {
-            let key = o
-                .real
-                .as_ref()
-                .map(|j| j.to_string())
-                .unwrap_or_else(|| format!("/{nick}"));
-            let p = participants.entry(key).or_insert(Participant {
-                jid: o.real.as_ref().map(|j| j.to_string()),
-                nick: None,
-                affiliation: o.affiliation,
-                role: None,
-                present: false,
-            });
-            p.nick = Some(nick.clone());
-            p.role = Some(o.role.clone());
-            p.present = true;
-            p.affiliation = o.affiliation;
-        }
-        let refusal = self.encryption_refusal();
-        RoomInfo {
-            account: account.to_owned(),
-            jid: self.jid.to_string(),
-            name: name.or_else(|| self.features.name.clone()),
-            nick: self.nick.clone(),
-            kind: self.kind().to_owned(),
-            joined: self.joined,
-            subject: self.subject.clone(),
-            non_anonymous: self.features.non_anonymous,
-            members_only: self.features.members_only,
-            public: self.features.public,
-            persistent: self.features.persistent,
-            archived: self.features.archived,
-            encryption_possible: refusal.is_none(),
-            encryption_reason: refusal,
-            lists_refused: self.lists_refused,
-            own_affiliation: self.own_affiliation,
-            own_role: self.own_role.clone(),
-            participants: participants.into_values().collect(),
-        }
-    }
+/// Group chat state of one connection besides the rooms themselves.
+#[derive(Debug, Default)]
+pub(crate) struct Session {
+    pub bookmarks: BookmarkStore,
+    /// The server's group chat service, once found.
+    pub conference: Option<Jid>,
 }
 
 fn muc_user(p: &[Element]) -> Option<&Element> {
@@ -338,6 +182,7 @@ impl Account {
     /// On every connect: the bookmarks, then every room to join.
     pub(crate) async fn join_rooms_on_connect(&mut self) {
         self.rooms.clear();
+        self.muc = Session::default();
         self.sync_bookmarks().await;
         let rows = match self.store.rooms(self.row.id).await {
             Ok(r) => r,
@@ -382,6 +227,19 @@ impl Account {
             persistent: has("muc_persistent"),
             archived: has(ns::MAM),
             occupant_ids: has(NS_OCCUPANT_ID),
+            // XEP-0045 §15.5.4 names it roominfo; Prosody 0.12 sends the
+            // roomconfig name.
+            anyone_sets_subject: info
+                .extensions
+                .iter()
+                .flat_map(|form| &form.fields)
+                .find(|f| {
+                    matches!(
+                        f.var.as_deref(),
+                        Some("muc#roominfo_changesubject" | "muc#roomconfig_changesubject")
+                    )
+                })
+                .is_some_and(|f| f.values.iter().any(|v| v == "1" || v == "true")),
             name: info
                 .identities
                 .iter()
@@ -539,6 +397,32 @@ impl Account {
         self.emit(Event::Room { room: info.clone() });
         self.emit_room_summary(&room);
         Ok(info)
+    }
+
+    /// Preferences changed whether open non-anonymous rooms are group
+    /// chats: joined rooms change kind (and lock) now.
+    pub(crate) async fn apply_open_groups(&mut self, allow: bool) {
+        let changed: Vec<BareJid> = self
+            .rooms
+            .values_mut()
+            .filter(|r| r.encrypt_open != allow)
+            .map(|r| {
+                r.encrypt_open = allow;
+                r.jid.clone()
+            })
+            .collect();
+        for jid in changed {
+            let kind = self.rooms.get(&jid).map_or("channel", |r| r.kind());
+            if let Ok(Some(row)) = self.store.room(self.row.id, jid.as_str()).await
+                && let Err(e) = self.store.save_room(self.row.id, &row, kind).await
+            {
+                tracing::warn!(room = %jid, "saving the room kind failed: {e}");
+            }
+            if let Ok(info) = self.room_info(&jid).await {
+                self.emit(Event::Room { room: info });
+            }
+            self.emit_room_summary(&jid);
+        }
     }
 
     fn emit_room_summary(&self, room: &BareJid) {
@@ -1197,346 +1081,6 @@ impl Account {
         }
         Ok(state.recipients(&self.jid))
     }
-
-    // ---- managing ------------------------------------------------------
-
-    pub(crate) async fn leave(&mut self, room: BareJid) -> Result<(), ServiceError> {
-        let room_str = room.to_string();
-        if let Some(state) = self.rooms.remove(&room)
-            && state.joined
-            && self.online
-            && let Ok(full) = room.with_resource_str(&state.nick)
-        {
-            let _ = self
-                .link
-                .send(Presence::unavailable().with_to(Jid::from(full)))
-                .await;
-        }
-        self.store
-            .set_room_autojoin(self.row.id, &room_str, false)
-            .await
-            .map_err(super::storage)?;
-        if self.online {
-            self.retract_bookmark(&room_str).await;
-        }
-        Ok(())
-    }
-
-    pub(crate) async fn destroy(
-        &mut self,
-        room: BareJid,
-        reason: Option<String>,
-    ) -> Result<(), ServiceError> {
-        self.require_online()?;
-        let mut destroy = Element::builder("destroy", NS_MUC_OWNER);
-        if let Some(r) = reason {
-            destroy = destroy.append(Element::builder("reason", NS_MUC_OWNER).append(r).build());
-        }
-        let set = Iq::Set {
-            from: None,
-            to: Some(Jid::from(room.clone())),
-            id: link::new_id(),
-            payload: Element::builder("query", NS_MUC_OWNER)
-                .append(destroy.build())
-                .build(),
-        };
-        self.link.iq(set).await.map_err(refused)?;
-        self.rooms.remove(&room);
-        let _ = self
-            .store
-            .set_room_autojoin(self.row.id, room.as_str(), false)
-            .await;
-        self.retract_bookmark(room.as_str()).await;
-        Ok(())
-    }
-
-    async fn admin_set(&mut self, room: &BareJid, item: Element) -> Result<(), ServiceError> {
-        self.require_online()?;
-        if !self.rooms.get(room).is_some_and(|r| r.joined) {
-            return Err(ServiceError::NotInRoom(room.to_string()));
-        }
-        let set = Iq::Set {
-            from: None,
-            to: Some(Jid::from(room.clone())),
-            id: link::new_id(),
-            payload: Element::builder("query", NS_MUC_ADMIN).append(item).build(),
-        };
-        self.link.iq(set).await.map_err(refused)?;
-        Ok(())
-    }
-
-    pub(crate) async fn set_affiliation(
-        &mut self,
-        room: BareJid,
-        jid: BareJid,
-        affiliation: Affiliation,
-        reason: Option<String>,
-    ) -> Result<(), ServiceError> {
-        let mut item = Element::builder("item", NS_MUC_ADMIN)
-            .attr(nc!("jid"), jid.as_str())
-            .attr(nc!("affiliation"), affiliation.as_str());
-        if let Some(r) = reason {
-            item = item.append(Element::builder("reason", NS_MUC_ADMIN).append(r).build());
-        }
-        self.admin_set(&room, item.build()).await?;
-        // Honoured at once for our own next message, whatever the room
-        // tells the others.
-        if let Some(r) = self.rooms.get_mut(&room) {
-            if affiliation.is_participant() {
-                r.affiliations.insert(jid.clone(), affiliation);
-            } else {
-                r.affiliations.remove(&jid);
-                for o in r.occupants.values_mut() {
-                    if o.real.as_ref() == Some(&jid) {
-                        o.affiliation = affiliation;
-                    }
-                }
-            }
-        }
-        if let Ok(info) = self.room_info(&room).await {
-            self.emit(Event::Room { room: info });
-        }
-        Ok(())
-    }
-
-    pub(crate) async fn kick(
-        &mut self,
-        room: BareJid,
-        nick: String,
-        reason: Option<String>,
-    ) -> Result<(), ServiceError> {
-        let mut item = Element::builder("item", NS_MUC_ADMIN)
-            .attr(nc!("nick"), nick.as_str())
-            .attr(nc!("role"), "none");
-        if let Some(r) = reason {
-            item = item.append(Element::builder("reason", NS_MUC_ADMIN).append(r).build());
-        }
-        self.admin_set(&room, item.build()).await
-    }
-
-    pub(crate) async fn invite(
-        &mut self,
-        room: BareJid,
-        jids: Vec<BareJid>,
-        reason: Option<String>,
-    ) -> Result<(), ServiceError> {
-        self.require_online()?;
-        let members_only = self
-            .rooms
-            .get(&room)
-            .filter(|r| r.joined)
-            .ok_or_else(|| ServiceError::NotInRoom(room.to_string()))?
-            .features
-            .members_only;
-        for jid in jids {
-            if members_only {
-                self.set_affiliation(room.clone(), jid.clone(), Affiliation::Member, None)
-                    .await?;
-            }
-            let mut x = Element::builder("x", NS_CONFERENCE).attr(nc!("jid"), room.as_str());
-            if let Some(r) = &reason {
-                x = x.attr(nc!("reason"), r.as_str());
-            }
-            let mut msg = Message::normal(Some(Jid::from(jid)));
-            msg.id = Some(xmpp_parsers::message::Id(link::new_id()));
-            msg.payloads.push(x.build());
-            self.link
-                .send(msg)
-                .await
-                .map_err(|_| ServiceError::NotConnected)?;
-        }
-        Ok(())
-    }
-
-    pub(crate) async fn set_subject(
-        &mut self,
-        room: BareJid,
-        subject: String,
-    ) -> Result<(), ServiceError> {
-        self.require_online()?;
-        if !self.rooms.get(&room).is_some_and(|r| r.joined) {
-            return Err(ServiceError::NotInRoom(room.to_string()));
-        }
-        let mut msg = Message::groupchat(Some(Jid::from(room)));
-        msg.id = Some(xmpp_parsers::message::Id(link::new_id()));
-        msg.subjects
-            .insert(xmpp_parsers::message::Lang::default(), subject);
-        self.link
-            .send(msg)
-            .await
-            .map(drop)
-            .map_err(|_| ServiceError::NotConnected)
-    }
-
-    /// The public rooms of `service` (or of the server's conference service).
-    pub(crate) async fn list_rooms(
-        &mut self,
-        service: Option<String>,
-    ) -> Result<Vec<RoomListing>, ServiceError> {
-        self.require_online()?;
-        let service = match service {
-            Some(s) => Jid::new(&s).map_err(|e| ServiceError::InvalidJid(e.to_string()))?,
-            None => self.conference_service().await?,
-        };
-        let get = Iq::from_get(
-            link::new_id(),
-            xmpp_parsers::disco::DiscoItemsQuery {
-                node: None,
-                rsm: None,
-            },
-        )
-        .with_to(service);
-        let payload = self.link.iq(get).await.map_err(refused)?;
-        let items = payload
-            .and_then(|p| xmpp_parsers::disco::DiscoItemsResult::try_from(p).ok())
-            .map(|r| r.items)
-            .unwrap_or_default();
-        let mut rooms: Vec<RoomListing> = items
-            .into_iter()
-            .map(|i| RoomListing {
-                jid: i.jid.to_bare().to_string(),
-                name: i.name.filter(|n| !n.is_empty()),
-            })
-            .collect();
-        rooms.sort_by(|a, b| a.jid.cmp(&b.jid));
-        Ok(rooms)
-    }
-
-    /// The first item of our server that is a text conference service.
-    async fn conference_service(&self) -> Result<Jid, ServiceError> {
-        let server = Jid::from(self.jid.domain().to_owned());
-        let get = Iq::from_get(
-            link::new_id(),
-            xmpp_parsers::disco::DiscoItemsQuery {
-                node: None,
-                rsm: None,
-            },
-        )
-        .with_to(server);
-        let items = self
-            .link
-            .iq(get)
-            .await
-            .map_err(refused)?
-            .and_then(|p| xmpp_parsers::disco::DiscoItemsResult::try_from(p).ok())
-            .map(|r| r.items)
-            .unwrap_or_default();
-        for item in items {
-            let get = Iq::from_get(
-                link::new_id(),
-                xmpp_parsers::disco::DiscoInfoQuery { node: None },
-            )
-            .with_to(item.jid.clone());
-            if let Ok(Some(p)) = self.link.iq(get).await
-                && let Ok(info) = xmpp_parsers::disco::DiscoInfoResult::try_from(p)
-                && info
-                    .identities
-                    .iter()
-                    .any(|i| i.category == "conference" && i.type_ == "text")
-            {
-                return Ok(item.jid);
-            }
-        }
-        Err(ServiceError::Refused(gettext(
-            "the server offers no group chat service",
-        )))
-    }
-
-    // ---- bookmarks (XEP-0402) ------------------------------------------
-
-    /// Rooms bookmarked by any of our clients become rooms here too.
-    async fn sync_bookmarks(&mut self) {
-        let request = pep::items_request(&self.jid, NS_BOOKMARKS2, None);
-        let payload = match self.link.iq(request).await {
-            Ok(p) => p,
-            Err(e) => {
-                tracing::debug!("no bookmarks: {e}");
-                return;
-            }
-        };
-        let Some(items) = pep::result_items(payload.as_ref()) else {
-            return;
-        };
-        let known: HashMap<String, RoomRow> = self
-            .store
-            .rooms(self.row.id)
-            .await
-            .unwrap_or_default()
-            .into_iter()
-            .map(|r| (r.jid.clone(), r))
-            .collect();
-        for (id, payload) in pep::item_payloads(items, pep::NS_PUBSUB) {
-            let (Some(id), Ok(conf)) =
-                (id, xmpp_parsers::bookmarks2::Conference::try_from(payload))
-            else {
-                continue;
-            };
-            let Ok(jid) = BareJid::new(&id) else { continue };
-            let nick = conf
-                .nick
-                .map(|n| n.to_string())
-                .or_else(|| known.get(jid.as_str()).map(|k| k.nick.clone()))
-                .unwrap_or_else(|| self.default_nick());
-            if known
-                .get(jid.as_str())
-                .is_some_and(|k| k.autojoin == conf.autojoin && k.nick == nick)
-            {
-                continue;
-            }
-            let row = RoomRow {
-                jid: jid.to_string(),
-                nick,
-                name: conf.name.filter(|n| !n.is_empty()),
-                autojoin: conf.autojoin,
-                subject: None,
-            };
-            let kind = self
-                .store
-                .conversation(self.row.id, jid.as_str())
-                .await
-                .ok()
-                .flatten()
-                .map(|c| c.kind)
-                .unwrap_or_else(|| "group".into());
-            if let Err(e) = self.store.save_room(self.row.id, &row, &kind).await {
-                tracing::warn!("saving a bookmark failed: {e}");
-            }
-        }
-    }
-
-    async fn publish_bookmark(&self, room: &RoomRow) {
-        let mut conf = Element::builder("conference", NS_BOOKMARKS2).attr(
-            nc!("autojoin"),
-            if room.autojoin { "true" } else { "false" },
-        );
-        if let Some(name) = &room.name {
-            conf = conf.attr(nc!("name"), name.as_str());
-        }
-        let conf = conf
-            .append(
-                Element::builder("nick", NS_BOOKMARKS2)
-                    .append(room.nick.clone())
-                    .build(),
-            )
-            .build();
-        let config = NodeConfig {
-            max_items: Some("max"),
-            access_model: "whitelist",
-        };
-        if let Err(e) = self.publish(NS_BOOKMARKS2, &room.jid, conf, config).await {
-            tracing::info!(room = %room.jid, "bookmark not saved: {e}");
-        }
-    }
-
-    async fn retract_bookmark(&self, room: &str) {
-        if let Err(e) = self
-            .link
-            .iq(pep::retract_request(NS_BOOKMARKS2, room))
-            .await
-        {
-            tracing::debug!(%room, "bookmark not removed: {e}");
-        }
-    }
 }
 
 use std::str::FromStr;
@@ -1544,62 +1088,6 @@ use std::str::FromStr;
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn jid(s: &str) -> BareJid {
-        BareJid::new(s).unwrap()
-    }
-
-    fn group() -> Room {
-        let mut r = Room::new(jid("team@conf.x"), "me".into());
-        r.features.non_anonymous = true;
-        r.features.members_only = true;
-        r
-    }
-
-    #[test]
-    fn recipients_are_the_member_lists_and_present_members_minus_self_and_removed() {
-        let mut r = group();
-        r.affiliations.insert(jid("owner@x"), Affiliation::Owner);
-        r.affiliations.insert(jid("alice@x"), Affiliation::Member);
-        r.affiliations.insert(jid("me@x"), Affiliation::Member);
-        r.occupants.insert(
-            "carol".into(),
-            Occupant {
-                real: Some(jid("carol@x")),
-                affiliation: Affiliation::Admin,
-                role: "moderator".into(),
-            },
-        );
-        // Present but no longer a member: gets nothing.
-        r.occupants.insert(
-            "dave".into(),
-            Occupant {
-                real: Some(jid("dave@x")),
-                affiliation: Affiliation::None,
-                role: "participant".into(),
-            },
-        );
-        let got = r.recipients(&jid("me@x"));
-        assert_eq!(got, vec![jid("alice@x"), jid("carol@x"), jid("owner@x")]);
-        assert_eq!(r.kind(), "group");
-        assert!(r.encryption_refusal().is_none());
-    }
-
-    #[test]
-    fn anonymous_and_open_rooms_are_channels_without_encryption() {
-        let mut r = group();
-        r.features.non_anonymous = false;
-        assert_eq!(r.kind(), "channel");
-        assert!(r.encryption_refusal().is_some());
-        let mut r = group();
-        r.features.members_only = false;
-        assert_eq!(r.kind(), "channel");
-        assert!(r.encryption_refusal().is_some());
-        // Unless the user wants OMEMO in open non-anonymous rooms too.
-        r.encrypt_open = true;
-        assert_eq!(r.kind(), "group");
-        assert!(r.encryption_refusal().is_none());
-    }
 
     #[test]
     fn the_room_form_answers_only_what_the_server_asks() {

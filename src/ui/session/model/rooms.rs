@@ -278,6 +278,7 @@ mod tests {
             lists_refused: false,
             own_affiliation: Affiliation::Owner,
             own_role: Some("moderator".into()),
+            subject_changeable: true,
             participants: (0..participants)
                 .map(|i| crate::service::Participant {
                     jid: Some(format!("p{i}@example.org")),
