@@ -339,23 +339,35 @@ fn three_sotto_accounts_a_second_device_and_an_independent_omemo_client_share_a_
     }
 }
 
-/// Wait for a room event that satisfies `pred`.
-async fn room_event(
-    events: &mut EventStream,
-    pred: impl Fn(&sotto::service::RoomInfo) -> bool,
-) -> sotto::service::RoomInfo {
+/// Wait for the first event `pick` takes.
+async fn wait_for<T>(events: &mut EventStream, pick: impl Fn(Event) -> Option<T>) -> T {
     let wait = async {
         loop {
             match events.next().await {
-                Some(Event::Room { room }) if pred(&room) => return room,
-                Some(_) => {}
+                Some(event) => {
+                    if let Some(found) = pick(event) {
+                        return found;
+                    }
+                }
                 None => panic!("service stopped"),
             }
         }
     };
     tokio::time::timeout(Duration::from_secs(20), wait)
         .await
-        .expect("room event in time")
+        .expect("the event in time")
+}
+
+/// Wait for a room event that satisfies `pred`.
+async fn room_event(
+    events: &mut EventStream,
+    pred: impl Fn(&sotto::service::RoomInfo) -> bool,
+) -> sotto::service::RoomInfo {
+    wait_for(events, |e| match e {
+        Event::Room { room } if pred(&room) => Some(room),
+        _ => None,
+    })
+    .await
 }
 
 async fn join(
@@ -542,18 +554,11 @@ async fn message_event(
     events: &mut EventStream,
     pred: impl Fn(&sotto::service::ChatMessage) -> bool,
 ) -> sotto::service::ChatMessage {
-    let wait = async {
-        loop {
-            match events.next().await {
-                Some(Event::Message { message }) if pred(&message) => return message,
-                Some(_) => {}
-                None => panic!("service stopped"),
-            }
-        }
-    };
-    tokio::time::timeout(Duration::from_secs(20), wait)
-        .await
-        .expect("message event in time")
+    wait_for(events, |e| match e {
+        Event::Message { message } if pred(&message) => Some(message),
+        _ => None,
+    })
+    .await
 }
 
 #[test]
@@ -645,7 +650,7 @@ fn a_new_nickname_is_seen_by_the_room_kept_for_the_next_join_and_a_taken_one_is_
 
 /// Rooms come back on another device from the bookmarks: XEP-0402 where
 /// the server bridges it to XEP-0048, XEP-0048 in private storage where it
-/// does not; leaving takes the bookmark away again.
+/// does not; leaving on one device takes the room away on the others.
 #[test]
 fn rooms_come_back_on_a_new_device_from_the_bookmarks_with_or_without_the_servers_bridge() {
     for bridge in [true, false] {
@@ -694,5 +699,16 @@ fn rooms_come_back_on_a_new_device_from_the_bookmarks_with_or_without_the_server
             "bridge {bridge}: the bookmark went with the leave: {}",
             gone.stdout
         );
+        // The laptop, which had joined it itself, follows the leave too.
+        let laptop_now = laptop.run(&["muc", "members", &room, "--json"]);
+        assert_ne!(
+            laptop_now.code, 0,
+            "bridge {bridge}: left on the phone, not rejoined on the laptop: {}",
+            laptop_now.stdout
+        );
+        // And joining again brings the bookmark back for every device.
+        laptop.run(&["muc", "join", &room]).ok();
+        let back = room_json(&tablet.run(&["muc", "members", &room, "--json"]).ok());
+        assert_eq!(back["joined"], true, "bridge {bridge}: {back}");
     }
 }

@@ -9,13 +9,16 @@ pub struct RoomRow {
     pub name: Option<String>,
     pub autojoin: bool,
     pub subject: Option<String>,
+    /// The bookmark is on the server (set through `set_room_bookmarked`;
+    /// `save_room` leaves it as it is).
+    pub bookmarked: bool,
 }
 
 impl Store {
     /// The rooms of an account, in no particular order.
     pub async fn rooms(&self, account_id: i64) -> Result<Vec<RoomRow>, StoreError> {
         Ok(sqlx::query_as(
-            "SELECT jid, nick, name, autojoin, subject FROM rooms WHERE account_id = ? ORDER BY jid",
+            "SELECT jid, nick, name, autojoin, subject, bookmarked FROM rooms WHERE account_id = ? ORDER BY jid",
         )
         .bind(account_id)
         .fetch_all(&self.pool)
@@ -24,7 +27,7 @@ impl Store {
 
     pub async fn room(&self, account_id: i64, jid: &str) -> Result<Option<RoomRow>, StoreError> {
         Ok(sqlx::query_as(
-            "SELECT jid, nick, name, autojoin, subject FROM rooms WHERE account_id = ? AND jid = ?",
+            "SELECT jid, nick, name, autojoin, subject, bookmarked FROM rooms WHERE account_id = ? AND jid = ?",
         )
         .bind(account_id)
         .bind(jid)
@@ -105,6 +108,21 @@ impl Store {
         Ok(())
     }
 
+    pub async fn set_room_bookmarked(
+        &self,
+        account_id: i64,
+        jid: &str,
+        bookmarked: bool,
+    ) -> Result<(), StoreError> {
+        sqlx::query("UPDATE rooms SET bookmarked = ? WHERE account_id = ? AND jid = ?")
+            .bind(bookmarked)
+            .bind(account_id)
+            .bind(jid)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
     /// Stop joining the room; its history stays.
     pub async fn set_room_autojoin(
         &self,
@@ -137,6 +155,7 @@ mod tests {
             name: Some("Team".into()),
             autojoin: true,
             subject: None,
+            bookmarked: false,
         };
         store.save_room(acc.id, &room, "group").await.unwrap();
         room.name = None;

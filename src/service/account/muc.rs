@@ -379,6 +379,7 @@ impl Account {
             name: name.clone().or(state.features.name.clone()),
             autojoin: true,
             subject: None,
+            bookmarked: known.as_ref().is_some_and(|k| k.bookmarked),
         };
         let kind = state.kind();
         self.store
@@ -386,7 +387,10 @@ impl Account {
             .await
             .map_err(super::storage)?;
         if known.as_ref().is_none_or(|k| {
-            !k.autojoin || k.nick != nick || (row.name.is_some() && k.name != row.name)
+            !k.autojoin
+                || !k.bookmarked
+                || k.nick != nick
+                || (row.name.is_some() && k.name != row.name)
         }) {
             self.publish_bookmark(&row).await;
         }

@@ -219,6 +219,19 @@ impl Account {
             .into_iter()
             .map(|r| (r.jid.clone(), r))
             .collect();
+        // A room another of our devices left has lost its bookmark: stop
+        // joining it here too. Only rooms that were bookmarked before, so a
+        // room whose bookmark could not be saved is not dropped.
+        let marked: std::collections::HashSet<&str> =
+            bookmarks.iter().map(|b| b.jid.as_str()).collect();
+        for row in known.values() {
+            if row.autojoin && row.bookmarked && !marked.contains(row.jid.as_str()) {
+                tracing::info!(room = %row.jid, "bookmark removed elsewhere: not joining");
+                if let Err(e) = self.store.set_room_autojoin(self.row.id, &row.jid, false).await {
+                    tracing::warn!("forgetting the room failed: {e}");
+                }
+            }
+        }
         for mark in bookmarks {
             let nick = mark
                 .nick
@@ -226,7 +239,7 @@ impl Account {
                 .unwrap_or_else(|| self.default_nick());
             if known
                 .get(mark.jid.as_str())
-                .is_some_and(|k| k.autojoin == mark.autojoin && k.nick == nick)
+                .is_some_and(|k| k.autojoin == mark.autojoin && k.nick == nick && k.bookmarked)
             {
                 continue;
             }
@@ -236,6 +249,7 @@ impl Account {
                 name: mark.name,
                 autojoin: mark.autojoin,
                 subject: None,
+                bookmarked: true,
             };
             let kind = self
                 .store
@@ -245,7 +259,11 @@ impl Account {
                 .flatten()
                 .map(|c| c.kind)
                 .unwrap_or_else(|| "group".into());
-            if let Err(e) = self.store.save_room(self.row.id, &row, &kind).await {
+            let saved = match self.store.save_room(self.row.id, &row, &kind).await {
+                Ok(()) => self.store.set_room_bookmarked(self.row.id, &row.jid, true).await,
+                Err(e) => Err(e),
+            };
+            if let Err(e) = saved {
                 tracing::warn!("saving a bookmark failed: {e}");
             }
         }
@@ -276,8 +294,17 @@ impl Account {
             }
             BookmarkStore::Private => self.update_private(&room.jid, Some(room)).await,
         };
-        if let Err(e) = result {
-            tracing::info!(room = %room.jid, "bookmark not saved: {e}");
+        match result {
+            Ok(()) => {
+                if let Err(e) = self
+                    .store
+                    .set_room_bookmarked(self.row.id, &room.jid, true)
+                    .await
+                {
+                    tracing::warn!("remembering the bookmark failed: {e}");
+                }
+            }
+            Err(e) => tracing::info!(room = %room.jid, "bookmark not saved: {e}"),
         }
     }
 
@@ -307,6 +334,7 @@ mod tests {
             name: None,
             autojoin,
             subject: None,
+            bookmarked: false,
         }
     }
 
