@@ -1,9 +1,13 @@
 //! Group chats in the real app under Xvfb against a real Prosody: Alice
-//! creates a group from the main menu's dialog with Bob (a second Sotto
+//! creates a group from the main menu's dialog (its address on the
+//! conference service the server names) with Bob (a second Sotto
 //! service) as member; Bob joins and writes; Alice sees his message under
 //! his nick, answers, opens the room's details with its participants and
-//! its encryption state, and browses the public channels in the join
-//! dialog. Screenshots go to `$CARGO_TARGET_TMPDIR/screenshots/groups-*.png`.
+//! its encryption state, changes the subject and her nickname there (and
+//! is refused Bob's nickname), sees the subject of Bob's group read-only,
+//! browses the public channels in the join dialog, and turns encryption
+//! in open group chats on and off in Preferences. Screenshots go to
+//! `$CARGO_TARGET_TMPDIR/screenshots/groups-*.png`.
 //!
 //! Run: `GTK_A11Y=none GSK_RENDERER=cairo NO_AT_BRIDGE=1 scripts/with-keyring.sh
 //! xvfb-run -a -s "-screen 0 1600x1200x24" cargo test --features gui --test ui_groups`
@@ -18,10 +22,12 @@ use std::cell::RefCell;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::rc::Rc;
+use std::time::{Duration, Instant};
 
 use adw::prelude::*;
-use gtk::gio;
-use sotto::service::{Command, RoomInfo, ServiceHandle};
+use gtk::{gio, glib};
+use sotto::service::{Affiliation, Command, EncryptionPolicy, RoomInfo, ServiceHandle};
+use sotto::ui::preferences::PreferencesWindow;
 use sotto::ui::session::model::{MessageItem, Timeline};
 use sotto::ui::session::view::chat::{EncryptionState, MessageRow};
 use sotto::ui::session::view::{DeviceList, InvitationRow};
@@ -97,9 +103,15 @@ async fn scenario(ctx: &Ctx) -> TestResult {
     })
     .await?;
 
-    // The create dialog: the address follows the name; Bob is picked.
+    // The create dialog: the address follows the name, on the group chat
+    // service the server names; Bob is picked.
     let dialog = window.show_new_group().ok_or("no New Group Chat dialog")?;
     dialog.name_row().set_text("Book Club");
+    wait_for("the server's group chat service", || {
+        dialog.conference_service().as_deref() == Some(muc.as_str())
+    })
+    .await
+    .map_err(|e| format!("{e}: {:?}", dialog.conference_service()))?;
     ensure!(
         dialog.address_row().text() == room,
         "the address made from the name is {:?}",
@@ -251,6 +263,104 @@ async fn scenario(ctx: &Ctx) -> TestResult {
     wait_for_settled(&window).await;
     screenshot(&ctx.shots, &window, "groups-details").await?;
 
+    // Alice owns the room, so she may change its subject there.
+    let alice_service = ctx.app.service().ok_or("no service")?;
+    let subject_row = details.subject_row();
+    ensure!(
+        subject_row.is_visible() && subject_row.is_editable(),
+        "the owner gets no subject field: {info:?}"
+    );
+    let subject = "Chapter one: Down the Rabbit-Hole";
+    subject_row.set_text(subject);
+    subject_row.emit_by_name::<()>("apply", &[]);
+    ensure!(
+        !subject_row.is_editable(),
+        "the subject field can be edited while the room is asked"
+    );
+    wait_for("the room to take the subject", || subject_row.is_editable()).await?;
+    let seen = room_details(&alice_service, &alice_jid, &room, |i| {
+        i.subject.as_deref() == Some(subject)
+    })
+    .await?;
+    ensure!(
+        subject_row.text() == subject,
+        "the subject field shows {:?} after {seen:?}",
+        subject_row.text()
+    );
+
+    // Her nickname: a free one is taken, Bob's is refused and hers stays.
+    let nick_row = details.nick_row();
+    ensure!(
+        nick_row.text() == "alice",
+        "the nickname field shows {:?}",
+        nick_row.text()
+    );
+    nick_row.set_text("Queen of Hearts");
+    nick_row.emit_by_name::<()>("apply", &[]);
+    let seen = room_details(&alice_service, &alice_jid, &room, |i| {
+        i.nick == "Queen of Hearts"
+    })
+    .await?;
+    wait_for("the details with the new nickname", || {
+        nick_row.is_editable()
+            && details.info().is_some_and(|i| i.nick == "Queen of Hearts")
+            && label_texts(&details)
+                .iter()
+                .any(|t| t == "Queen of Hearts (you)")
+    })
+    .await
+    .map_err(|e| {
+        format!(
+            "{e}: the service has {seen:?}, details {:?}",
+            details.info()
+        )
+    })?;
+    ensure!(
+        nick_row.text() == "Queen of Hearts",
+        "the nickname field shows {:?}",
+        nick_row.text()
+    );
+    wait_for_settled(&window).await;
+    screenshot(&ctx.shots, &window, "groups-details-edited").await?;
+
+    nick_row.set_text("bob");
+    nick_row.emit_by_name::<()>("apply", &[]);
+    wait_for("the refusal of Bob's nickname", || {
+        nick_row.is_editable()
+            && label_texts(&window)
+                .iter()
+                .any(|t| t.starts_with("Could not change your nickname: "))
+    })
+    .await
+    .map_err(|e| format!("{e}: {:?}", label_texts(&window)))?;
+    ensure!(
+        nick_row.text() == "Queen of Hearts",
+        "the refused nickname stays in the field: {:?}",
+        nick_row.text()
+    );
+    let info = request(&alice_service, {
+        let (alice_jid, room) = (alice_jid.clone(), room.clone());
+        move |reply| Command::RoomDetails {
+            account: alice_jid,
+            room,
+            reply,
+        }
+    })
+    .await?;
+    ensure!(
+        info.nick == "Queen of Hearts",
+        "after the refusal the service has the nick {:?}",
+        info.nick
+    );
+    wait_for_settled(&window).await;
+    screenshot(&ctx.shots, &window, "groups-details-nick-refused").await?;
+    wait_for("the toast to go", || {
+        !label_texts(&window)
+            .iter()
+            .any(|t| t.starts_with("Could not change your nickname: "))
+    })
+    .await?;
+
     // Bob's devices and their trust, in the contact details' device list.
     details
         .activate_action("room.devices", Some(&bob_jid.to_variant()))
@@ -300,6 +410,69 @@ async fn scenario(ctx: &Ctx) -> TestResult {
         ctx.app.rooms().invitations().n_items() == 0
     })
     .await?;
+
+    // Bob's group (as every group Sotto creates) lets its members change
+    // the subject: Alice, a member, finds his subject in the field.
+    let tomatoes = "Tomatoes are ready to pick";
+    request(&bob, {
+        let (bob_jid, garden) = (bob_jid.clone(), garden.clone());
+        move |reply| Command::SetSubject {
+            account: bob_jid,
+            room: garden,
+            subject: tomatoes.into(),
+            reply,
+        }
+    })
+    .await?;
+    window.session_view().show_details_page();
+    wait_for("the garden's subject in its details", || {
+        details
+            .info()
+            .is_some_and(|i| i.jid == garden && i.subject.as_deref() == Some(tomatoes))
+    })
+    .await
+    .map_err(|e| format!("{e}: {:?}", details.info()))?;
+    let info = details.info().ok_or("no room info")?;
+    ensure!(
+        info.own_affiliation == Affiliation::Member && info.subject_changeable,
+        "a member may not change the subject of Bob's group: {info:?}"
+    );
+    ensure!(
+        details.subject_row().is_visible() && details.subject_row().text() == tomatoes,
+        "the garden's subject field shows {:?}",
+        details.subject_row().text()
+    );
+    ensure!(
+        details.nick_row().text() == "alice",
+        "the nickname of another room is in the garden's field: {:?}",
+        details.nick_row().text()
+    );
+    // Where the room keeps the subject to moderators (as the service
+    // reports it), the subject is text to read, not a field.
+    let moderated = RoomInfo {
+        subject_changeable: false,
+        ..info.clone()
+    };
+    ctx.app.rooms().update(&moderated);
+    ensure!(
+        !details.subject_row().is_visible(),
+        "a subject field where the room does not let us change it"
+    );
+    ensure!(
+        all_of::<gtk::Label>(&details)
+            .iter()
+            .any(|l| l.text() == tomatoes && l.is_mapped()),
+        "the read-only subject is not shown: {:?}",
+        label_texts(&details)
+    );
+    wait_for_settled(&window).await;
+    screenshot(&ctx.shots, &window, "groups-details-member").await?;
+    // Back to what the service says.
+    ctx.app.rooms().update(&info);
+    ensure!(
+        details.subject_row().is_visible(),
+        "the subject field did not come back"
+    );
 
     // The join dialog lists the public channel.
     let join = window.show_join_channel().ok_or("no Join Channel dialog")?;
@@ -357,7 +530,92 @@ async fn scenario(ctx: &Ctx) -> TestResult {
     wait_for_settled(&window).await;
     screenshot(&ctx.shots, &again, "groups-create-error").await?;
     again.close();
+
+    // Preferences: encryption in open group chats, off by default, saved
+    // in the service's policy (shared with sotto-cli).
+    ctx.app.activate_action("preferences", None);
+    let prefs = wait_toplevel::<PreferencesWindow>().await?;
+    let open: gtk::Switch = named(&prefs, "open-groups")?;
+    wait_for("the policy from the service", || open.is_sensitive()).await?;
+    let before = policy(&alice_service).await?;
+    ensure!(
+        !before.open_groups && !open.is_active(),
+        "open group chats are encrypted by default: {before:?}"
+    );
+    open.set_active(true);
+    let now = wait_policy(&alice_service, |p| p.open_groups).await?;
+    ensure!(
+        now.blind_trust == before.blind_trust && now.stale_device_days == before.stale_device_days,
+        "the switch changed more than open groups: {before:?} → {now:?}"
+    );
+    // The switch sits in the last group: scroll it into the picture.
+    let scrolled = open
+        .ancestor(gtk::ScrolledWindow::static_type())
+        .and_downcast::<gtk::ScrolledWindow>()
+        .ok_or("the switch is not in a scrolled page")?;
+    let adjustment = scrolled.vadjustment();
+    wait_for("the page to be scrollable", || {
+        adjustment.upper() > adjustment.page_size()
+    })
+    .await?;
+    adjustment.set_value(adjustment.upper() - adjustment.page_size());
+    screenshot(&ctx.shots, &prefs, "groups-preferences").await?;
+    open.set_active(false);
+    wait_policy(&alice_service, |p| !p.open_groups).await?;
+    prefs.close();
     Ok(())
+}
+
+/// The service's `RoomDetails` of `room`, once `ok` holds for them.
+async fn room_details(
+    service: &ServiceHandle,
+    account: &str,
+    room: &str,
+    ok: impl Fn(&RoomInfo) -> bool,
+) -> Result<RoomInfo, String> {
+    let deadline = Instant::now() + TIMEOUT;
+    loop {
+        let info = request(service, {
+            let (account, room) = (account.to_owned(), room.to_owned());
+            move |reply| Command::RoomDetails {
+                account,
+                room,
+                reply,
+            }
+        })
+        .await?;
+        if ok(&info) {
+            return Ok(info);
+        }
+        if Instant::now() > deadline {
+            return Err(format!(
+                "timed out waiting for the room's details: {info:?}"
+            ));
+        }
+        glib::timeout_future(Duration::from_millis(100)).await;
+    }
+}
+
+async fn policy(service: &ServiceHandle) -> Result<EncryptionPolicy, String> {
+    request(service, |reply| Command::EncryptionPolicy { reply }).await
+}
+
+/// The service's encryption policy, once `ok` holds for it.
+async fn wait_policy(
+    service: &ServiceHandle,
+    ok: impl Fn(&EncryptionPolicy) -> bool,
+) -> Result<EncryptionPolicy, String> {
+    let deadline = Instant::now() + TIMEOUT;
+    loop {
+        let now = policy(service).await?;
+        if ok(&now) {
+            return Ok(now);
+        }
+        if Instant::now() > deadline {
+            return Err(format!("timed out waiting for the policy: {now:?}"));
+        }
+        glib::timeout_future(Duration::from_millis(100)).await;
+    }
 }
 
 /// The toplevel titled `title`, once it is shown.
@@ -388,14 +646,15 @@ async fn add_peer(ctx: &Ctx, user: &str, password: &str) -> Result<ServiceHandle
     Ok(handle)
 }
 
-/// A room command on a peer's service (on the tokio runtime).
-async fn request(
+/// A command on a service (a peer's, or the window's), on the tokio
+/// runtime.
+async fn request<T: Send + 'static>(
     peer: &ServiceHandle,
-    command: impl FnOnce(sotto::service::Reply<RoomInfo>) -> Command + Send + 'static,
-) -> Result<RoomInfo, String> {
+    command: impl FnOnce(sotto::service::Reply<T>) -> Command + Send + 'static,
+) -> Result<T, String> {
     let peer = peer.clone();
     sotto::runtime::spawn(async move { peer.request(command).await })
         .await
         .map_err(|e| e.to_string())?
-        .map_err(|e| format!("the peer's room command failed: {}", e.user_message()))
+        .map_err(|e| format!("the command failed: {}", e.user_message()))
 }

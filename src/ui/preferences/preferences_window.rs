@@ -9,7 +9,7 @@ use adw::subclass::prelude::*;
 use gtk::glib;
 
 use crate::i18n::{gettext, gettext_f};
-use crate::service::{Command, ConnectionState, EncryptionPolicy};
+use crate::service::{Command, ConnectionState};
 use crate::ui::application::Application;
 use crate::ui::components::confirm_removal;
 use crate::ui::preferences::{BackupPage, switch_row};
@@ -283,8 +283,8 @@ fn privacy_group(session: &Session) -> adw::PreferencesGroup {
     group
 }
 
-/// Blind trust and stale devices: the service's policy, shared with
-/// sotto-cli, so read from and written to the service.
+/// Blind trust, stale devices and open group chats: the service's
+/// policy, shared with sotto-cli, so read from and written to the service.
 fn encryption_group() -> adw::PreferencesGroup {
     let group = adw::PreferencesGroup::builder()
         .title(gettext("Encryption"))
@@ -309,6 +309,14 @@ fn encryption_group() -> adw::PreferencesGroup {
         .build();
     stale_row.add_suffix(&stale);
     group.add(&stale_row);
+    let (open_row, open) = switch_row(
+        &gettext("Encrypt in Open Group Chats"),
+        &gettext(
+            "Also encrypt in group chats anyone may join where members’ addresses are visible; whoever joins can read what is sent after that",
+        ),
+        "open-groups",
+    );
+    group.add(&open_row);
     group.set_sensitive(false);
 
     let Some(service) = Application::instance().and_then(|a| a.service()) else {
@@ -323,13 +331,20 @@ fn encryption_group() -> adw::PreferencesGroup {
         let Ok(policy) = policy else { return };
         blind.set_active(policy.blind_trust);
         stale.set_value(f64::from(policy.stale_device_days));
+        open.set_active(policy.open_groups);
         group.set_sensitive(true);
-        let save = move |blind: &gtk::Switch, stale: &gtk::SpinButton| {
-            let policy = EncryptionPolicy {
-                blind_trust: blind.is_active(),
-                stale_device_days: u32::try_from(stale.value_as_int()).unwrap_or(0),
-                ..policy
+        let (b, st, op) = (blind.downgrade(), stale.downgrade(), open.downgrade());
+        // Weak: the widgets own the handlers that call this.
+        let save = move || {
+            let (Some(blind), Some(stale), Some(open)) = (b.upgrade(), st.upgrade(), op.upgrade())
+            else {
+                return;
             };
+            // Fields this page does not show stay as the service had them.
+            let mut policy = policy;
+            policy.blind_trust = blind.is_active();
+            policy.stale_device_days = u32::try_from(stale.value_as_int()).unwrap_or(0);
+            policy.open_groups = open.is_active();
             let service = service.clone();
             glib::spawn_future_local(async move {
                 if let Err(e) = service
@@ -342,10 +357,11 @@ fn encryption_group() -> adw::PreferencesGroup {
             });
         };
         let save = std::rc::Rc::new(save);
-        let (s, st) = (save.clone(), stale.clone());
-        blind.connect_active_notify(move |blind| s(blind, &st));
-        let bl = blind.clone();
-        stale.connect_value_changed(move |stale| save(&bl, stale));
+        let s = save.clone();
+        blind.connect_active_notify(move |_| s());
+        let s = save.clone();
+        open.connect_active_notify(move |_| s());
+        stale.connect_value_changed(move |_| save());
     });
     group
 }

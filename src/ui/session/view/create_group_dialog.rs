@@ -1,5 +1,6 @@
 //! "New Group Chat…": a name, the room's address (made from the name on
-//! the account's conference service until the user edits it), the members
+//! the account's conference service, as the server names it, until the
+//! user edits it), the members
 //! from the roster, and Create. Like Conversations' "Create private group
 //! chat": a members-only, non-anonymous room, so OMEMO works; a switch
 //! makes it a public channel instead.
@@ -31,6 +32,8 @@ mod imp {
         /// The user typed an address of their own: the name no longer
         /// writes it.
         pub address_edited: Cell<bool>,
+        /// The server's group chat service, once it told.
+        pub conference: RefCell<Option<String>>,
         /// The address being written from the name (its change is ours).
         pub deriving: Cell<bool>,
         pub busy: Cell<bool>,
@@ -169,7 +172,40 @@ impl CreateGroupDialog {
         imp.channel_switch.replace(Some(channel_switch));
         imp.picker.replace(Some(picker));
         dialog.update_action();
+        dialog.ask_conference_service();
         dialog
+    }
+
+    /// Where new rooms go on this server. Until it answers (or when it
+    /// cannot: offline, no service found), `conference.` + the account's
+    /// domain, the usual name, stands in; the server has the last word
+    /// when Create is pressed anyway.
+    fn ask_conference_service(&self) {
+        let Some(service) = Application::instance().and_then(|app| app.service()) else {
+            return;
+        };
+        let account = self.imp().account.borrow().clone();
+        glib::spawn_future_local(glib::clone!(
+            #[weak(rename_to = dialog)]
+            self,
+            async move {
+                let answer = service
+                    .request(|reply| Command::ConferenceService { account, reply })
+                    .await;
+                match answer {
+                    Ok(conference) => {
+                        dialog.imp().conference.replace(Some(conference));
+                        dialog.derive_address();
+                    }
+                    Err(error) => tracing::debug!("no conference service: {error}"),
+                }
+            }
+        ));
+    }
+
+    /// The group chat service the server named, if it did (tests).
+    pub fn conference_service(&self) -> Option<String> {
+        self.imp().conference.borrow().clone()
     }
 
     pub fn name_row(&self) -> adw::EntryRow {
@@ -198,13 +234,16 @@ impl CreateGroupDialog {
         if imp.address_edited.get() {
             return;
         }
-        let account = imp.account.borrow().clone();
-        let domain = account.split('@').nth(1).unwrap_or_default();
+        let conference = imp.conference.borrow().clone().unwrap_or_else(|| {
+            let account = imp.account.borrow();
+            let domain = account.split('@').nth(1).unwrap_or_default();
+            format!("conference.{domain}")
+        });
         let local = room_local_part(&self.name_row().text());
         let address = if local.is_empty() {
             String::new()
         } else {
-            format!("{local}@conference.{domain}")
+            format!("{local}@{conference}")
         };
         imp.deriving.set(true);
         self.address_row().set_text(&address);

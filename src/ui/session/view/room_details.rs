@@ -1,22 +1,26 @@
 //! The content pane's details for a group chat or channel (where a chat
-//! shows the contact's): name, address, subject, what kind of room it is
-//! and whether messages are encrypted (and why not), the participants
-//! with their affiliation and role, and for owners and admins what they
-//! may do to each. Each participant with a real address leads to their
-//! devices and trust, in the same device list as a contact's.
+//! shows the contact's): name, address, subject (editable where the room
+//! lets us), our nickname there, what kind of room it is and whether
+//! messages are encrypted (and why not), the participants with their
+//! affiliation and role, and for owners and admins what they may do to
+//! each. Each participant with a real address leads to their devices and
+//! trust, in the same device list as a contact's.
 
-use std::cell::RefCell;
+mod invite;
+mod participants;
+
+use std::cell::{OnceCell, RefCell};
 
 use adw::prelude::*;
 use adw::subclass::prelude::*;
-use gtk::{gio, glib};
+use gtk::glib;
 
+use self::participants::{participant_name, participant_row};
 use super::DeviceList;
-use super::member_picker::MemberPicker;
 use crate::i18n::{gettext, gettext_f, ngettext_f};
 use crate::service::{Affiliation, Command, Participant, RoomInfo, ServiceError};
 use crate::ui::application::Application;
-use crate::ui::components::{Avatar, confirm_removal};
+use crate::ui::components::{ApplyRow, Avatar, confirm_destructive, confirm_removal};
 
 mod imp {
     use super::*;
@@ -30,7 +34,11 @@ mod imp {
         pub name_label: gtk::Label,
         pub jid_label: gtk::Label,
         pub about: adw::PreferencesGroup,
+        /// The subject where we may not change it.
         pub subject_row: adw::ActionRow,
+        /// The subject where we may.
+        pub subject_edit: OnceCell<ApplyRow>,
+        pub nick_edit: OnceCell<ApplyRow>,
         pub kind_row: adw::ActionRow,
         pub encryption_row: adw::ActionRow,
         pub encryption_icon: gtk::Image,
@@ -161,6 +169,19 @@ impl RoomDetails {
 
         imp.subject_row.set_title(&gettext("Subject"));
         imp.subject_row.add_css_class("property");
+        imp.subject_row.set_subtitle_lines(0);
+        let subject_edit = ApplyRow::new(&gettext("Subject"), "room-subject");
+        let weak = self.downgrade();
+        subject_edit.connect_apply(move |subject| {
+            let details = weak.upgrade();
+            async move { details?.change_subject(subject).await }
+        });
+        let nick_edit = ApplyRow::new(&gettext("Your Nickname"), "room-nick");
+        let weak = self.downgrade();
+        nick_edit.connect_apply(move |nick| {
+            let details = weak.upgrade();
+            async move { details?.change_nick(nick).await }
+        });
         imp.kind_row.set_title(&gettext("Kind"));
         imp.kind_row.add_css_class("property");
         imp.encryption_row.add_prefix(&imp.encryption_icon);
@@ -176,10 +197,14 @@ impl RoomDetails {
         ));
         imp.lists_row.set_subtitle_lines(0);
         imp.about.add(&imp.subject_row);
+        imp.about.add(&subject_edit.row);
+        imp.about.add(&nick_edit.row);
         imp.about.add(&imp.kind_row);
         imp.about.add(&imp.encryption_row);
         imp.about.add(&imp.lists_row);
         column.append(&imp.about);
+        imp.subject_edit.set(subject_edit).expect("built once");
+        imp.nick_edit.set(nick_edit).expect("built once");
 
         let invite = gtk::Button::builder()
             .label(gettext("_Invite…"))
@@ -244,6 +269,42 @@ impl RoomDetails {
         self.imp().back_button.clone()
     }
 
+    /// Where the keyboard focus goes when the page opens: the stack and
+    /// the leaflet hand it to the first focusable widget, the subject's
+    /// field, and a key pressed then would start editing the subject.
+    pub fn focus_start(&self) {
+        let imp = self.imp();
+        let in_field = [&self.subject_edit().row, &self.nick_edit().row]
+            .iter()
+            .any(|row| row.state_flags().contains(gtk::StateFlags::FOCUS_WITHIN));
+        if !in_field {
+            return;
+        }
+        if imp.back_button.is_visible() {
+            imp.back_button.grab_focus();
+        } else if let Some(window) = self.root().and_downcast::<gtk::Window>() {
+            gtk::prelude::GtkWindowExt::set_focus(&window, None::<&gtk::Widget>);
+        }
+    }
+
+    /// The subject's field, where the room lets us change it (tests).
+    pub fn subject_row(&self) -> adw::EntryRow {
+        self.subject_edit().row.clone()
+    }
+
+    /// The field with our nickname in the room (tests).
+    pub fn nick_row(&self) -> adw::EntryRow {
+        self.nick_edit().row.clone()
+    }
+
+    fn subject_edit(&self) -> &ApplyRow {
+        self.imp().subject_edit.get().expect("built")
+    }
+
+    fn nick_edit(&self) -> &ApplyRow {
+        self.imp().nick_edit.get().expect("built")
+    }
+
     /// The participants shown (tests).
     pub fn participant_rows(&self) -> Vec<adw::ActionRow> {
         self.imp().participant_rows.borrow().clone()
@@ -283,6 +344,13 @@ impl RoomDetails {
             imp.avatar.set_seed(room);
         }
         let known = Application::instance().and_then(|app| app.rooms().room(account, room));
+        if !same {
+            // An edit begun in another room's details stays there.
+            let subject = known.as_ref().and_then(|k| k.subject.clone());
+            self.subject_edit().reset(&subject.unwrap_or_default());
+            self.nick_edit()
+                .reset(known.as_ref().map_or("", |k| k.nick.as_str()));
+        }
         self.render(known.as_ref());
         self.refresh();
     }
@@ -337,10 +405,23 @@ impl RoomDetails {
         imp.avatar.set_text(name.as_str());
         imp.avatar.set_seed(info.jid.as_str());
 
-        let subject = info.subject.clone().filter(|s| !s.trim().is_empty());
-        imp.subject_row.set_visible(subject.is_some());
+        let subject = info.subject.clone().unwrap_or_default();
+        let changeable = info.joined && info.subject_changeable;
+        let subject_edit = self.subject_edit();
+        // A field waiting for the room's answer stays with its spinner,
+        // even if an event meanwhile says we may no longer change it.
+        let editing = subject_edit.is_busy() || changeable;
+        subject_edit.row.set_visible(editing);
+        subject_edit.set_value(&subject);
         imp.subject_row
-            .set_subtitle(&glib::markup_escape_text(&subject.unwrap_or_default()));
+            .set_visible(!editing && !subject.trim().is_empty());
+        imp.subject_row
+            .set_subtitle(&glib::markup_escape_text(&subject));
+        let nick_edit = self.nick_edit();
+        nick_edit
+            .row
+            .set_visible(info.joined || nick_edit.is_busy());
+        nick_edit.set_value(&info.nick);
         imp.kind_row
             .set_subtitle(&glib::markup_escape_text(&kind_description(info)));
         if info.encryption_possible {
@@ -422,10 +503,7 @@ impl RoomDetails {
                 let result = service.request(|reply| command(account, room, reply)).await;
                 match result {
                     Ok(()) => details.refresh(),
-                    Err(error) => details.toast(&gettext_f(
-                        "{what}: {reason}",
-                        &[("what", &failure), ("reason", &error.user_message())],
-                    )),
+                    Err(error) => details.failed(&failure, &error),
                 }
             }
         ));
@@ -511,171 +589,94 @@ impl RoomDetails {
 
     fn confirm_leave(&self) {
         let parent = self.root().and_downcast::<gtk::Window>();
-        let dialog = adw::MessageDialog::new(
+        confirm_destructive(
             parent.as_ref(),
-            Some(&gettext_f("Leave {room}?", &[("room", &self.room_name())])),
-            Some(&gettext(
-                "You stop getting its messages. The history stays on this device.",
-            )),
-        );
-        dialog.add_responses(&[
-            ("cancel", &gettext("_Cancel")),
+            &gettext_f("Leave {room}?", &[("room", &self.room_name())]),
+            &gettext("You stop getting its messages. The history stays on this device."),
             ("leave", &gettext("_Leave")),
-        ]);
-        dialog.set_response_appearance("leave", adw::ResponseAppearance::Destructive);
-        dialog.set_default_response(Some("cancel"));
-        dialog.set_close_response("cancel");
-        dialog.connect_response(
-            None,
             glib::clone!(
                 #[weak(rename_to = details)]
                 self,
-                move |_, response| {
-                    if response == "leave" {
-                        let failure = gettext("Could not leave the room");
-                        details.run(failure, |account, room, reply| Command::LeaveRoom {
-                            account,
-                            room,
-                            reply,
-                        });
-                    }
+                move || {
+                    let failure = gettext("Could not leave the room");
+                    details.run(failure, |account, room, reply| Command::LeaveRoom {
+                        account,
+                        room,
+                        reply,
+                    });
                 }
             ),
         );
-        dialog.present();
     }
 
     fn confirm_destroy(&self) {
         let parent = self.root().and_downcast::<gtk::Window>();
-        let dialog = adw::MessageDialog::new(
+        confirm_destructive(
             parent.as_ref(),
-            Some(&gettext_f(
-                "Destroy {room}?",
-                &[("room", &self.room_name())],
-            )),
-            Some(&gettext(
-                "The room is removed from the server for everyone. This cannot be undone.",
-            )),
-        );
-        dialog.add_responses(&[
-            ("cancel", &gettext("_Cancel")),
+            &gettext_f("Destroy {room}?", &[("room", &self.room_name())]),
+            &gettext("The room is removed from the server for everyone. This cannot be undone."),
             ("destroy", &gettext("_Destroy")),
-        ]);
-        dialog.set_response_appearance("destroy", adw::ResponseAppearance::Destructive);
-        dialog.set_default_response(Some("cancel"));
-        dialog.set_close_response("cancel");
-        dialog.connect_response(
-            None,
             glib::clone!(
                 #[weak(rename_to = details)]
                 self,
-                move |_, response| {
-                    if response == "destroy" {
-                        let failure = gettext("Could not destroy the room");
-                        details.run(failure, |account, room, reply| Command::DestroyRoom {
-                            account,
-                            room,
-                            reason: None,
-                            reply,
-                        });
-                    }
+                move || {
+                    let failure = gettext("Could not destroy the room");
+                    details.run(failure, |account, room, reply| Command::DestroyRoom {
+                        account,
+                        room,
+                        reason: None,
+                        reply,
+                    });
                 }
             ),
         );
-        dialog.present();
     }
 
-    /// Invite…: pick contacts who are not in the room yet.
-    fn show_invite(&self) {
-        let Some((account, _)) = self.imp().room.borrow().clone() else {
-            return;
-        };
-        let inside: Vec<String> = self
-            .imp()
-            .info
-            .borrow()
-            .as_ref()
-            .map(|info| {
-                info.participants
-                    .iter()
-                    .filter(|p| p.present || p.affiliation.is_participant())
-                    .filter_map(|p| p.jid.clone())
-                    .collect()
+    /// Send a new subject; the value in effect afterwards, or `None` (and a
+    /// toast saying why) when the room refused.
+    async fn change_subject(&self, subject: String) -> Option<String> {
+        let (account, room, service) = self.room_and_service()?;
+        let sent = subject.clone();
+        let result = service
+            .request(|reply| Command::SetSubject {
+                account,
+                room,
+                subject: sent,
+                reply,
             })
-            .unwrap_or_default();
-        let window = adw::Window::new();
-        if let Some(parent) = self.root().and_downcast::<gtk::Window>() {
-            window.set_transient_for(Some(&parent));
-        }
-        let action = gio::SimpleAction::new("invite", None);
-        let group = gio::SimpleActionGroup::new();
-        group.add_action(&action);
-        window.insert_action_group("invite", Some(&group));
-        let form = super::form_dialog::FormParts::build(
-            &window,
-            &gettext("Invite to Room"),
-            &gettext("_Invite"),
-            "invite.invite",
-        );
-        let picker = MemberPicker::new(&account, &inside);
-        let members = adw::PreferencesGroup::builder()
-            .description(gettext(
-                "They become members and get an invitation to join.",
-            ))
-            .build();
-        if picker.is_empty() {
-            members.set_description(Some(&gettext("Everyone in your contacts is here already.")));
-        } else {
-            members.add(&picker.widget);
-        }
-        form.content.append(&members);
-        action.set_enabled(false);
-        picker.connect_changed(glib::clone!(
-            #[weak]
-            action,
-            #[strong]
-            picker,
-            move || action.set_enabled(!picker.selected().is_empty())
-        ));
-        action.connect_activate(glib::clone!(
-            #[weak(rename_to = details)]
-            self,
-            #[weak]
-            window,
-            #[strong]
-            picker,
-            #[strong]
-            form,
-            move |_, _| {
-                let Some((account, room, service)) = details.room_and_service() else {
-                    return;
-                };
-                let jids = picker.selected();
-                form.set_busy(true);
-                form.show_error(None);
-                let form = form.clone();
-                glib::spawn_future_local(async move {
-                    let result = service
-                        .request(|reply| Command::Invite {
-                            account,
-                            room,
-                            jids,
-                            reason: None,
-                            reply,
-                        })
-                        .await;
-                    form.set_busy(false);
-                    match result {
-                        Ok(()) => {
-                            details.refresh();
-                            window.close();
-                        }
-                        Err(error) => form.show_error(Some(&error.user_message())),
-                    }
-                });
+            .await;
+        match result {
+            Ok(()) => Some(subject),
+            Err(error) => {
+                self.refused(&gettext("Could not change the subject"), &error);
+                None
             }
-        ));
-        window.present();
+        }
+    }
+
+    /// Take another nickname in the room; as `change_subject`.
+    async fn change_nick(&self, nick: String) -> Option<String> {
+        let (account, room, service) = self.room_and_service()?;
+        let result = service
+            .request(|reply| Command::SetNick {
+                account,
+                room,
+                nick,
+                reply,
+            })
+            .await;
+        match result {
+            Ok(info) => {
+                if let Some(app) = Application::instance() {
+                    app.rooms().update(&info);
+                }
+                Some(info.nick)
+            }
+            Err(error) => {
+                self.refused(&gettext("Could not change your nickname"), &error);
+                None
+            }
+        }
     }
 
     /// A participant's devices and trust, in the contact details' list.
@@ -704,16 +705,33 @@ impl RoomDetails {
         window.present();
     }
 
+    /// "Could not …: why", as a toast.
+    fn failed(&self, what: &str, error: &ServiceError) {
+        self.toast(&gettext_f(
+            "{what}: {reason}",
+            &[("what", what), ("reason", &error.user_message())],
+        ));
+    }
+
+    /// As `failed`, but the room's refusal of a subject or a nickname is
+    /// a sentence of its own ("someone in the room already uses this
+    /// nickname"), which "The server refused:" would only make longer.
+    fn refused(&self, what: &str, error: &ServiceError) {
+        let reason = match error {
+            ServiceError::Refused(reason) => reason.clone(),
+            other => other.user_message(),
+        };
+        self.toast(&gettext_f(
+            "{what}: {reason}",
+            &[("what", what), ("reason", &reason)],
+        ));
+    }
+
     fn toast(&self, message: &str) {
         if let Some(window) = self.root().and_downcast::<crate::ui::Window>() {
             window.add_toast(message);
         }
     }
-}
-
-/// What a participant is called: their nick, else their address.
-fn participant_name(p: &Participant) -> String {
-    p.nick.clone().or_else(|| p.jid.clone()).unwrap_or_default()
 }
 
 fn kind_description(info: &RoomInfo) -> String {
@@ -726,128 +744,4 @@ fn kind_description(info: &RoomInfo) -> String {
     } else {
         gettext("Group chat: members only, everyone sees the members’ addresses")
     }
-}
-
-pub fn affiliation_label(affiliation: Affiliation) -> String {
-    match affiliation {
-        Affiliation::Owner => gettext("Owner"),
-        Affiliation::Admin => gettext("Admin"),
-        Affiliation::Member => gettext("Member"),
-        Affiliation::None => gettext("Guest"),
-        Affiliation::Outcast => gettext("Banned"),
-    }
-}
-
-fn role_label(role: Option<&str>) -> Option<String> {
-    Some(match role? {
-        "moderator" => gettext("Moderator"),
-        "participant" => gettext("Participant"),
-        "visitor" => gettext("Visitor (cannot write)"),
-        _ => return None,
-    })
-}
-
-fn participant_row(info: &RoomInfo, p: &Participant) -> adw::ActionRow {
-    let is_self = p.present && p.nick.as_deref() == Some(info.nick.as_str());
-    let name = participant_name(p);
-    let title = if is_self {
-        gettext_f("{name} (you)", &[("name", &name)])
-    } else {
-        name.clone()
-    };
-    let mut facts = Vec::new();
-    if let Some(jid) = &p.jid
-        && Some(jid) != p.nick.as_ref()
-    {
-        facts.push(jid.clone());
-    }
-    facts.push(affiliation_label(p.affiliation));
-    if p.present {
-        facts.push(role_label(p.role.as_deref()).unwrap_or_else(|| gettext("Present")));
-    } else {
-        facts.push(gettext("Not present"));
-    }
-    let row = adw::ActionRow::builder()
-        .title(glib::markup_escape_text(&title).as_str())
-        .subtitle(glib::markup_escape_text(&facts.join(" · ")).as_str())
-        .build();
-    row.set_widget_name(p.jid.as_deref().or(p.nick.as_deref()).unwrap_or_default());
-    let avatar = Avatar::new();
-    avatar.set_size(32);
-    avatar.set_text(name.as_str());
-    avatar.set_seed(p.jid.as_deref().unwrap_or(name.as_str()));
-    if !p.present {
-        avatar.set_opacity(0.5);
-    }
-    row.add_prefix(&avatar);
-
-    // A real address leads to the devices (and their trust) of that person.
-    if let Some(jid) = &p.jid
-        && !is_self
-        && info.kind == "group"
-    {
-        row.set_activatable(true);
-        row.set_action_name(Some("room.devices"));
-        row.set_action_target_value(Some(&jid.to_variant()));
-        row.set_tooltip_text(Some(&gettext("Show devices and trust")));
-        row.add_suffix(&gtk::Image::from_icon_name("go-next-symbolic"));
-    }
-
-    if !is_self && let Some(menu) = participant_menu(info, p) {
-        let button = gtk::MenuButton::builder()
-            .icon_name("view-more-symbolic")
-            .menu_model(&menu)
-            .valign(gtk::Align::Center)
-            .tooltip_text(gettext("Manage Participant"))
-            .css_classes(["flat"])
-            .build();
-        row.add_suffix(&button);
-    }
-    row
-}
-
-/// What we may do to `p` (XEP-0045 §9 and §8.2): owners everything to
-/// everyone but owners, admins only to members and guests; moderators
-/// kick those present.
-fn participant_menu(info: &RoomInfo, p: &Participant) -> Option<gio::Menu> {
-    let menu = gio::Menu::new();
-    let may_change = match info.own_affiliation {
-        Affiliation::Owner => p.affiliation != Affiliation::Owner,
-        Affiliation::Admin => matches!(
-            p.affiliation,
-            Affiliation::Member | Affiliation::None | Affiliation::Outcast
-        ),
-        _ => false,
-    };
-    if may_change && let Some(jid) = &p.jid {
-        let target = jid.to_variant();
-        let item = |label: &str, action: &str| {
-            let item = gio::MenuItem::new(Some(label), None);
-            item.set_action_and_target_value(Some(action), Some(&target));
-            item
-        };
-        if p.affiliation != Affiliation::Member {
-            menu.append_item(&item(&gettext("Make _Member"), "room.make-member"));
-        }
-        if p.affiliation != Affiliation::None && p.affiliation != Affiliation::Outcast {
-            menu.append_item(&item(
-                &gettext("_Remove from Members…"),
-                "room.remove-member",
-            ));
-        }
-        if p.affiliation != Affiliation::Outcast {
-            menu.append_item(&item(&gettext("_Ban…"), "room.ban"));
-        }
-    }
-    let moderator = info.own_role.as_deref() == Some("moderator");
-    if moderator
-        && p.present
-        && p.affiliation != Affiliation::Owner
-        && let Some(nick) = &p.nick
-    {
-        let item = gio::MenuItem::new(Some(&gettext("_Kick")), None);
-        item.set_action_and_target_value(Some("room.kick"), Some(&nick.to_variant()));
-        menu.append_item(&item);
-    }
-    (menu.n_items() > 0).then_some(menu)
 }

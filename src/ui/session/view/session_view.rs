@@ -269,6 +269,9 @@ impl SessionView {
             .set_visible_child_name(if room { "room" } else { "details" });
         self.update_details_back();
         imp.leaflet.set_visible_child(&*imp.content_stack);
+        if room {
+            imp.room_details.focus_start();
+        }
     }
 
     /// Whether the contact's details (not the chat) fill the content pane.
