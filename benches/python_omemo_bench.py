@@ -8,6 +8,10 @@ Workloads (as in the Rust benchmark):
   decrypt_in_order_10000   10,000 messages of one session, in order, payload included
   decrypt_out_of_order_1000   1,000 messages of one session, shuffled
   x3dh_initiate   one active session set-up from a bundle (mean of many)
+And, under "primitives", the C primitives python-omemo's X3DH calls, alone:
+  x25519_openssl     one X25519 through `cryptography` (OpenSSL)
+  x25519_libxeddsa   one X25519 through `xeddsa` (libxeddsa, ref10)
+  ed25519_verify     one signature check through `xeddsa`
 Usage: python_omemo_bench.py [--quick]   (--quick shrinks the counts for a smoke run)
 """
 
@@ -102,6 +106,36 @@ async def bench_x3dh(ns: str, count: int) -> float:
     return (time.perf_counter() - start) / count
 
 
+def per_call(f, count: int) -> float:
+    f()
+    best = float("inf")
+    for _ in range(5):
+        start = time.perf_counter()
+        for _ in range(count):
+            f()
+        best = min(best, (time.perf_counter() - start) / count)
+    return best
+
+
+def bench_primitives(count: int) -> Dict[str, float]:
+    """What X3DH cannot do without: scalar multiplications and a check."""
+    from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
+    import xeddsa
+
+    a, b = X25519PrivateKey.generate(), X25519PrivateKey.generate()
+    b_pub = b.public_key()
+    seed = bytes(range(32))
+    priv = xeddsa.seed_to_priv(seed)
+    peer = xeddsa.priv_to_curve25519_pub(xeddsa.seed_to_priv(bytes(32)))
+    ed_pub = xeddsa.seed_to_ed25519_pub(seed)
+    sig = xeddsa.ed25519_seed_sign(seed, b"signed pre-key")
+    return {
+        "x25519_openssl": per_call(lambda: a.exchange(b_pub), count),
+        "x25519_libxeddsa": per_call(lambda: xeddsa.x25519(priv, peer), count),
+        "ed25519_verify": per_call(lambda: xeddsa.ed25519_verify(sig, ed_pub, b"signed pre-key"), count),
+    }
+
+
 async def main() -> None:
     quick = "--quick" in sys.argv
     out: Dict[str, Dict[str, float]] = {}
@@ -113,6 +147,7 @@ async def main() -> None:
         r["decrypt_out_of_order_1000"] = await bench_decrypt(ns, 1000 if not quick else 100, True)
         r["x3dh_initiate"] = await bench_x3dh(ns, 200 if not quick else 20)
         out[ns] = r
+    out["primitives"] = bench_primitives(200 if not quick else 20)  # type: ignore[assignment]
     print(json.dumps(out))
 
 

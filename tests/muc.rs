@@ -626,6 +626,20 @@ fn a_new_nickname_is_seen_by_the_room_kept_for_the_next_join_and_a_taken_one_is_
                 .any(|p| p.nick.as_deref() == Some("alice")),
             "{seen:?}"
         );
+        // The subject, set and cleared again, reaches Bob both times.
+        for subject in ["Plans for Saturday", ""] {
+            alice_handle
+                .request(|reply| Command::SetSubject {
+                    account: ja.clone(),
+                    room: room.clone(),
+                    subject: subject.into(),
+                    reply,
+                })
+                .await
+                .expect("subject");
+            let want = Some(subject).filter(|s| !s.is_empty()).map(str::to_owned);
+            room_event(&mut bob_events, |r| r.subject == want).await;
+        }
         let (_, sent) = send(&alice_handle, &ja, &room, "under my new name").await;
         assert_eq!(sent.sender_nick.as_deref(), Some("Alice L"), "{sent:?}");
         let got = message_event(&mut bob_events, |m| {

@@ -217,10 +217,12 @@ impl Ratchet {
         let parsed = B::parse(wire)?;
         let h = parsed.header;
 
+        // The number first: it rules out nearly every stored key without
+        // a 32-byte compare (up to MAX_SKIPPED_TOTAL are scanned).
         if let Some(s) = self
             .skipped
             .iter()
-            .find(|s| s.ratchet_pub == h.dh && s.n == h.n)
+            .find(|s| s.n == h.n && s.ratchet_pub == h.dh)
         {
             let plaintext = open::<B>(&s.key, &parsed, associated_data)?;
             return Ok((
@@ -300,8 +302,15 @@ impl Ratchet {
     pub(crate) fn commit(&mut self, pending: PendingDecrypt) {
         match pending.0 {
             Pending::UsedSkipped { ratchet_pub, n } => {
-                self.skipped
-                    .retain(|s| !(s.ratchet_pub == ratchet_pub && s.n == n));
+                // The key that was used (the first match, as in
+                // `prepare_decrypt`); the rest stay oldest first for eviction.
+                if let Some(i) = self
+                    .skipped
+                    .iter()
+                    .position(|s| s.n == n && s.ratchet_pub == ratchet_pub)
+                {
+                    self.skipped.remove(i);
+                }
             }
             Pending::Advance(mut next) => {
                 self.root_key = next.root_key;

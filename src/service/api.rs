@@ -297,7 +297,8 @@ pub enum Command {
         reply: Reply<()>,
     },
     /// Change the room's subject (`RoomInfo::subject_changeable` says
-    /// whether the room lets us); a refusal arrives as `Event::Error`.
+    /// whether the room lets us; an empty one clears it). The reply comes
+    /// once the room announced it, or with the room's refusal.
     SetSubject {
         account: String,
         room: String,

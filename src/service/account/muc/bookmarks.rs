@@ -227,7 +227,11 @@ impl Account {
         for row in known.values() {
             if row.autojoin && row.bookmarked && !marked.contains(row.jid.as_str()) {
                 tracing::info!(room = %row.jid, "bookmark removed elsewhere: not joining");
-                if let Err(e) = self.store.set_room_autojoin(self.row.id, &row.jid, false).await {
+                if let Err(e) = self
+                    .store
+                    .set_room_autojoin(self.row.id, &row.jid, false)
+                    .await
+                {
                     tracing::warn!("forgetting the room failed: {e}");
                 }
             }
@@ -260,7 +264,11 @@ impl Account {
                 .map(|c| c.kind)
                 .unwrap_or_else(|| "group".into());
             let saved = match self.store.save_room(self.row.id, &row, &kind).await {
-                Ok(()) => self.store.set_room_bookmarked(self.row.id, &row.jid, true).await,
+                Ok(()) => {
+                    self.store
+                        .set_room_bookmarked(self.row.id, &row.jid, true)
+                        .await
+                }
                 Err(e) => Err(e),
             };
             if let Err(e) = saved {
