@@ -304,19 +304,7 @@ impl Account {
             Some(s) => Jid::new(&s).map_err(|e| ServiceError::InvalidJid(e.to_string()))?,
             None => self.conference_service().await?,
         };
-        let get = Iq::from_get(
-            link::new_id(),
-            xmpp_parsers::disco::DiscoItemsQuery {
-                node: None,
-                rsm: None,
-            },
-        )
-        .with_to(service);
-        let payload = self.link.iq(get).await.map_err(refused)?;
-        let items = payload
-            .and_then(|p| xmpp_parsers::disco::DiscoItemsResult::try_from(p).ok())
-            .map(|r| r.items)
-            .unwrap_or_default();
+        let items = self.disco_items(service).await?;
         let mut rooms: Vec<RoomListing> = items
             .into_iter()
             .map(|i| RoomListing {
@@ -328,6 +316,26 @@ impl Account {
         Ok(rooms)
     }
 
+    /// The items of `to` (disco#items); none when the answer is unreadable.
+    async fn disco_items(&self, to: Jid) -> Result<Vec<xmpp_parsers::disco::Item>, ServiceError> {
+        let get = Iq::from_get(
+            link::new_id(),
+            xmpp_parsers::disco::DiscoItemsQuery {
+                node: None,
+                rsm: None,
+            },
+        )
+        .with_to(to);
+        Ok(self
+            .link
+            .iq(get)
+            .await
+            .map_err(refused)?
+            .and_then(|p| xmpp_parsers::disco::DiscoItemsResult::try_from(p).ok())
+            .map(|r| r.items)
+            .unwrap_or_default())
+    }
+
     /// The first item of our server that is a text conference service,
     /// asked once per connection.
     pub(crate) async fn conference_service(&mut self) -> Result<Jid, ServiceError> {
@@ -336,22 +344,7 @@ impl Account {
             return Ok(known.clone());
         }
         let server = Jid::from(self.jid.domain().to_owned());
-        let get = Iq::from_get(
-            link::new_id(),
-            xmpp_parsers::disco::DiscoItemsQuery {
-                node: None,
-                rsm: None,
-            },
-        )
-        .with_to(server);
-        let items = self
-            .link
-            .iq(get)
-            .await
-            .map_err(refused)?
-            .and_then(|p| xmpp_parsers::disco::DiscoItemsResult::try_from(p).ok())
-            .map(|r| r.items)
-            .unwrap_or_default();
+        let items = self.disco_items(server).await?;
         for item in items {
             let get = Iq::from_get(
                 link::new_id(),
